@@ -1,2 +1,10 @@
-using TorchSharp;
-Console.WriteLine($"torch ok: {torch.ones(2).sum().item<float>()}");
+using System.CommandLine;
+using SparseMemory.Cli;
+
+var root = new RootCommand("smf — continual learning of language models by sparse memory finetuning (Lin et al. 2025)")
+{
+    PretrainCommand.Create(),
+    GenerateCommand.Create(),
+    DemoCommand.Create(),
+};
+return CliRunner.Invoke(root, args);

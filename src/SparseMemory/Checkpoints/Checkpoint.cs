@@ -1,0 +1,115 @@
+using System.Security.Cryptography;
+using System.Text.Json;
+using System.Text.Json.Nodes;
+using SparseMemory.Config;
+using SparseMemory.Data;
+using SparseMemory.Model;
+using TorchSharp;
+using static TorchSharp.torch;
+
+namespace SparseMemory.Checkpoints;
+
+/// <summary>A model loaded from a checkpoint folder.</summary>
+/// <param name="Model">The model, in eval mode, on the requested device.</param>
+/// <param name="Tokenizer">Its tokenizer.</param>
+/// <param name="RunConfig">The whole config.json of the run that wrote it (has a "model" section).</param>
+/// <param name="Directory">The folder.</param>
+public sealed record LoadedModel(LanguageModel Model, ByteLevelBpeTokenizer Tokenizer, JsonNode RunConfig, string Directory);
+
+/// <summary>
+/// The checkpoint folder layout shared by every verb: <c>model.safetensors</c> (weights, names as in
+/// <see cref="LanguageModel"/>), <c>config.json</c> (the frozen run config, with a <c>model</c> section),
+/// <c>tokenizer.json</c> (Hugging Face format), and for resuming <c>optimizer.bin</c> + <c>trainer_state.json</c>.
+/// Every file is written atomically (temp + rename).
+/// </summary>
+public static class Checkpoint
+{
+    /// <summary>Weights file name.</summary>
+    public const string ModelFile = "model.safetensors";
+    /// <summary>Run config file name.</summary>
+    public const string ConfigFile = "config.json";
+    /// <summary>Tokenizer file name.</summary>
+    public const string TokenizerFile = "tokenizer.json";
+    /// <summary>Optimizer state file name (TorchSharp format; only needed to resume).</summary>
+    public const string OptimizerFile = "optimizer.bin";
+    /// <summary>Trainer progress file name (only needed to resume).</summary>
+    public const string StateFile = "trainer_state.json";
+
+    /// <summary>Writes the model's weights to <c>dir/model.safetensors</c>.</summary>
+    public static void SaveWeights(string dir, LanguageModel model, IReadOnlyDictionary<string, string>? metadata = null)
+    {
+        var meta = new Dictionary<string, string> { ["format"] = "pt", ["library"] = "SparseMemory" };
+        foreach (var (k, v) in metadata ?? new Dictionary<string, string>()) meta[k] = v;
+        SafeTensors.Save(Path.Combine(dir, ModelFile), model.state_dict().Select(kv => (kv.Key, kv.Value)), meta);
+    }
+
+    /// <summary>
+    /// Loads weights into <paramref name="model"/>, strictly: a missing or unexpected tensor or a shape mismatch is an
+    /// <see cref="InvalidDataException"/> naming the file and tensor.
+    /// </summary>
+    public static void LoadWeights(LanguageModel model, string file)
+    {
+        var (tensors, _) = SafeTensors.Load(file);
+        try
+        {
+            var state = model.state_dict();
+            var missing = state.Keys.Where(k => !tensors.ContainsKey(k)).ToList();
+            var unexpected = tensors.Keys.Where(k => !state.ContainsKey(k)).ToList();
+            if (missing.Count > 0 || unexpected.Count > 0)
+                throw new InvalidDataException($"{file}: tensors do not match the model in config.json (missing: {string.Join(", ", missing.Take(5))}{(missing.Count > 5 ? ", …" : "")}; unexpected: {string.Join(", ", unexpected.Take(5))}{(unexpected.Count > 5 ? ", …" : "")})");
+            using var _ = torch.no_grad();
+            foreach (var (name, dst) in state)
+            {
+                var src = tensors[name];
+                if (!src.shape.SequenceEqual(dst.shape))
+                    throw new InvalidDataException($"{file}: tensor {name} has shape [{string.Join(", ", src.shape)}] but the model expects [{string.Join(", ", dst.shape)}]");
+                dst.copy_(src);
+            }
+        }
+        finally
+        {
+            foreach (var t in tensors.Values) t.Dispose();
+        }
+    }
+
+    /// <summary>Reads the <c>model</c> section of <c>dir/config.json</c>.</summary>
+    public static (ModelConfig Model, JsonNode Tree) ReadModelConfig(string dir)
+    {
+        string path = Path.Combine(dir, ConfigFile);
+        if (!File.Exists(path)) throw new FileNotFoundException($"{path}: not found; is {dir} a checkpoint folder (written by smf pretrain or smf finetune)?", path);
+        JsonNode tree;
+        try { tree = JsonNode.Parse(File.ReadAllText(path)) ?? throw new JsonException("empty"); }
+        catch (JsonException e) { throw new InvalidDataException($"{path}: not valid JSON ({e.Message})"); }
+        if (tree["model"] is not JsonNode modelNode) throw new InvalidDataException($"{path}: has no \"model\" section");
+        try
+        {
+            var model = modelNode.Deserialize<ModelConfig>(ConfigLoader.Json) ?? throw new JsonException("null");
+            var errors = new List<string>();
+            model.Validate(errors, "model");
+            if (errors.Count > 0) throw new InvalidDataException($"{path}: invalid model config: {string.Join("; ", errors)}");
+            return (model, tree);
+        }
+        catch (JsonException e) { throw new InvalidDataException($"{path}: model section is invalid ({e.Message})"); }
+    }
+
+    /// <summary>Loads model + tokenizer from a checkpoint folder onto <paramref name="device"/>, in eval mode.</summary>
+    public static LoadedModel Load(string dir, Device? device = null)
+    {
+        if (!System.IO.Directory.Exists(dir)) throw new DirectoryNotFoundException($"{dir}: checkpoint folder not found");
+        var (cfg, tree) = ReadModelConfig(dir);
+        string tokPath = Path.Combine(dir, TokenizerFile);
+        var tokenizer = ByteLevelBpeTokenizer.Load(tokPath);
+        var model = new LanguageModel(cfg);
+        LoadWeights(model, Path.Combine(dir, ModelFile));
+        if (device is not null) model.to(device);
+        model.eval();
+        return new LoadedModel(model, tokenizer, tree, dir);
+    }
+
+    /// <summary>SHA-256 (hex) of the weights file: ties derived files (e.g. background statistics) to one checkpoint.</summary>
+    public static string Fingerprint(string dir)
+    {
+        using var s = File.OpenRead(Path.Combine(dir, ModelFile));
+        return Convert.ToHexStringLower(SHA256.HashData(s));
+    }
+}

@@ -1,0 +1,163 @@
+using System.Reflection;
+using System.Text.Json;
+using System.Text.Json.Nodes;
+using System.Text.Json.Serialization;
+
+namespace SparseMemory.Config;
+
+/// <summary>
+/// One mechanism for every config type: defaults → named preset → JSON file → <c>--set a.b=value</c>.
+/// Each layer is merged into a JSON tree first and the tree is deserialised once with unknown members
+/// disallowed, so a typo anywhere is an error that names the key.
+/// </summary>
+public static class ConfigLoader
+{
+    /// <summary>Serializer options shared by config, checkpoint and report files (snake_case, enums as strings).</summary>
+    public static readonly JsonSerializerOptions Json = new()
+    {
+        PropertyNamingPolicy = JsonNamingPolicy.SnakeCaseLower,
+        DictionaryKeyPolicy = JsonNamingPolicy.SnakeCaseLower,
+        UnmappedMemberHandling = JsonUnmappedMemberHandling.Disallow,
+        ReadCommentHandling = JsonCommentHandling.Skip,
+        AllowTrailingCommas = true,
+        WriteIndented = true,
+        Converters = { new JsonStringEnumConverter(JsonNamingPolicy.SnakeCaseLower) },
+    };
+
+    /// <summary>Names of the presets embedded in the library (files <c>presets/*.json</c>).</summary>
+    public static IReadOnlyList<string> PresetNames =>
+        typeof(ConfigLoader).Assembly.GetManifestResourceNames()
+            .Where(n => n.StartsWith("SparseMemory.presets.", StringComparison.Ordinal))
+            .Select(n => n["SparseMemory.presets.".Length..^".json".Length]).Order().ToArray();
+
+    /// <summary>Reads an embedded preset's JSON text.</summary>
+    public static string PresetJson(string name)
+    {
+        using Stream? s = typeof(ConfigLoader).Assembly.GetManifestResourceStream($"SparseMemory.presets.{name}.json");
+        if (s is null) throw new ConfigException($"unknown preset \"{name}\"; available: {string.Join(", ", PresetNames)}");
+        using var r = new StreamReader(s);
+        return r.ReadToEnd();
+    }
+
+    /// <summary>Builds a validated config from defaults, an optional preset, an optional JSON file and overrides.</summary>
+    public static T Load<T>(string? preset = null, string? file = null, IEnumerable<string>? sets = null,
+        Func<T, IReadOnlyList<string>>? validate = null) where T : new()
+    {
+        JsonNode tree = JsonSerializer.SerializeToNode(new T(), Json)!;
+        if (preset is not null) Merge(tree, Parse(PresetJson(preset), $"preset {preset}"), $"preset {preset}");
+        if (file is not null)
+        {
+            if (!File.Exists(file)) throw new ConfigException($"{file}: config file not found");
+            Merge(tree, Parse(File.ReadAllText(file), file), file);
+        }
+        foreach (string set in sets ?? [])
+            ApplySet(tree, set);
+        T config = Deserialize<T>(tree, file ?? (preset is null ? "defaults" : $"preset {preset}"));
+        if (validate is not null)
+        {
+            var errors = validate(config);
+            if (errors.Count > 0)
+                throw new ConfigException("invalid config:\n  " + string.Join("\n  ", errors));
+        }
+        return config;
+    }
+
+    /// <summary>Reads a frozen config written by <see cref="Save{T}"/> (unknown keys are errors).</summary>
+    public static T ReadFile<T>(string path)
+    {
+        if (!File.Exists(path)) throw new ConfigException($"{path}: file not found");
+        return Deserialize<T>(Parse(File.ReadAllText(path), path), path);
+    }
+
+    /// <summary>Serialises a config (indented, snake_case).</summary>
+    public static string ToJson<T>(T config) => JsonSerializer.Serialize(config, Json);
+
+    /// <summary>Writes a config atomically.</summary>
+    public static void Save<T>(T config, string path) => AtomicFile.WriteAllText(path, ToJson(config) + "\n");
+
+    static JsonNode Parse(string text, string source)
+    {
+        try
+        {
+            return JsonNode.Parse(text, documentOptions: new JsonDocumentOptions { CommentHandling = JsonCommentHandling.Skip, AllowTrailingCommas = true })
+                   ?? throw new ConfigException($"{source}: empty JSON");
+        }
+        catch (JsonException e)
+        {
+            throw new ConfigException($"{source}: not valid JSON (line {e.LineNumber + 1}): {e.Message}");
+        }
+    }
+
+    static T Deserialize<T>(JsonNode tree, string source)
+    {
+        try
+        {
+            return tree.Deserialize<T>(Json) ?? throw new ConfigException($"{source}: config is null");
+        }
+        catch (JsonException e)
+        {
+            string path = e.Path ?? "?";
+            string msg = e.Message.Contains("could not be mapped", StringComparison.Ordinal)
+                ? $"unknown key at {path.TrimStart('$', '.')}" : e.Message;
+            throw new ConfigException($"{source}: {msg} (check the spelling; keys are snake_case, e.g. train.batch_size)");
+        }
+    }
+
+    /// <summary>Deep-merges <paramref name="overlay"/> into <paramref name="target"/>; objects merge, everything else replaces.</summary>
+    static void Merge(JsonNode target, JsonNode overlay, string source)
+    {
+        if (target is not JsonObject t || overlay is not JsonObject o)
+            throw new ConfigException($"{source}: the top level must be a JSON object");
+        foreach (var (key, value) in o.ToArray())
+        {
+            if (t[key] is JsonObject child && value is JsonObject sub) Merge(child, sub, source);
+            else t[key] = value?.DeepClone();
+        }
+    }
+
+    static void ApplySet(JsonNode tree, string set)
+    {
+        int eq = set.IndexOf('=');
+        if (eq <= 0) throw new ConfigException($"--set \"{set}\": expected key=value, e.g. --set train.steps=200");
+        string[] path = set[..eq].Trim().Split('.');
+        string raw = set[(eq + 1)..];
+        JsonNode node = tree;
+        for (int i = 0; i < path.Length - 1; i++)
+        {
+            if (node is not JsonObject obj || obj[path[i]] is not JsonObject next)
+                throw new ConfigException($"--set {set[..eq]}: unknown key \"{string.Join('.', path[..(i + 1)])}\"{Suggest(node, path[i])}");
+            node = next;
+        }
+        var parent = (JsonObject)node;
+        string leaf = path[^1];
+        if (!parent.ContainsKey(leaf))
+            throw new ConfigException($"--set {set[..eq]}: unknown key \"{set[..eq]}\"{Suggest(parent, leaf)}");
+        JsonNode? value;
+        try { value = JsonNode.Parse(raw); }
+        catch (JsonException) { value = JsonValue.Create(raw); }
+        // A bare word for a string-typed key (e.g. --set name=foo) parses as a string above.
+        if (parent[leaf] is JsonValue old && old.GetValueKind() == JsonValueKind.String && value is JsonValue nv && nv.GetValueKind() != JsonValueKind.String)
+            value = JsonValue.Create(raw);
+        parent[leaf] = value;
+    }
+
+    static string Suggest(JsonNode? node, string key)
+    {
+        if (node is not JsonObject obj) return "";
+        string[] keys = obj.Select(kv => kv.Key).ToArray();
+        string? best = keys.OrderBy(k => Levenshtein(k, key)).FirstOrDefault();
+        return best is not null && Levenshtein(best, key) <= Math.Max(2, key.Length / 3)
+            ? $" (did you mean \"{best}\"?)" : $" (known keys: {string.Join(", ", keys)})";
+    }
+
+    static int Levenshtein(string a, string b)
+    {
+        var d = new int[a.Length + 1, b.Length + 1];
+        for (int i = 0; i <= a.Length; i++) d[i, 0] = i;
+        for (int j = 0; j <= b.Length; j++) d[0, j] = j;
+        for (int i = 1; i <= a.Length; i++)
+            for (int j = 1; j <= b.Length; j++)
+                d[i, j] = Math.Min(Math.Min(d[i - 1, j] + 1, d[i, j - 1] + 1), d[i - 1, j - 1] + (a[i - 1] == b[j - 1] ? 0 : 1));
+        return d[a.Length, b.Length];
+    }
+}

@@ -1,0 +1,86 @@
+namespace SparseMemory.Config;
+
+/// <summary>
+/// Decoder-only transformer hyperparameters. Dimension letters used across the model code:
+/// B batch, T sequence length, D model dim (<see cref="Dim"/>), V vocabulary size.
+/// </summary>
+public sealed record ModelConfig
+{
+    /// <summary>Vocabulary size V (the tokenizer is trained to at most this many entries).</summary>
+    public int VocabSize { get; init; } = 4096;
+    /// <summary>Model dimension D.</summary>
+    public int Dim { get; init; } = 128;
+    /// <summary>Number of transformer blocks.</summary>
+    public int Layers { get; init; } = 4;
+    /// <summary>Attention heads (D must be divisible by it; head dim must be even for rotary positions).</summary>
+    public int Heads { get; init; } = 4;
+    /// <summary>Hidden size of the SwiGLU feed-forward blocks.</summary>
+    public int FfnHidden { get; init; } = 384;
+    /// <summary>Longest sequence the rotary tables are built for.</summary>
+    public int MaxSeqLen { get; init; } = 256;
+    /// <summary>Share the token embedding with the output projection.</summary>
+    public bool TieEmbeddings { get; init; } = true;
+    /// <summary>Rotary base frequency θ.</summary>
+    public double RopeTheta { get; init; } = 10000.0;
+    /// <summary>RMSNorm epsilon.</summary>
+    public double NormEps { get; init; } = 1e-5;
+    /// <summary>Std of the normal init of embeddings and linear weights (residual outputs are scaled by 1/√(2·Layers)).</summary>
+    public double InitStd { get; init; } = 0.02;
+    /// <summary>Product-key memory; null builds a dense model.</summary>
+    public MemoryConfig? Memory { get; init; } = new();
+
+    internal void Validate(List<string> errors, string prefix)
+    {
+        if (VocabSize < 260) errors.Add($"{prefix}.vocab_size must be ≥ 260 (256 bytes + specials), got {VocabSize}");
+        if (Dim <= 0) errors.Add($"{prefix}.dim must be positive, got {Dim}");
+        if (Layers <= 0) errors.Add($"{prefix}.layers must be positive, got {Layers}");
+        if (Heads <= 0 || Dim % Math.Max(Heads, 1) != 0) errors.Add($"{prefix}.heads ({Heads}) must divide dim ({Dim})");
+        else if ((Dim / Heads) % 2 != 0) errors.Add($"{prefix}.dim / heads must be even for rotary positions, got {Dim / Heads}");
+        if (FfnHidden <= 0) errors.Add($"{prefix}.ffn_hidden must be positive, got {FfnHidden}");
+        if (MaxSeqLen <= 1) errors.Add($"{prefix}.max_seq_len must be > 1, got {MaxSeqLen}");
+        if (NormEps <= 0) errors.Add($"{prefix}.norm_eps must be positive");
+        if (InitStd <= 0) errors.Add($"{prefix}.init_std must be positive");
+        Memory?.Validate(errors, prefix + ".memory", this);
+    }
+}
+
+/// <summary>
+/// Product-key memory layer (Lample et al. 2019; Memory+ of Berges et al. 2024). Letters: H heads,
+/// N sub-keys per half, S = N² slots, K top-k per head, Dk full key dim, Dv value dim.
+/// </summary>
+public sealed record MemoryConfig
+{
+    /// <summary>0-based indices of the blocks whose FFN is replaced by the memory layer. All share one value table.</summary>
+    public int[] Layers { get; init; } = [2];
+    /// <summary>N, sub-keys per half (<c>mem_n_keys</c>); the memory has N² slots.</summary>
+    public int NumKeys { get; init; } = 128;
+    /// <summary>H, memory heads (<c>mem_heads</c>).</summary>
+    public int Heads { get; init; } = 4;
+    /// <summary>K, slots read per head (<c>mem_knn</c>).</summary>
+    public int TopK { get; init; } = 32;
+    /// <summary>Dk, full key dim (<c>mem_k_dim</c>); each half-key has Dk/2.</summary>
+    public int KeyDim { get; init; } = 128;
+    /// <summary>Dv, value dim (<c>mem_v_dim</c>); −1 means Dv = D.</summary>
+    public int ValueDim { get; init; } = -1;
+    /// <summary>Memory+ SiLU gating: out = W2(y ⊙ silu(W1 x)). Off gives out = W2 y.</summary>
+    public bool Gated { get; init; } = true;
+
+    /// <summary>Number of slots S = N².</summary>
+    public long Slots => (long)NumKeys * NumKeys;
+
+    /// <summary>Dv resolved against the model dim.</summary>
+    public int ResolvedValueDim(int modelDim) => ValueDim < 0 ? modelDim : ValueDim;
+
+    internal void Validate(List<string> errors, string prefix, ModelConfig model)
+    {
+        if (Layers.Length == 0) errors.Add($"{prefix}.layers must name at least one block (or set memory to null)");
+        foreach (int l in Layers)
+            if (l < 0 || l >= model.Layers) errors.Add($"{prefix}.layers: block {l} does not exist (model has {model.Layers} blocks: 0..{model.Layers - 1})");
+        if (Layers.Distinct().Count() != Layers.Length) errors.Add($"{prefix}.layers has duplicates");
+        if (NumKeys < 2) errors.Add($"{prefix}.num_keys must be ≥ 2, got {NumKeys}");
+        if (Heads < 1) errors.Add($"{prefix}.heads must be ≥ 1, got {Heads}");
+        if (TopK < 1 || TopK > NumKeys) errors.Add($"{prefix}.top_k must be in 1..num_keys ({NumKeys}), got {TopK}");
+        if (KeyDim < 2 || KeyDim % 2 != 0) errors.Add($"{prefix}.key_dim must be even and ≥ 2, got {KeyDim}");
+        if (ValueDim == 0 || ValueDim < -1) errors.Add($"{prefix}.value_dim must be positive or -1 (= dim), got {ValueDim}");
+    }
+}

@@ -1,0 +1,78 @@
+namespace SparseMemory.Config;
+
+/// <summary>Pretraining loop settings: AdamW, warmup + cosine decay, clipping, eval and checkpoint cadence.</summary>
+public sealed record TrainConfig
+{
+    /// <summary>Optimizer steps.</summary>
+    public int Steps { get; init; } = 1000;
+    /// <summary>Sequences per step.</summary>
+    public int BatchSize { get; init; } = 32;
+    /// <summary>Tokens per sequence (≤ model.max_seq_len).</summary>
+    public int SeqLen { get; init; } = 128;
+    /// <summary>Peak learning rate of every parameter except the memory values.</summary>
+    public double Lr { get; init; } = 2e-3;
+    /// <summary>Fixed learning rate of the memory value table, in its own parameter group (Berges et al.: 1e-3).</summary>
+    public double ValueLr { get; init; } = 1e-3;
+    /// <summary>Decoupled weight decay of matrices (norm weights and biases get none).</summary>
+    public double WeightDecay { get; init; } = 0.0;
+    /// <summary>Weight decay of the memory value table.</summary>
+    public double ValueWeightDecay { get; init; } = 0.0;
+    /// <summary>AdamW β1.</summary>
+    public double Beta1 { get; init; } = 0.9;
+    /// <summary>AdamW β2.</summary>
+    public double Beta2 { get; init; } = 0.95;
+    /// <summary>AdamW ε.</summary>
+    public double Eps { get; init; } = 1e-8;
+    /// <summary>Linear warmup steps.</summary>
+    public int WarmupSteps { get; init; } = 100;
+    /// <summary>Cosine decay floor as a fraction of the peak lr (values keep their fixed lr).</summary>
+    public double MinLrRatio { get; init; } = 0.1;
+    /// <summary>Global gradient-norm clip, applied separately to value and non-value parameters; 0 disables.</summary>
+    public double GradClip { get; init; } = 1.0;
+    /// <summary>Held-out evaluation every this many steps (and at step 0 and the end).</summary>
+    public int EvalEvery { get; init; } = 100;
+    /// <summary>Held-out batches per evaluation.</summary>
+    public int EvalBatches { get; init; } = 8;
+    /// <summary>Checkpoint every this many steps (and at the end).</summary>
+    public int CheckpointEvery { get; init; } = 500;
+    /// <summary>Write a metrics row every this many steps.</summary>
+    public int LogEvery { get; init; } = 10;
+
+    internal void Validate(List<string> errors, string prefix, ModelConfig model)
+    {
+        if (Steps <= 0) errors.Add($"{prefix}.steps must be positive, got {Steps}");
+        if (BatchSize <= 0) errors.Add($"{prefix}.batch_size must be positive, got {BatchSize}");
+        if (SeqLen <= 1 || SeqLen > model.MaxSeqLen) errors.Add($"{prefix}.seq_len must be in 2..model.max_seq_len ({model.MaxSeqLen}), got {SeqLen}");
+        if (!(Lr > 0)) errors.Add($"{prefix}.lr must be positive, got {Lr}");
+        if (!(ValueLr > 0)) errors.Add($"{prefix}.value_lr must be positive, got {ValueLr}");
+        if (WeightDecay < 0 || ValueWeightDecay < 0) errors.Add($"{prefix}.weight_decay / value_weight_decay must be ≥ 0");
+        if (Beta1 < 0 || Beta1 >= 1 || Beta2 < 0 || Beta2 >= 1) errors.Add($"{prefix}.beta1 / beta2 must be in [0, 1)");
+        if (WarmupSteps < 0) errors.Add($"{prefix}.warmup_steps must be ≥ 0");
+        if (MinLrRatio < 0 || MinLrRatio > 1) errors.Add($"{prefix}.min_lr_ratio must be in [0, 1]");
+        if (GradClip < 0) errors.Add($"{prefix}.grad_clip must be ≥ 0 (0 disables)");
+        if (EvalEvery <= 0 || EvalBatches <= 0) errors.Add($"{prefix}.eval_every and eval_batches must be positive");
+        if (CheckpointEvery <= 0) errors.Add($"{prefix}.checkpoint_every must be positive");
+        if (LogEvery <= 0) errors.Add($"{prefix}.log_every must be positive");
+    }
+}
+
+/// <summary>Where pretraining text comes from and how the tokenizer is trained on it.</summary>
+public sealed record DataConfig
+{
+    /// <summary>Corpus files (.txt, .jsonl, optionally .gz); "default" is the corpus embedded in the library.</summary>
+    public string[] Corpus { get; init; } = ["default"];
+    /// <summary>Stop reading after this many characters in total (0 = all).</summary>
+    public long MaxChars { get; init; } = 0;
+    /// <summary>Fraction of documents held out for evaluation (taken from the end, deterministically).</summary>
+    public double HeldoutFraction { get; init; } = 0.05;
+    /// <summary>Characters of training text used to train the tokenizer (0 = all).</summary>
+    public long TokenizerTrainChars { get; init; } = 2_000_000;
+
+    internal void Validate(List<string> errors, string prefix)
+    {
+        if (Corpus.Length == 0) errors.Add($"{prefix}.corpus must list at least one file (or \"default\")");
+        if (MaxChars < 0) errors.Add($"{prefix}.max_chars must be ≥ 0");
+        if (HeldoutFraction <= 0 || HeldoutFraction >= 0.5) errors.Add($"{prefix}.heldout_fraction must be in (0, 0.5), got {HeldoutFraction}");
+        if (TokenizerTrainChars < 0) errors.Add($"{prefix}.tokenizer_train_chars must be ≥ 0");
+    }
+}

@@ -1,0 +1,115 @@
+using SparseMemory.Config;
+using TorchSharp;
+using TorchSharp.Modules;
+using static TorchSharp.torch;
+using F = TorchSharp.torch.nn.functional;
+
+namespace SparseMemory.Memory;
+
+/// <summary>
+/// The value table shared by every memory layer of a model (Berges et al. 2024). The model owns and
+/// registers it once; memory layers receive this holder, which is deliberately not a module, so the
+/// table appears once in the state dict (as <c>memory_values.weight</c>).
+/// </summary>
+public sealed class SharedValues(EmbeddingBag table)
+{
+    /// <summary>The EmbeddingBag (sum mode, per-sample weights) holding S × Dv values.</summary>
+    public EmbeddingBag Table { get; } = table;
+    /// <summary>The [S, Dv] value parameter.</summary>
+    public Parameter Weight => Table.weight!;
+}
+
+/// <summary>
+/// Product-key memory layer with Memory+ gating (Lample et al. 2019; Berges et al. 2024), replacing the FFN of a block.
+/// Letters: BT tokens, D model dim, H heads, N sub-keys per half, S = N², K top-k, Dk key dim, Dv value dim.
+/// <para>Per token x: q = Wq x + b (H·Dk); per head, split q into halves; score each half against its N sub-keys;
+/// top-K per half; combine the K² candidates (score a¹+a², id i¹·N+i²); top-K of those (exact: the true top-K over
+/// all S slots is always among them); softmax per head; y = Σ_h Σ_j w_hj V[id_hj] (heads summed, weights add up to H);
+/// out = W2 (y ⊙ silu(W1 x + b1)) + b2.</para>
+/// </summary>
+public sealed class ProductKeyMemory : nn.Module<Tensor, Tensor>
+{
+    readonly int _heads, _numKeys, _topK, _keyDim, _valueDim;
+    readonly bool _gated;
+    readonly int _layerIndex;
+    readonly SharedValues _values;
+
+    // State-dict names: query.{weight,bias}, keys, gate_proj.{weight,bias}, out_proj.{weight,bias}.
+    readonly Linear query;
+    readonly Parameter keys;           // (2·H·N, Dk/2), viewed as (H, 2, N, Dk/2)
+    readonly Linear? gate_proj;        // W1: D → Dv (Memory+ gate)
+    readonly Linear out_proj;          // W2: Dv → D
+
+    /// <summary>Where reads are reported; set per forward by the owning model.</summary>
+    internal MemoryAccessLog? AccessLog { get; set; }
+    /// <summary>Positions that are real tokens ([B, T] bool), reported with the reads.</summary>
+    internal Tensor? ValidMask { get; set; }
+
+    /// <summary>Builds the layer with the initialisations of the Memory+ reference (paper.md §2.4).</summary>
+    public ProductKeyMemory(int layerIndex, int dim, MemoryConfig cfg, SharedValues values) : base(nameof(ProductKeyMemory))
+    {
+        _layerIndex = layerIndex;
+        _heads = cfg.Heads; _numKeys = cfg.NumKeys; _topK = cfg.TopK; _keyDim = cfg.KeyDim;
+        _valueDim = cfg.ResolvedValueDim(dim); _gated = cfg.Gated;
+        _values = values;
+        query = nn.Linear(dim, _heads * _keyDim, hasBias: true);
+        keys = nn.Parameter(torch.empty(2L * _heads * _numKeys, _keyDim / 2));
+        gate_proj = _gated ? nn.Linear(dim, _valueDim, hasBias: true) : null;
+        out_proj = nn.Linear(_valueDim, dim, hasBias: true);
+        RegisterComponents();
+        ResetParameters(dim);
+    }
+
+    void ResetParameters(int dim)
+    {
+        using var _ = torch.no_grad();
+        double bound = 1.0 / Math.Sqrt(_keyDim);
+        nn.init.uniform_(keys, -bound, bound);
+        nn.init.xavier_uniform_(query.weight!);
+        query.bias!.zero_();
+        double std = 1.0 / Math.Sqrt(dim);
+        if (gate_proj is not null) { nn.init.normal_(gate_proj.weight!, 0, std); gate_proj.bias!.zero_(); }
+        nn.init.normal_(out_proj.weight!, 0, std);
+        out_proj.bias!.zero_();
+    }
+
+    /// <summary>Slots per half-key set (N).</summary>
+    public int NumKeys => _numKeys;
+
+    /// <summary>
+    /// Product-key search. <paramref name="x"/> is [BT, D]; returns slot ids [BT, H, K] (int64) and raw scores [BT, H, K],
+    /// sorted by score descending per head.
+    /// </summary>
+    public (Tensor Indices, Tensor Scores) Search(Tensor x)
+    {
+        long bt = x.shape[0];
+        int half = _keyDim / 2;
+        var q = query.forward(x).view(bt, _heads, 2, half);                       // (BT, H, 2, Dk/2)
+        var k = keys.view(_heads, 2, _numKeys, half);                             // (H, 2, N, Dk/2)
+        // Half scores per head: (BT, H, N) each.
+        var s1 = torch.einsum("bhd,hnd->bhn", q.select(2, 0), k.select(1, 0));
+        var s2 = torch.einsum("bhd,hnd->bhn", q.select(2, 1), k.select(1, 1));
+        var (a1, i1) = s1.topk(_topK, dim: -1);                                    // (BT, H, K)
+        var (a2, i2) = s2.topk(_topK, dim: -1);
+        var cand = (a1.unsqueeze(-1) + a2.unsqueeze(-2)).view(bt, _heads, _topK * _topK);       // (BT, H, K²)
+        var candIds = (i1.unsqueeze(-1) * _numKeys + i2.unsqueeze(-2)).view(bt, _heads, _topK * _topK);
+        var (scores, pos) = cand.topk(_topK, dim: -1);                             // (BT, H, K)
+        var ids = candIds.gather(-1, pos);
+        return (ids, scores);
+    }
+
+    /// <summary>x: [B, T, D] → [B, T, D].</summary>
+    public override Tensor forward(Tensor x)
+    {
+        long b = x.shape[0], t = x.shape[1], d = x.shape[2];
+        var flat = x.reshape(b * t, d);                                           // (BT, D)
+        var (ids, scores) = Search(flat);                                          // (BT, H, K)
+        var w = F.softmax(scores.to(ScalarType.Float32), dim: -1).to(scores.dtype); // per-head softmax, fp32
+        var bagIds = ids.view(b * t, _heads * _topK);                              // (BT, H·K)
+        var bagW = w.view(b * t, _heads * _topK);
+        AccessLog?.Record(new MemoryAccess(_layerIndex, bagIds.view(b, t, -1).detach(), bagW.view(b, t, -1).detach(), ValidMask));
+        var y = _values.Table.forward(bagIds, null, bagW);                         // (BT, Dv)
+        if (gate_proj is not null) y = y * F.silu(gate_proj.forward(flat));
+        return out_proj.forward(y).view(b, t, d);
+    }
+}

@@ -1,0 +1,76 @@
+using SparseMemory.Config;
+using TorchSharp;
+using static TorchSharp.torch;
+using F = TorchSharp.torch.nn.functional;
+
+namespace SparseMemory.Model;
+
+/// <summary>Causal multi-head self-attention with rotary positions (rotate-half convention).</summary>
+public sealed class Attention : nn.Module<Tensor, Tensor>
+{
+    readonly int _heads, _headDim;
+    readonly Rotary _rotary;
+    readonly Projection wq, wk, wv, wo;
+
+    /// <summary>Creates the block's attention; <paramref name="outStd"/> initialises the output projection.</summary>
+    public Attention(ModelConfig cfg, Rotary rotary, double outStd) : base(nameof(Attention))
+    {
+        _heads = cfg.Heads;
+        _headDim = cfg.Dim / cfg.Heads;
+        _rotary = rotary;
+        wq = new Projection(cfg.Dim, cfg.Dim, cfg.InitStd);
+        wk = new Projection(cfg.Dim, cfg.Dim, cfg.InitStd);
+        wv = new Projection(cfg.Dim, cfg.Dim, cfg.InitStd);
+        wo = new Projection(cfg.Dim, cfg.Dim, outStd);
+        RegisterComponents();
+    }
+
+    /// <summary>The four projections, by state-dict name.</summary>
+    public IEnumerable<(string Name, Projection Projection)> Projections =>
+        [("wq", wq), ("wk", wk), ("wv", wv), ("wo", wo)];
+
+    /// <summary>x: [B, T, D] → [B, T, D]; causal, so right padding never affects real tokens.</summary>
+    public override Tensor forward(Tensor x)
+    {
+        long b = x.shape[0], t = x.shape[1];
+        var q = wq.forward(x).view(b, t, _heads, _headDim).transpose(1, 2);      // (B, H, T, hd)
+        var k = wk.forward(x).view(b, t, _heads, _headDim).transpose(1, 2);
+        var v = wv.forward(x).view(b, t, _heads, _headDim).transpose(1, 2);
+        (q, k) = (_rotary.Apply(q), _rotary.Apply(k));
+        var y = F.scaled_dot_product_attention(q, k, v, is_casual: true);           // (B, H, T, hd)
+        return wo.forward(y.transpose(1, 2).reshape(b, t, _heads * _headDim));
+    }
+}
+
+/// <summary>Rotary position tables, computed once per (device, dtype) and cached outside the state dict.</summary>
+public sealed class Rotary(int headDim, int maxSeqLen, double theta)
+{
+    readonly Dictionary<(DeviceType, int, ScalarType), (Tensor Cos, Tensor Sin)> _cache = [];
+
+    /// <summary>Rotates [B, H, T, hd] by position.</summary>
+    public Tensor Apply(Tensor x)
+    {
+        long t = x.shape[2];
+        if (t > maxSeqLen) throw new ArgumentException($"sequence length {t} exceeds model.max_seq_len {maxSeqLen}");
+        var (cos, sin) = Tables(x.device, x.dtype);
+        cos = cos.narrow(0, 0, t);
+        sin = sin.narrow(0, 0, t);
+        var halves = x.chunk(2, -1);
+        var rotated = torch.cat([-halves[1], halves[0]], -1);
+        return x * cos + rotated * sin;
+    }
+
+    (Tensor, Tensor) Tables(Device device, ScalarType dtype)
+    {
+        var key = (device.type, device.index, dtype);
+        if (_cache.TryGetValue(key, out var tables)) return tables;
+        using var scope = torch.NewDisposeScope();
+        var inv = 1.0 / torch.pow(theta, torch.arange(0, headDim, 2, ScalarType.Float64) / headDim);   // (hd/2)
+        var ang = torch.outer(torch.arange(maxSeqLen, ScalarType.Float64), inv);                        // (T, hd/2)
+        var full = torch.cat([ang, ang], -1);                                                           // (T, hd)
+        var cos = full.cos().to(dtype, device).DetachFromDisposeScope();
+        var sin = full.sin().to(dtype, device).DetachFromDisposeScope();
+        _cache[key] = (cos, sin);
+        return (cos, sin);
+    }
+}

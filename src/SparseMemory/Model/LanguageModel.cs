@@ -1,0 +1,97 @@
+using SparseMemory.Config;
+using SparseMemory.Memory;
+using TorchSharp;
+using TorchSharp.Modules;
+using static TorchSharp.torch;
+using F = TorchSharp.torch.nn.functional;
+
+namespace SparseMemory.Model;
+
+/// <summary>
+/// Decoder-only transformer language model (RMSNorm, rotary positions, causal attention, SwiGLU FFNs) whose
+/// configured blocks use a product-key memory instead of the FFN; all memory layers share one value table.
+/// Letters: B batch, T time, D model dim, V vocab.
+/// <para>State-dict names (also the safetensors names): <c>tok_embeddings.weight</c>;
+/// <c>layers.{i}.attention_norm.weight</c>; <c>layers.{i}.attention.{wq,wk,wv,wo}.weight</c>;
+/// <c>layers.{i}.ffn_norm.weight</c>; dense blocks <c>layers.{i}.feed_forward.{w1,w2,w3}.weight</c>; memory blocks
+/// <c>layers.{i}.memory.query.{weight,bias}</c>, <c>layers.{i}.memory.keys</c>,
+/// <c>layers.{i}.memory.gate_proj.{weight,bias}</c>, <c>layers.{i}.memory.out_proj.{weight,bias}</c>;
+/// <c>memory_values.weight</c>; <c>norm.weight</c>; <c>output.weight</c> (absent when embeddings are tied).</para>
+/// </summary>
+public sealed class LanguageModel : nn.Module<Tensor, Tensor>
+{
+    readonly Embedding tok_embeddings;
+    readonly ModuleList<TransformerBlock> layers;
+    readonly EmbeddingBag? memory_values;
+    readonly RmsNorm norm;
+    readonly Projection? output;
+
+    /// <summary>The architecture this model was built from.</summary>
+    public ModelConfig Config { get; }
+
+    /// <summary>Builds and initialises the model from the current torch RNG state (seed it first for reproducibility).</summary>
+    public LanguageModel(ModelConfig cfg) : base(nameof(LanguageModel))
+    {
+        Config = cfg;
+        var rotary = new Rotary(cfg.Dim / cfg.Heads, cfg.MaxSeqLen, cfg.RopeTheta);
+        tok_embeddings = nn.Embedding(cfg.VocabSize, cfg.Dim);
+        using (torch.no_grad()) nn.init.normal_(tok_embeddings.weight!, 0, cfg.InitStd);
+        SharedValues? values = null;
+        if (cfg.Memory is { } mem)
+        {
+            int dv = mem.ResolvedValueDim(cfg.Dim);
+            memory_values = nn.EmbeddingBag(mem.Slots, dv, mode: EmbeddingBagMode.Sum);
+            using (torch.no_grad()) nn.init.normal_(memory_values.weight!, 0, 1.0 / Math.Sqrt(dv));
+            values = new SharedValues(memory_values);
+        }
+        var memLayers = cfg.Memory?.Layers.ToHashSet() ?? [];
+        layers = nn.ModuleList(Enumerable.Range(0, cfg.Layers)
+            .Select(i => new TransformerBlock(i, cfg, rotary, memLayers.Contains(i) ? values : null)).ToArray());
+        norm = new RmsNorm(cfg.Dim, cfg.NormEps);
+        if (!cfg.TieEmbeddings) output = new Projection(cfg.Dim, cfg.VocabSize, cfg.InitStd);
+        RegisterComponents();
+    }
+
+    /// <summary>The blocks in order.</summary>
+    public IReadOnlyList<TransformerBlock> Blocks => layers.ToList();
+    /// <summary>The shared memory value table [S, Dv], or null for a dense model.</summary>
+    public Parameter? MemoryValues => memory_values?.weight;
+    /// <summary>The memory layers in block order.</summary>
+    public IEnumerable<ProductKeyMemory> MemoryLayers => layers.Select(l => l.Memory).OfType<ProductKeyMemory>();
+    /// <summary>Every Projection of the model (attention and FFN matrices), by state-dict prefix.</summary>
+    public IEnumerable<(string Name, Projection Projection)> Projections =>
+        layers.SelectMany((l, i) => l.Attention.Projections.Select(p => ($"layers.{i}.attention.{p.Name}", p.Projection))
+            .Concat(l.FeedForward?.Projections.Select(p => ($"layers.{i}.feed_forward.{p.Name}", p.Projection)) ?? []));
+
+    /// <summary>Token ids [B, T] (int64) → logits [B, T, V].</summary>
+    public override Tensor forward(Tensor tokens) => Forward(tokens, null, null);
+
+    /// <summary>
+    /// Token ids [B, T] → logits [B, T, V]. When <paramref name="log"/> is given, every memory layer records the slots it
+    /// read, with <paramref name="validMask"/> ([B, T] bool, false at padding) attached so padding can be excluded.
+    /// Padding must be on the right (attention is causal, so it never affects real tokens).
+    /// </summary>
+    public Tensor Forward(Tensor tokens, MemoryAccessLog? log, Tensor? validMask)
+    {
+        foreach (var m in MemoryLayers) { m.AccessLog = log; m.ValidMask = validMask; }
+        try
+        {
+            var h = tok_embeddings.forward(tokens);                      // (B, T, D)
+            foreach (var layer in layers) h = layer.forward(h);
+            h = norm.forward(h);
+            return output is not null ? output.forward(h) : F.linear(h, tok_embeddings.weight!);   // (B, T, V)
+        }
+        finally
+        {
+            foreach (var m in MemoryLayers) { m.AccessLog = null; m.ValidMask = null; }
+        }
+    }
+
+    /// <summary>Mean next-token cross-entropy of <paramref name="logits"/> [B, T, V] against <paramref name="targets"/> [B, T]; targets &lt; 0 are ignored.</summary>
+    public static Tensor Loss(Tensor logits, Tensor targets) =>
+        F.cross_entropy(logits.reshape(-1, logits.shape[^1]), targets.reshape(-1), ignore_index: -1);
+
+    /// <summary>Named parameters that are trained (requires_grad), in state-dict order.</summary>
+    public IEnumerable<(string Name, Parameter Parameter)> TrainableParameters =>
+        named_parameters().Where(p => p.parameter.requires_grad).Select(p => (p.name, p.parameter));
+}

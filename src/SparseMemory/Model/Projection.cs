@@ -1,0 +1,50 @@
+using TorchSharp;
+using TorchSharp.Modules;
+using static TorchSharp.torch;
+using F = TorchSharp.torch.nn.functional;
+
+namespace SparseMemory.Model;
+
+/// <summary>
+/// A bias-free linear map y = x Wᵀ (W: [out, in]) used for every attention and FFN matrix. It is its own type so
+/// finetuning methods can attach a low-rank adapter by composition (<see cref="Adapter"/>) without model surgery.
+/// </summary>
+public sealed class Projection : nn.Module<Tensor, Tensor>
+{
+    readonly Parameter weight;
+
+    /// <summary>Optional adapter whose output is added to the base projection (e.g. LoRA).</summary>
+    public nn.Module<Tensor, Tensor>? Adapter { get; private set; }
+
+    /// <summary>Creates an [outFeatures, inFeatures] projection initialised N(0, std²).</summary>
+    public Projection(int inFeatures, int outFeatures, double std) : base(nameof(Projection))
+    {
+        InFeatures = inFeatures;
+        OutFeatures = outFeatures;
+        weight = nn.Parameter(torch.empty(outFeatures, inFeatures));
+        using (torch.no_grad()) nn.init.normal_(weight, 0, std);
+        RegisterComponents();
+    }
+
+    /// <summary>Input features.</summary>
+    public int InFeatures { get; }
+    /// <summary>Output features.</summary>
+    public int OutFeatures { get; }
+    /// <summary>The base weight [out, in].</summary>
+    public Parameter Weight => weight;
+
+    /// <summary>Attaches an adapter, registered under the name <c>adapter</c> (once per projection).</summary>
+    public void AttachAdapter(nn.Module<Tensor, Tensor> adapter)
+    {
+        if (Adapter is not null) throw new InvalidOperationException("this projection already has an adapter");
+        Adapter = adapter;
+        register_module("adapter", adapter);
+    }
+
+    /// <inheritdoc/>
+    public override Tensor forward(Tensor x)
+    {
+        var y = F.linear(x, weight);
+        return Adapter is null ? y : y + Adapter.forward(x);
+    }
+}

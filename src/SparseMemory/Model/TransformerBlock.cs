@@ -1,0 +1,43 @@
+using SparseMemory.Config;
+using SparseMemory.Memory;
+using TorchSharp;
+using static TorchSharp.torch;
+
+namespace SparseMemory.Model;
+
+/// <summary>Pre-norm block: x + attn(norm(x)), then x + ffn(norm(x)), where ffn is a SwiGLU FFN or a product-key memory.</summary>
+public sealed class TransformerBlock : nn.Module<Tensor, Tensor>
+{
+    readonly RmsNorm attention_norm;
+    readonly Attention attention;
+    readonly RmsNorm ffn_norm;
+    readonly FeedForward? feed_forward;
+    readonly ProductKeyMemory? memory;
+
+    /// <summary>Builds block <paramref name="index"/>; a memory layer replaces the FFN when <paramref name="values"/> is given.</summary>
+    public TransformerBlock(int index, ModelConfig cfg, Rotary rotary, SharedValues? values) : base(nameof(TransformerBlock))
+    {
+        double outStd = cfg.InitStd / Math.Sqrt(2.0 * cfg.Layers);
+        attention_norm = new RmsNorm(cfg.Dim, cfg.NormEps);
+        attention = new Attention(cfg, rotary, outStd);
+        ffn_norm = new RmsNorm(cfg.Dim, cfg.NormEps);
+        if (values is not null) memory = new ProductKeyMemory(index, cfg.Dim, cfg.Memory!, values);
+        else feed_forward = new FeedForward(cfg, outStd);
+        RegisterComponents();
+    }
+
+    /// <summary>The block's attention.</summary>
+    public Attention Attention => attention;
+    /// <summary>The dense FFN, or null in a memory block.</summary>
+    public FeedForward? FeedForward => feed_forward;
+    /// <summary>The memory layer, or null in a dense block.</summary>
+    public ProductKeyMemory? Memory => memory;
+
+    /// <inheritdoc/>
+    public override Tensor forward(Tensor x)
+    {
+        x = x + attention.forward(attention_norm.forward(x));
+        var h = ffn_norm.forward(x);
+        return x + (memory is not null ? memory.forward(h) : feed_forward!.forward(h));
+    }
+}

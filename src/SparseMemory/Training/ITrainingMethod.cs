@@ -1,0 +1,38 @@
+using SparseMemory.Memory;
+using SparseMemory.Model;
+
+namespace SparseMemory.Training;
+
+/// <summary>What a training step exposes to the method between backward and the optimizer step.</summary>
+/// <param name="Step">0-based optimizer step.</param>
+/// <param name="Model">The model.</param>
+/// <param name="Batch">The step's batch (on the device).</param>
+/// <param name="AccessLog">Memory reads of this step's forward pass (when the method asked for them).</param>
+/// <param name="Metrics">Extra metrics the method wants in this step's metrics row.</param>
+public sealed record StepContext(int Step, LanguageModel Model, TrainingBatch Batch, MemoryAccessLog? AccessLog, IDictionary<string, double> Metrics);
+
+/// <summary>
+/// A training method plugs into the one trainer. It may only: prepare the model once, declare optimizer groups,
+/// change gradients between backward and step, and say whether it needs memory reads. The trainer has no
+/// method-specific code.
+/// </summary>
+public interface ITrainingMethod
+{
+    /// <summary>Short name used in configs and reports.</summary>
+    string Name { get; }
+
+    /// <summary>Freeze parameters, attach adapters, … (called once, before the optimizer is built).</summary>
+    void Prepare(LanguageModel model);
+
+    /// <summary>The optimizer groups (AdamW, or SGD when <see cref="UsesSgd"/>).</summary>
+    IReadOnlyList<ParamGroupSpec> ParameterGroups(LanguageModel model);
+
+    /// <summary>Plain SGD (no momentum, no weight decay) instead of AdamW.</summary>
+    bool UsesSgd => false;
+
+    /// <summary>Whether the trainer should record memory reads for <see cref="AfterBackward"/>.</summary>
+    bool NeedsAccessLog => false;
+
+    /// <summary>Called after backward, before clipping and the optimizer step.</summary>
+    void AfterBackward(StepContext context) { }
+}

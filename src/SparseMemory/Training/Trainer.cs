@@ -1,0 +1,226 @@
+using System.Diagnostics;
+using System.Text.Json;
+using SparseMemory.Checkpoints;
+using SparseMemory.Config;
+using SparseMemory.Memory;
+using SparseMemory.Model;
+using SparseMemory.Reporting;
+using TorchSharp;
+using TorchSharp.Modules;
+using static TorchSharp.torch;
+
+namespace SparseMemory.Training;
+
+/// <summary>Loop cadence and optimizer constants shared by every training method.</summary>
+/// <param name="Steps">Total optimizer steps.</param>
+/// <param name="WarmupSteps">Warmup of <see cref="LrSchedule.WarmupCosine"/> groups.</param>
+/// <param name="MinLrRatio">Cosine floor.</param>
+/// <param name="GradClip">Gradient-norm clip (0 = off).</param>
+/// <param name="LogEvery">Metrics row cadence.</param>
+/// <param name="EvalEvery">Evaluation cadence (also at step 0 and the end).</param>
+/// <param name="CheckpointEvery">Checkpoint cadence (also at the end).</param>
+/// <param name="Beta1">AdamW β1.</param>
+/// <param name="Beta2">AdamW β2.</param>
+/// <param name="Eps">AdamW ε.</param>
+public sealed record LoopSettings(int Steps, int WarmupSteps, double MinLrRatio, double GradClip, int LogEvery, int EvalEvery,
+    int CheckpointEvery, double Beta1 = 0.9, double Beta2 = 0.95, double Eps = 1e-8)
+{
+    /// <summary>Loop settings of a pretraining config.</summary>
+    public static LoopSettings From(TrainConfig t) =>
+        new(t.Steps, t.WarmupSteps, t.MinLrRatio, t.GradClip, t.LogEvery, t.EvalEvery, t.CheckpointEvery, t.Beta1, t.Beta2, t.Eps);
+}
+
+/// <summary>
+/// The one training loop. Per step: dispose scope → lr schedule → forward (recording memory reads if the method wants
+/// them) → backward → <see cref="ITrainingMethod.AfterBackward"/> → clip → optimizer step → zero grads → metrics /
+/// evaluation / checkpoint by cadence. It writes <c>metrics.jsonl</c>, <c>model.safetensors</c>, <c>optimizer.bin</c>
+/// and <c>trainer_state.json</c> into the run folder and resumes from them. It has no method-specific code.
+/// </summary>
+public sealed class Trainer
+{
+    readonly LanguageModel _model;
+    readonly ITrainingMethod _method;
+    readonly IBatchSource _data;
+    readonly LoopSettings _loop;
+    readonly Device _device;
+    readonly ITrainingObserver _observer;
+    readonly List<ParamGroupSpec> _groups;
+    readonly OptimizerHelper _optimizer;
+
+    /// <summary>Evaluation run at step 0, every <see cref="LoopSettings.EvalEvery"/> steps and at the end; returns flat metrics.</summary>
+    public Func<int, IReadOnlyDictionary<string, double>>? Evaluate { get; init; }
+
+    /// <summary>Prepares the method and builds the optimizer.</summary>
+    public Trainer(LanguageModel model, ITrainingMethod method, IBatchSource data, LoopSettings loop, Device device, ITrainingObserver? observer = null)
+    {
+        _model = model;
+        _method = method;
+        _data = data;
+        _loop = loop;
+        _device = device;
+        _observer = observer ?? NullObserver.Instance;
+        _method.Prepare(model);
+        _groups = _method.ParameterGroups(model).ToList();
+        if (_groups.Count == 0 || _groups.All(g => g.Parameters.Count == 0))
+            throw new InvalidOperationException($"method {method.Name} declared no trainable parameters");
+        _optimizer = method.UsesSgd
+            ? torch.optim.SGD(_groups.Select(g => new SGD.ParamGroup(g.Parameters, g.Lr, 0.0, 0.0, g.WeightDecay, false, false)), _groups[0].Lr)
+            : torch.optim.AdamW(_groups.Select(g => new AdamW.ParamGroup(g.Parameters, g.Lr, loop.Beta1, loop.Beta2, loop.Eps, g.WeightDecay, false, false)), _groups[0].Lr);
+    }
+
+    /// <summary>The optimizer groups in use.</summary>
+    public IReadOnlyList<ParamGroupSpec> Groups => _groups;
+
+    /// <summary>
+    /// Runs (or resumes) training in <paramref name="runDir"/>. <paramref name="writeCheckpointExtras"/> is called at every
+    /// checkpoint to add files next to the weights (config, tokenizer, …).
+    /// </summary>
+    public TrainerState Run(string runDir, Action<string>? writeCheckpointExtras = null)
+    {
+        Directory.CreateDirectory(runDir);
+        string metricsPath = Path.Combine(runDir, "metrics.jsonl");
+        var state = TryResume(runDir);
+        if (state.Completed) { _observer.OnMessage($"run in {runDir} is already complete ({state.Step} steps)"); return state; }
+        JsonlWriter.TruncateAfterStep(metricsPath, state.Step == 0 ? -1 : state.Step);
+        using var metrics = new JsonlWriter(metricsPath);
+        int startStep = state.Step;
+        long tokens = state.Tokens;
+        if (startStep == 0)
+        {
+            var row = new Dictionary<string, object?> { ["step"] = 0, ["loss"] = InitialLoss() };
+            AddEval(row, 0);
+            metrics.Write(row);
+        }
+        var clock = Stopwatch.StartNew();
+        long tokensThisRun = 0;
+        var log = _method.NeedsAccessLog ? new MemoryAccessLog() : null;
+        for (int step = startStep; step < _loop.Steps; step++)
+        {
+            var row = new Dictionary<string, object?>();
+            double loss;
+            using (var scope = torch.NewDisposeScope())
+            {
+                _model.train();
+                SetLearningRates(step);
+                var batch = ToDevice(_data.Get(step));
+                log?.Clear();
+                var logits = _model.Forward(batch.Inputs, log, batch.ValidMask);
+                var lossT = LanguageModel.Loss(logits, batch.Targets);
+                lossT.backward();
+                var extra = new Dictionary<string, double>();
+                _method.AfterBackward(new StepContext(step, _model, batch, log, extra));
+                double gradNorm = Clip();
+                _optimizer.step();
+                _optimizer.zero_grad();
+                loss = lossT.item<float>();
+                long n = batch.Inputs.numel();
+                tokens += n; tokensThisRun += n;
+                row["grad_norm"] = gradNorm;
+                foreach (var (k, v) in extra) row[k] = v;
+                log?.Clear();
+            }
+            int done = step + 1;
+            double tps = tokensThisRun / Math.Max(1e-9, clock.Elapsed.TotalSeconds);
+            var eta = TimeSpan.FromSeconds(clock.Elapsed.TotalSeconds / (done - startStep) * (_loop.Steps - done));
+            _observer.OnStep(new StepReport(done, _loop.Steps, loss, tps, clock.Elapsed, eta));
+            bool last = done == _loop.Steps;
+            bool evalNow = Evaluate is not null && (done % _loop.EvalEvery == 0 || last);
+            if (done % _loop.LogEvery == 0 || evalNow || last)
+            {
+                var full = new Dictionary<string, object?>
+                {
+                    ["step"] = done, ["loss"] = loss, ["lr"] = _groups[0].Lr * LrFactor(_groups[0].Schedule, step),
+                    ["tokens"] = tokens, ["tokens_per_s"] = tps, ["elapsed_s"] = clock.Elapsed.TotalSeconds,
+                };
+                foreach (var (k, v) in row) full[k] = v;
+                if (evalNow) AddEval(full, done);
+                metrics.Write(full);
+            }
+            if (done % _loop.CheckpointEvery == 0 || last)
+            {
+                state = new TrainerState { Step = done, TotalSteps = _loop.Steps, Method = _method.Name, Completed = last, Tokens = tokens };
+                SaveCheckpoint(runDir, state, writeCheckpointExtras);
+                _observer.OnMessage($"checkpoint at step {done} → {runDir}");
+            }
+        }
+        return state;
+    }
+
+    double InitialLoss()
+    {
+        using var scope = torch.NewDisposeScope();
+        using var _ = torch.no_grad();
+        _model.eval();
+        var b = ToDevice(_data.Get(0));
+        return LanguageModel.Loss(_model.Forward(b.Inputs, null, b.ValidMask), b.Targets).item<float>();
+    }
+
+    void AddEval(Dictionary<string, object?> row, int step)
+    {
+        if (Evaluate is null) return;
+        _model.eval();
+        var m = Evaluate(step);
+        foreach (var (k, v) in m) row[k] = v;
+        _observer.OnEval(step, m);
+    }
+
+    TrainingBatch ToDevice(TrainingBatch b) =>
+        new(b.Inputs.to(_device), b.Targets.to(_device), b.ValidMask?.to(_device));
+
+    double LrFactor(LrSchedule s, int step) => LrScheduleMath.Factor(s, step, _loop.Steps, _loop.WarmupSteps, _loop.MinLrRatio);
+
+    void SetLearningRates(int step)
+    {
+        int i = 0;
+        foreach (var pg in _optimizer.ParamGroups)
+        {
+            var spec = _groups[i++];
+            pg.LearningRate = spec.Lr * LrFactor(spec.Schedule, step);
+        }
+    }
+
+    /// <summary>Clips separately-clipped groups on their own and the rest together; returns the pre-clip total norm.</summary>
+    double Clip()
+    {
+        var sets = _groups.Where(g => g.ClipSeparately).Select(g => g.Parameters.Where(p => p.grad is not null).ToList()).ToList();
+        sets.Add(_groups.Where(g => !g.ClipSeparately).SelectMany(g => g.Parameters).Where(p => p.grad is not null).ToList());
+        double total = 0;
+        foreach (var set in sets.Where(s => s.Count > 0))
+        {
+            double norm = _loop.GradClip > 0
+                ? torch.nn.utils.clip_grad_norm_(set, _loop.GradClip)
+                : torch.linalg.vector_norm(torch.stack(set.Select(p => torch.linalg.vector_norm(p.grad!)).ToArray())).item<double>();
+            total += norm * norm;
+        }
+        return Math.Sqrt(total);
+    }
+
+    void SaveCheckpoint(string dir, TrainerState state, Action<string>? extras)
+    {
+        extras?.Invoke(dir);
+        Checkpoint.SaveWeights(dir, _model, new Dictionary<string, string> { ["step"] = state.Step.ToString() });
+        string optTmp = Path.Combine(dir, Checkpoint.OptimizerFile + ".tmp");
+        _optimizer.save_state_dict(optTmp);
+        File.Move(optTmp, Path.Combine(dir, Checkpoint.OptimizerFile), overwrite: true);
+        AtomicFile.WriteAllText(Path.Combine(dir, Checkpoint.StateFile), JsonSerializer.Serialize(state, ConfigLoader.Json) + "\n");
+    }
+
+    TrainerState TryResume(string dir)
+    {
+        string statePath = Path.Combine(dir, Checkpoint.StateFile);
+        if (!File.Exists(statePath)) return new TrainerState { TotalSteps = _loop.Steps, Method = _method.Name };
+        TrainerState state;
+        try { state = JsonSerializer.Deserialize<TrainerState>(File.ReadAllText(statePath), ConfigLoader.Json) ?? throw new JsonException("null"); }
+        catch (JsonException e) { throw new InvalidDataException($"{statePath}: cannot resume, the file is corrupt ({e.Message}); delete the run folder to start over"); }
+        if (state.Method != _method.Name)
+            throw new InvalidDataException($"{statePath}: the run in {dir} used method {state.Method}, not {_method.Name}; use a new --out folder");
+        Checkpoint.LoadWeights(_model, Path.Combine(dir, Checkpoint.ModelFile));
+        var meta = SafeTensors.ReadMetadata(Path.Combine(dir, Checkpoint.ModelFile));
+        if (meta.TryGetValue("step", out var s) && s != state.Step.ToString())
+            throw new InvalidDataException($"{dir}: {Checkpoint.ModelFile} is from step {s} but {Checkpoint.StateFile} says {state.Step} (interrupted while checkpointing); delete the folder to start over");
+        if (state.Completed && state.Step >= _loop.Steps) return state;
+        _optimizer.load_state_dict(Path.Combine(dir, Checkpoint.OptimizerFile));
+        _observer.OnMessage($"resuming {dir} from step {state.Step} of {_loop.Steps}");
+        return state with { Completed = false, TotalSteps = _loop.Steps };
+    }
+}
