@@ -11,6 +11,7 @@ namespace SparseMemory.Finetuning;
 public sealed class RowGradientMask : IDisposable
 {
     private Tensor? _drop;
+    private bool _disposed;
 
     /// <summary>Keeps only <paramref name="rows"/> of <paramref name="grad"/> (shape [S, ...]); all other rows become 0.</summary>
     /// <param name="grad">Dense gradient, modified in place.</param>
@@ -19,7 +20,7 @@ public sealed class RowGradientMask : IDisposable
     {
         ArgumentNullException.ThrowIfNull(grad);
         ArgumentNullException.ThrowIfNull(rows);
-        ObjectDisposedException.ThrowIf(_drop is not null && _drop.IsInvalid, this);
+        ObjectDisposedException.ThrowIf(_disposed, this);
         if (grad.dim() < 1)
         {
             throw new ArgumentException("The gradient must have a row dimension.", nameof(grad));
@@ -54,5 +55,6 @@ public sealed class RowGradientMask : IDisposable
     {
         _drop?.Dispose();
         _drop = null;
+        _disposed = true;
     }
 }
