@@ -44,10 +44,10 @@ public sealed class PretrainData : IBatchSource
     }
 
     /// <inheritdoc/>
-    public TrainingBatch Get(int step) => Windows(_train, new Random(HashCode.Combine(_seed, step, 0x5eed)), _batchSize);
+    public TrainingBatch Get(int step) => Windows(_train, new Random(SeedMix.Mix(_seed, step, 0x5eed)), _batchSize);
 
     /// <summary>Held-out batch <paramref name="index"/> (fixed windows, the same at every evaluation).</summary>
-    public TrainingBatch Heldout(int index) => Windows(_heldout, new Random(HashCode.Combine(_seed, index, 0xe7a1)), _batchSize);
+    public TrainingBatch Heldout(int index) => Windows(_heldout, new Random(SeedMix.Mix(_seed, index, 0xe7a1)), _batchSize);
 
     TrainingBatch Windows(int[] stream, Random rng, int b)
     {

@@ -104,7 +104,10 @@ public sealed class ProductKeyMemory : nn.Module<Tensor, Tensor>
         long b = x.shape[0], t = x.shape[1], d = x.shape[2];
         var flat = x.reshape(b * t, d);                                           // (BT, D)
         var (ids, scores) = Search(flat);                                          // (BT, H, K)
-        var w = F.softmax(scores.to(ScalarType.Float32), dim: -1).to(scores.dtype); // per-head softmax, fp32
+        // Per-head softmax in at least fp32 (the reference computes it in fp32 under bf16 training).
+        var w = scores.dtype is ScalarType.Float16 or ScalarType.BFloat16
+            ? F.softmax(scores.to(ScalarType.Float32), dim: -1).to(scores.dtype)
+            : F.softmax(scores, dim: -1);
         var bagIds = ids.view(b * t, _heads * _topK);                              // (BT, H·K)
         var bagW = w.view(b * t, _heads * _topK);
         AccessLog?.Record(new MemoryAccess(_layerIndex, bagIds.view(b, t, -1).detach(), bagW.view(b, t, -1).detach(), ValidMask));

@@ -23,6 +23,13 @@ public static class Pretraining
     public static PretrainSummary Run(ExperimentConfig requested, string runDir, ITrainingObserver observer)
     {
         var cfg = ResolveRunConfig(requested, runDir);
+        string summaryPath = Path.Combine(runDir, "summary.json");
+        if (File.Exists(summaryPath))
+        {
+            observer.OnMessage($"run in {runDir} is already complete; delete the folder or pass a new --out to train again");
+            return JsonSerializer.Deserialize<PretrainSummary>(File.ReadAllText(summaryPath), ConfigLoader.Json)
+                   ?? throw new InvalidDataException($"{summaryPath}: empty");
+        }
         Runtime.Configure(cfg.Seed, cfg.Threads);
         var device = Runtime.Device(cfg.Device);
         var started = DateTime.UtcNow;
@@ -67,7 +74,7 @@ public static class Pretraining
         if (double.IsNaN(firstEval)) firstEval = ReadFirstEval(runDir) ?? double.NaN;
         var summary = new PretrainSummary(state.Step, firstEval, lastEval, state.Tokens, nParams, cfg.Model.Memory?.Slots ?? 0,
             (DateTime.UtcNow - started).TotalSeconds);
-        AtomicFile.WriteAllText(Path.Combine(runDir, "summary.json"), JsonSerializer.Serialize(summary, ConfigLoader.Json) + "\n");
+        AtomicFile.WriteAllText(summaryPath, JsonSerializer.Serialize(summary, ConfigLoader.Json) + "\n");
         return summary;
     }
 

@@ -1,0 +1,72 @@
+using SparseMemory.Config;
+using Xunit;
+
+namespace SparseMemory.Tests.Config;
+
+public sealed class ConfigLoaderTests
+{
+    [Fact]
+    public void Defaults_are_valid() => Assert.Empty(new ExperimentConfig().Validate());
+
+    [Fact]
+    public void Every_preset_loads_and_validates()
+    {
+        Assert.Contains("tiny", ConfigLoader.PresetNames);
+        foreach (string p in ConfigLoader.PresetNames)
+            ConfigLoader.Load<ExperimentConfig>(p, validate: c => c.Validate());
+    }
+
+    [Fact]
+    public void Set_overrides_nested_keys_with_types()
+    {
+        var c = ConfigLoader.Load<ExperimentConfig>("tiny", sets: ["train.steps=7", "model.memory.layers=[0,1]", "name=abc", "train.lr=0.5"]);
+        Assert.Equal(7, c.Train.Steps);
+        Assert.Equal([0, 1], c.Model.Memory!.Layers);
+        Assert.Equal("abc", c.Name);
+        Assert.Equal(0.5, c.Train.Lr);
+    }
+
+    [Fact]
+    public void Unknown_set_key_is_an_error_naming_the_key()
+    {
+        var e = Assert.Throws<ConfigException>(() => ConfigLoader.Load<ExperimentConfig>(sets: ["train.stepz=3"]));
+        Assert.Contains("train.stepz", e.Message);
+        Assert.Contains("steps", e.Message);          // suggestion
+    }
+
+    [Fact]
+    public void Unknown_key_in_file_is_an_error_naming_file_and_key()
+    {
+        string f = Path.Combine(Fixtures.TempDir("cfg"), "c.json");
+        File.WriteAllText(f, "{ \"train\": { \"batchsize\": 3 } }");
+        var e = Assert.Throws<ConfigException>(() => ConfigLoader.Load<ExperimentConfig>(file: f));
+        Assert.Contains(f, e.Message);
+        Assert.Contains("batchsize", e.Message);
+    }
+
+    [Fact]
+    public void Invalid_values_are_all_reported()
+    {
+        var e = Assert.Throws<ConfigException>(() => ConfigLoader.Load<ExperimentConfig>(
+            sets: ["train.steps=0", "model.memory.top_k=1000", "model.memory.layers=[9]"], validate: c => c.Validate()));
+        Assert.Contains("train.steps", e.Message);
+        Assert.Contains("model.memory.top_k", e.Message);
+        Assert.Contains("block 9", e.Message);
+    }
+
+    [Fact]
+    public void Wrong_type_is_an_error()
+    {
+        var e = Assert.Throws<ConfigException>(() => ConfigLoader.Load<ExperimentConfig>(sets: ["train.steps=many"]));
+        Assert.Contains("steps", e.Message);
+    }
+
+    [Fact]
+    public void Saved_config_round_trips()
+    {
+        var c = ConfigLoader.Load<ExperimentConfig>("tiny", sets: ["seed=5"]);
+        string f = Path.Combine(Fixtures.TempDir("cfg"), "config.json");
+        ConfigLoader.Save(c, f);
+        Assert.Equal(ConfigLoader.ToJson(c), ConfigLoader.ToJson(ConfigLoader.ReadFile<ExperimentConfig>(f)));
+    }
+}
