@@ -148,7 +148,11 @@ public sealed class ByteLevelBpeTokenizer
         for (int b = 0; b < 256; b++) tokens.Add(ByteToUnicode[b].ToString());
         foreach (string s in specials)
         {
-            if (tokens.Contains(s, StringComparer.Ordinal)) throw new ArgumentException($"special token '{s}' collides with a byte symbol", nameof(specialTokens));
+            // A special that is a single pre-token (e.g. "###") could also be built by merges, and would then
+            // be emitted by Encode. Specials like "<|name|>" mix punctuation and letters, so they never are.
+            Match m = PreTokenRegex.Match(s);
+            if (s.Length == 0 || (m.Index == 0 && m.Length == s.Length))
+                throw new ArgumentException($"special token '{s}' could be produced by ordinary merges; use a form like '<|name|>'", nameof(specialTokens));
             tokens.Add(s);
         }
 

@@ -111,6 +111,7 @@ public sealed class TokenizerTests : IDisposable
         var tiny = ByteLevelBpeTokenizer.Train(["ab ab ab"], 100_000);
         Assert.True(tiny.VocabSize < 300, "training stops when no pair occurs twice");
         Assert.Throws<ArgumentOutOfRangeException>(() => ByteLevelBpeTokenizer.Train(SmallCorpus, 257));
+        Assert.Throws<ArgumentException>(() => ByteLevelBpeTokenizer.Train(SmallCorpus, 300, ["###"]));
     }
 
     [Fact]
@@ -183,5 +184,44 @@ public sealed class TokenizerTests : IDisposable
         string missing = Path.Combine(_dir, "nope", "tokenizer.json");
         var m = Assert.Throws<InvalidDataException>(() => ByteLevelBpeTokenizer.Load(missing));
         Assert.Contains(missing, m.Message);
+    }
+
+    [Fact]
+    public void Should_match_a_naive_recount_everything_reference_trainer()
+    {
+        var tok = ByteLevelBpeTokenizer.Train(SmallCorpus, 420);
+        List<string> expected = NaiveTrain(SmallCorpus, 420 - 258);
+        Assert.Equal(expected, Enumerable.Range(258, tok.VocabSize - 258).Select(tok.IdToToken));
+    }
+
+    /// <summary>Slow, obviously correct BPE: recount every pair before every merge.
+    /// Returns the new token strings in id order.</summary>
+    private static List<string> NaiveTrain(IEnumerable<string> texts, int maxNewTokens)
+    {
+        var regex = new System.Text.RegularExpressions.Regex(ByteLevelBpeTokenizer.Gpt2Pattern);
+        var words = new Dictionary<string, int>(StringComparer.Ordinal);
+        foreach (string t in texts)
+            foreach (System.Text.RegularExpressions.Match m in regex.Matches(t))
+                words[m.Value] = words.GetValueOrDefault(m.Value) + 1;
+        var split = words.Select(kv => (Symbols: Encoding.UTF8.GetBytes(kv.Key).Select(b => ByteLevelBpeTokenizer.ByteToUnicode[b].ToString()).ToList(), Count: kv.Value)).ToList();
+        var known = new HashSet<string>(StringComparer.Ordinal);
+        var added = new List<string>();
+        while (added.Count < maxNewTokens)
+        {
+            var counts = new Dictionary<(string, string), long>();
+            foreach (var (sym, count) in split)
+                for (int i = 0; i + 1 < sym.Count; i++) counts[(sym[i], sym[i + 1])] = counts.GetValueOrDefault((sym[i], sym[i + 1])) + count;
+            if (counts.Count == 0) break;
+            var best = counts.OrderByDescending(kv => kv.Value)
+                             .ThenBy(kv => kv.Key.Item1, StringComparer.Ordinal)
+                             .ThenBy(kv => kv.Key.Item2, StringComparer.Ordinal).First();
+            if (best.Value < 2) break;
+            var (a, b) = best.Key;
+            if (known.Add(a + b)) added.Add(a + b);
+            foreach (var (sym, _) in split)
+                for (int i = 0; i + 1 < sym.Count; i++)
+                    if (sym[i] == a && sym[i + 1] == b) { sym[i] = a + b; sym.RemoveAt(i + 1); }
+        }
+        return added;
     }
 }
