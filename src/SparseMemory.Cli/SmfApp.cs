@@ -11,5 +11,6 @@ public static class SmfApp
         PretrainCommand.Create(),
         GenerateCommand.Create(),
         DemoCommand.Create(),
+        DataCommand.Create(),
     };
 }

@@ -12,7 +12,7 @@ public static class CorpusLoader
         long chars = 0;
         foreach (string entry in data.Corpus)
         {
-            var source = entry == "default" ? TextCorpus.ReadDefault() : TextCorpus.ReadDocuments(entry);
+            var source = entry == "default" ? TextCorpus.ReadDefaultCorpus() : TextCorpus.ReadDocuments(entry);
             foreach (string d in source)
             {
                 if (data.MaxChars > 0 && chars >= data.MaxChars) break;

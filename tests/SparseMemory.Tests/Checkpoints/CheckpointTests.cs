@@ -26,7 +26,7 @@ public sealed class CheckpointTests
         var b = TinyModel(2, tied);
         Checkpoint.LoadWeights(b, Path.Combine(dir, Checkpoint.ModelFile));
         var x = torch.randint(0, 300, [2, 10], generator: new torch.Generator(5));
-        Assert.True(torch.equal(a.forward(x), b.forward(x)).item<bool>());
+        TensorAssert.Identical(a.forward(x), b.forward(x));
     }
 
     [Fact]
@@ -81,8 +81,8 @@ public sealed class CheckpointTests
         var b = torch.arange(5, ScalarType.Int64);
         SafeTensors.Save(f, [("a", a), ("b", b)], new Dictionary<string, string> { ["k"] = "v" });
         var (t, meta) = SafeTensors.Load(f);
-        Assert.True(torch.equal(a, t["a"]).item<bool>());
-        Assert.True(torch.equal(b, t["b"]).item<bool>());
+        TensorAssert.Identical(a, t["a"]);
+        TensorAssert.Identical(b, t["b"]);
         Assert.Equal("v", meta["k"]);
         Assert.Equal("v", SafeTensors.ReadMetadata(f)["k"]);
         // The header length is a multiple of 8 so the data section is aligned.

@@ -30,7 +30,8 @@ public sealed class CliTests
         var (code, _, err) = Run("pretrain", "--preset", "tiny", "--set", "data.corpus=[\"/nonexistent/corpus.txt\"]", "--out", dir);
         Assert.NotEqual(0, code);
         Assert.Contains("/nonexistent/corpus.txt", err);
-        Assert.Single(err.Trim().Split('\n'));
+        Assert.Single(err.Trim().Split('\n'), l => l.StartsWith("error:"));
+        Assert.False(Directory.Exists(dir) && File.Exists(Path.Combine(dir, "model.safetensors")));
     }
 
     [Fact]
