@@ -1,0 +1,68 @@
+using SparseMemory.Data.Benchmarks;
+using SparseMemory.Data.Facts;
+using SparseMemory.Tests.Benchmarks;
+using Xunit;
+
+namespace SparseMemory.Tests.Facts;
+
+public sealed class FactStreamTests
+{
+    private static readonly TriviaQaItem[] Items =
+    [
+        new("What type of animal is a dik-dik?", "Antelope", ["Antelope", "Antelopes"], ""),
+        new("Flanders is part of what country?", "Belgium", ["Belgium"], ""),
+        new("Who wrote the Cliff Richard number one hit 'Living Doll'?", "LIONEL BART", ["Lionel Bart"], ""),
+        new("What connects the answers 1-9", "Nicknames", [], ""),
+    ];
+
+    [Fact]
+    public void Should_take_the_first_facts_without_a_seed()
+    {
+        var stream = FactStream.FromItems(Items, 2);
+        Assert.Equal(["tqa-0001", "tqa-0002"], stream.Facts.Select(f => f.Id));
+        Assert.Equal(["tqa-0003", "tqa-0004"], stream.HeldOut.Select(f => f.Id));
+        Assert.Equal("A dik-dik is Antelope.", stream.Facts[0].Statement);
+        Assert.Equal(["Antelope", "Antelopes"], stream.Facts[0].Aliases);
+        Assert.Equal("Lionel Bart", stream.HeldOut[0].Object);
+        Assert.Equal(["LIONEL BART", "Lionel Bart"], stream.HeldOut[0].Aliases);
+    }
+
+    [Fact]
+    public void Should_select_deterministically_with_a_seed()
+    {
+        var a = FactStream.FromItems(Items, 2, seed: 5);
+        var b = FactStream.FromItems(Items, 2, seed: 5);
+        Assert.Equal(a.Facts.Select(f => f.Id), b.Facts.Select(f => f.Id));
+        Assert.Equal(4, a.Facts.Concat(a.HeldOut).Select(f => f.Id).Distinct().Count());
+    }
+
+    [Fact]
+    public void Should_report_rule_counts_summing_to_the_stream_length()
+    {
+        var stream = FactStream.FromItems(Items, 4);
+        var counts = stream.StreamRuleCounts();
+        Assert.Equal(4, counts.Values.Sum());
+        Assert.Equal(1, counts[StatementRule.Fallback]);
+    }
+
+    [Fact]
+    public void Should_pass_the_question_form_option_to_paraphrases()
+    {
+        var fact = FactStream.FromItems(Items, 1).Facts[0];
+        var allowed = FactStream.FromItems(Items, 1, options: new ParaphraseOptions(AllowQuestionForm: true));
+        Assert.Contains(allowed.Paraphrases(fact, 200, seed: 1), p => p.StartsWith("Q: ", StringComparison.Ordinal));
+        Assert.DoesNotContain(FactStream.FromItems(Items, 1).Paraphrases(fact, 200, seed: 1), p => p.StartsWith("Q: ", StringComparison.Ordinal));
+    }
+
+    [BenchmarkFact]
+    public void Should_load_the_real_triviaqa_file_into_a_stream_and_held_out_set()
+    {
+        var stream = FactStream.Load(BenchmarkData.Required.TriviaQa, 1000, seed: 1);
+        Assert.Equal(1000, stream.Facts.Count);
+        Assert.Equal(1000, stream.HeldOut.Count);
+        Assert.Equal(2000, stream.Rules.Count);
+        Assert.Equal(1000, stream.StreamRuleCounts().Values.Sum());
+        var fallbackShare = stream.Rules.Values.Count(r => r == StatementRule.Fallback) / 2000.0;
+        Assert.True(fallbackShare < 0.1, $"fallback share {fallbackShare:P1}");
+    }
+}
