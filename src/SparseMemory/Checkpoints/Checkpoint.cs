@@ -35,24 +35,35 @@ public static class Checkpoint
     /// <summary>Trainer progress file name (only needed to resume).</summary>
     public const string StateFile = "trainer_state.json";
 
+    /// <summary>Method-specific trainable state for resuming (e.g. LoRA adapters), next to the exported weights.</summary>
+    public const string TrainableStateFile = "trainable_state.safetensors";
+
     /// <summary>Writes the model's weights to <c>dir/model.safetensors</c>.</summary>
-    public static void SaveWeights(string dir, LanguageModel model, IReadOnlyDictionary<string, string>? metadata = null)
+    public static void SaveWeights(string dir, LanguageModel model, IReadOnlyDictionary<string, string>? metadata = null) =>
+        SaveWeights(dir, model.state_dict().Select(kv => (kv.Key, kv.Value)), metadata);
+
+    /// <summary>Writes named tensors as <c>dir/model.safetensors</c>.</summary>
+    public static void SaveWeights(string dir, IEnumerable<(string Name, Tensor Tensor)> weights, IReadOnlyDictionary<string, string>? metadata = null)
     {
         var meta = new Dictionary<string, string> { ["format"] = "pt", ["library"] = "SparseMemory" };
         foreach (var (k, v) in metadata ?? new Dictionary<string, string>()) meta[k] = v;
-        SafeTensors.Save(Path.Combine(dir, ModelFile), model.state_dict().Select(kv => (kv.Key, kv.Value)), meta);
+        SafeTensors.Save(Path.Combine(dir, ModelFile), weights, meta);
     }
 
     /// <summary>
     /// Loads weights into <paramref name="model"/>, strictly: a missing or unexpected tensor or a shape mismatch is an
     /// <see cref="InvalidDataException"/> naming the file and tensor.
     /// </summary>
-    public static void LoadWeights(LanguageModel model, string file)
+    public static void LoadWeights(LanguageModel model, string file) =>
+        LoadInto(model.state_dict().Select(kv => (kv.Key, kv.Value)).ToList(), file);
+
+    /// <summary>Copies the tensors of a safetensors file into <paramref name="targets"/>, strictly (same names and shapes).</summary>
+    public static void LoadInto(IReadOnlyList<(string Name, Tensor Tensor)> targets, string file)
     {
         var (tensors, _) = SafeTensors.Load(file);
         try
         {
-            var state = model.state_dict();
+            var state = targets.ToDictionary(t => t.Name, t => t.Tensor);
             var missing = state.Keys.Where(k => !tensors.ContainsKey(k)).ToList();
             var unexpected = tensors.Keys.Where(k => !state.ContainsKey(k)).ToList();
             if (missing.Count > 0 || unexpected.Count > 0)

@@ -72,6 +72,22 @@ public sealed class RowSparseAdamW(double beta1 = 0.9, double beta2 = 0.999, dou
                 $"Expected weight [S, Dv] and a gradient of the same shape, got [{string.Join(", ", weight.shape)}] and [{string.Join(", ", grad.shape)}].");
         }
 
+        CheckRows(rows, weight.shape[0]);
+        using var gscope = torch.NewDisposeScope();
+        using var _ = torch.no_grad();
+        StepRows(weight, grad.index_select(0, torch.tensor(rows, device: grad.device)), rows, lr);
+    }
+
+    /// <summary>
+    /// One AdamW step on <paramref name="rows"/> given only their gradients <paramref name="rowGrads"/> [rows, Dv]
+    /// (row i of it belongs to rows[i]); used when no dense table gradient exists.
+    /// </summary>
+    public void StepRows(Tensor weight, Tensor rowGrads, long[] rows, double lr)
+    {
+        if (!(lr >= 0) || double.IsInfinity(lr))
+            throw new ArgumentOutOfRangeException(nameof(lr), lr, "The learning rate must be finite and ≥ 0.");
+        if (weight.dim() != 2 || rowGrads.dim() != 2 || rowGrads.shape[0] != rows.Length || rowGrads.shape[1] != weight.shape[1])
+            throw new ArgumentException($"Expected weight [S, Dv] and row gradients [{rows.Length}, Dv], got [{string.Join(", ", weight.shape)}] and [{string.Join(", ", rowGrads.shape)}].");
         long s = weight.shape[0];
         CheckRows(rows, s);
         if (_expAvg is null || _expAvgSq is null || _rowSteps is null)
@@ -108,7 +124,7 @@ public sealed class RowSparseAdamW(double beta1 = 0.9, double beta2 = 0.999, dou
             var bias2 = torch.tensor(bc2Sqrt, device: device).to(weight.dtype).unsqueeze(1);
 
             var w = weight.index_select(0, idx);
-            var g = grad.index_select(0, idx).to(weight.dtype);
+            var g = rowGrads.to(weight.dtype);
             var m = _expAvg.index_select(0, idx);
             var v = _expAvgSq.index_select(0, idx);
 
@@ -126,6 +142,27 @@ public sealed class RowSparseAdamW(double beta1 = 0.9, double beta2 = 0.999, dou
             _expAvg.index_copy_(0, idx, m);
             _expAvgSq.index_copy_(0, idx, v);
         }
+    }
+
+    /// <summary>Writes the moments and per-row step counts (safetensors) so a resumed run continues exactly.</summary>
+    public void SaveState(string path)
+    {
+        var items = new List<(string, Tensor)>();
+        if (_expAvg is not null && _expAvgSq is not null && _rowSteps is not null)
+            items.AddRange([("exp_avg", _expAvg), ("exp_avg_sq", _expAvgSq), ("row_steps", torch.tensor(_rowSteps))]);
+        SparseMemory.Checkpoints.SafeTensors.Save(path, items, new Dictionary<string, string> { ["optimizer"] = "row_sparse_adamw" });
+    }
+
+    /// <summary>Restores what <see cref="SaveState"/> wrote.</summary>
+    public void LoadState(string path)
+    {
+        var (t, _) = SparseMemory.Checkpoints.SafeTensors.Load(path);
+        if (t.Count == 0) return;
+        if (!t.ContainsKey("exp_avg") || !t.ContainsKey("exp_avg_sq") || !t.ContainsKey("row_steps"))
+            throw new InvalidDataException($"{path}: not a row-sparse AdamW state (needs exp_avg, exp_avg_sq, row_steps)");
+        _expAvg = t["exp_avg"];
+        _expAvgSq = t["exp_avg_sq"];
+        _rowSteps = t["row_steps"].data<long>().ToArray();
     }
 
     /// <summary>Zeroes all rows of <paramref name="grad"/> but <paramref name="rows"/>, reusing one mask buffer.</summary>

@@ -8,7 +8,12 @@ namespace SparseMemory.Memory;
 /// <param name="Indices">Slot ids read, [B, T, H·K] (int64). Lives in the caller's dispose scope.</param>
 /// <param name="Weights">Softmax weights of those reads, [B, T, H·K] (detached).</param>
 /// <param name="ValidMask">[B, T] bool, true at real tokens and false at padding; null when nothing is padded.</param>
-public sealed record MemoryAccess(int Layer, Tensor Indices, Tensor Weights, Tensor? ValidMask);
+/// <param name="Read">
+/// The value read y = Σ w·V[id], [B·T, Dv], as a leaf that requires grad — only when the model captures value reads
+/// (<see cref="Model.LanguageModel.CaptureValueReads"/>); after backward its <c>grad</c> is ∂loss/∂y, from which the
+/// gradient of any chosen value rows follows without a dense gradient of the whole table.
+/// </param>
+public sealed record MemoryAccess(int Layer, Tensor Indices, Tensor Weights, Tensor? ValidMask, Tensor? Read = null);
 
 /// <summary>
 /// Collects what every memory layer read during forward passes, in train and eval mode alike (no

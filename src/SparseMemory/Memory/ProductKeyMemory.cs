@@ -44,6 +44,8 @@ public sealed class ProductKeyMemory : nn.Module<Tensor, Tensor>
     internal MemoryAccessLog? AccessLog { get; set; }
     /// <summary>Positions that are real tokens ([B, T] bool), reported with the reads.</summary>
     internal Tensor? ValidMask { get; set; }
+    /// <summary>Read the values outside autograd and expose the read as a grad-requiring leaf (see <see cref="MemoryAccess.Read"/>).</summary>
+    internal bool CaptureReads { get; set; }
 
     /// <summary>Builds the layer with the initialisations of the Memory+ reference (paper.md §2.4).</summary>
     public ProductKeyMemory(int layerIndex, int dim, MemoryConfig cfg, SharedValues values) : base(nameof(ProductKeyMemory))
@@ -110,8 +112,17 @@ public sealed class ProductKeyMemory : nn.Module<Tensor, Tensor>
             : F.softmax(scores, dim: -1);
         var bagIds = ids.view(b * t, _heads * _topK);                              // (BT, H·K)
         var bagW = w.view(b * t, _heads * _topK);
-        AccessLog?.Record(new MemoryAccess(_layerIndex, bagIds.view(b, t, -1).detach(), bagW.view(b, t, -1).detach(), ValidMask));
-        var y = _values.Table.forward(bagIds, null, bagW);                         // (BT, Dv)
+        Tensor y;                                                                  // (BT, Dv)
+        if (CaptureReads)
+        {
+            // Sparse finetuning: no autograd path into the [S, Dv] table; ∂loss/∂y is kept instead and the chosen
+            // rows' gradient is formed from it (SparseMemoryMethod), so no dense table gradient is ever built.
+            using (torch.no_grad()) y = _values.Table.forward(bagIds, null, bagW.detach());
+            y.requires_grad_(true);
+        }
+        else y = _values.Table.forward(bagIds, null, bagW);
+        AccessLog?.Record(new MemoryAccess(_layerIndex, bagIds.view(b, t, -1).detach(), bagW.view(b, t, -1).detach(), ValidMask,
+            CaptureReads ? y : null));
         if (gate_proj is not null) y = y * F.silu(gate_proj.forward(flat));
         return out_proj.forward(y).view(b, t, d);
     }

@@ -63,6 +63,17 @@ public sealed class LanguageModel : nn.Module<Tensor, Tensor>
         layers.SelectMany((l, i) => l.Attention.Projections.Select(p => ($"layers.{i}.attention.{p.Name}", p.Projection))
             .Concat(l.FeedForward?.Projections.Select(p => ($"layers.{i}.feed_forward.{p.Name}", p.Projection)) ?? []));
 
+    /// <summary>
+    /// When true, memory layers read values outside autograd and record the read as a gradient-requiring leaf
+    /// (<see cref="MemoryAccess.Read"/>); the value table then gets no gradient from backward. Used by sparse memory
+    /// finetuning to form the gradient of only the selected rows.
+    /// </summary>
+    public bool CaptureValueReads
+    {
+        get => MemoryLayers.Any(m => m.CaptureReads);
+        set { foreach (var m in MemoryLayers) m.CaptureReads = value; }
+    }
+
     /// <summary>Token ids [B, T] (int64) → logits [B, T, V].</summary>
     public override Tensor forward(Tensor tokens) => Forward(tokens, null, null);
 

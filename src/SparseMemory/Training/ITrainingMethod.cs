@@ -1,5 +1,6 @@
 using SparseMemory.Memory;
 using SparseMemory.Model;
+using static TorchSharp.torch;
 
 namespace SparseMemory.Training;
 
@@ -35,4 +36,20 @@ public interface ITrainingMethod
 
     /// <summary>Called after backward, before clipping and the optimizer step.</summary>
     void AfterBackward(StepContext context) { }
+
+    /// <summary>
+    /// An optimizer with its own update rule, or null for the default (<see cref="TorchStepOptimizer"/> over
+    /// <see cref="ParameterGroups"/>: SGD when <see cref="UsesSgd"/>, else AdamW).
+    /// </summary>
+    IStepOptimizer? CreateOptimizer(IReadOnlyList<ParamGroupSpec> groups, LoopSettings loop) => null;
+
+    /// <summary>The weights written to <c>model.safetensors</c> (a plain model; e.g. LoRA exports merged weights).</summary>
+    IEnumerable<(string Name, Tensor Tensor)> ExportWeights(LanguageModel model) =>
+        model.state_dict().Select(kv => (kv.Key, kv.Value));
+
+    /// <summary>
+    /// Tensors that, together with the run's starting checkpoint, restore training state on resume; null means the
+    /// exported weights themselves are that state (they are loaded back into the model).
+    /// </summary>
+    IReadOnlyList<(string Name, Tensor Tensor)>? TrainableState(LanguageModel model) => null;
 }

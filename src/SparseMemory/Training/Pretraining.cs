@@ -22,7 +22,7 @@ public static class Pretraining
     /// <summary>Runs or resumes pretraining into <paramref name="runDir"/>.</summary>
     public static PretrainSummary Run(ExperimentConfig requested, string runDir, ITrainingObserver observer)
     {
-        var cfg = ResolveRunConfig(requested, runDir);
+        var cfg = RunFolder.Prepare(requested, runDir);
         string summaryPath = Path.Combine(runDir, "summary.json");
         if (File.Exists(summaryPath))
         {
@@ -91,27 +91,6 @@ public static class Pretraining
             sum += LanguageModel.Loss(model.Forward(b.Inputs.to(device), null, null), b.Targets.to(device)).item<float>();
         }
         return sum / batches;
-    }
-
-    /// <summary>
-    /// A new folder gets the requested config frozen into it; an existing run folder must hold the same config
-    /// (it is then resumed). A non-empty folder that is not a run is refused, so nothing is overwritten.
-    /// </summary>
-    static ExperimentConfig ResolveRunConfig(ExperimentConfig requested, string runDir)
-    {
-        string cfgPath = Path.Combine(runDir, Checkpoint.ConfigFile);
-        if (File.Exists(cfgPath))
-        {
-            var saved = ConfigLoader.ReadFile<ExperimentConfig>(cfgPath);
-            if (ConfigLoader.ToJson(saved) != ConfigLoader.ToJson(requested))
-                throw new ConfigException($"{cfgPath}: {runDir} holds a run with a different config; resume it with the same options, or pass a new --out folder");
-            return saved;
-        }
-        if (Directory.Exists(runDir) && Directory.EnumerateFileSystemEntries(runDir).Any())
-            throw new ConfigException($"{runDir}: folder exists, is not empty and holds no {Checkpoint.ConfigFile}; refusing to overwrite it (pass a new --out folder)");
-        Directory.CreateDirectory(runDir);
-        ConfigLoader.Save(requested, cfgPath);
-        return requested;
     }
 
     static double? ReadFirstEval(string runDir)

@@ -45,7 +45,7 @@ public sealed class Trainer
     readonly Device _device;
     readonly ITrainingObserver _observer;
     readonly List<ParamGroupSpec> _groups;
-    readonly OptimizerHelper _optimizer;
+    readonly IStepOptimizer _optimizer;
 
     /// <summary>Evaluation run at step 0, every <see cref="LoopSettings.EvalEvery"/> steps and at the end; returns flat metrics.</summary>
     public Func<int, IReadOnlyDictionary<string, double>>? Evaluate { get; init; }
@@ -60,12 +60,11 @@ public sealed class Trainer
         _device = device;
         _observer = observer ?? NullObserver.Instance;
         _method.Prepare(model);
-        _groups = _method.ParameterGroups(model).ToList();
-        if (_groups.Count == 0 || _groups.All(g => g.Parameters.Count == 0))
+        var groups = _method.ParameterGroups(model).ToList();
+        if (groups.Count == 0 || groups.All(g => g.Parameters.Count == 0))
             throw new InvalidOperationException($"method {method.Name} declared no trainable parameters");
-        _optimizer = method.UsesSgd
-            ? torch.optim.SGD(_groups.Select(g => new SGD.ParamGroup(g.Parameters, g.Lr, 0.0, 0.0, g.WeightDecay, false, false)), _groups[0].Lr)
-            : torch.optim.AdamW(_groups.Select(g => new AdamW.ParamGroup(g.Parameters, g.Lr, loop.Beta1, loop.Beta2, loop.Eps, g.WeightDecay, false, false)), _groups[0].Lr);
+        _optimizer = method.CreateOptimizer(groups, loop) ?? new TorchStepOptimizer(groups, method.UsesSgd, loop);
+        _groups = _optimizer.Groups.ToList();
     }
 
     /// <summary>The optimizer groups in use.</summary>
@@ -110,8 +109,8 @@ public sealed class Trainer
                 var extra = new Dictionary<string, double>();
                 _method.AfterBackward(new StepContext(step, _model, batch, log, extra));
                 double gradNorm = Clip();
-                _optimizer.step();
-                _optimizer.zero_grad();
+                _optimizer.Step();
+                _optimizer.ZeroGrad();
                 loss = lossT.item<float>();
                 long n = batch.Inputs.numel();
                 tokens += n; tokensThisRun += n;
@@ -171,12 +170,8 @@ public sealed class Trainer
 
     void SetLearningRates(int step)
     {
-        int i = 0;
-        foreach (var pg in _optimizer.ParamGroups)
-        {
-            var spec = _groups[i++];
-            pg.LearningRate = spec.Lr * LrFactor(spec.Schedule, step);
-        }
+        for (int i = 0; i < _groups.Count; i++)
+            _optimizer.SetLearningRate(i, _groups[i].Lr * LrFactor(_groups[i].Schedule, step));
     }
 
     /// <summary>Clips separately-clipped groups on their own and the rest together; returns the pre-clip total norm.</summary>
@@ -198,9 +193,12 @@ public sealed class Trainer
     void SaveCheckpoint(string dir, TrainerState state, Action<string>? extras)
     {
         extras?.Invoke(dir);
-        Checkpoint.SaveWeights(dir, _model, new Dictionary<string, string> { ["step"] = state.Step.ToString() });
+        var stepMeta = new Dictionary<string, string> { ["step"] = state.Step.ToString() };
+        Checkpoint.SaveWeights(dir, _method.ExportWeights(_model), stepMeta);
+        if (_method.TrainableState(_model) is { } trainable)
+            SafeTensors.Save(Path.Combine(dir, Checkpoint.TrainableStateFile), trainable, stepMeta);
         string optTmp = Path.Combine(dir, Checkpoint.OptimizerFile + ".tmp");
-        _optimizer.save_state_dict(optTmp);
+        _optimizer.Save(optTmp);
         File.Move(optTmp, Path.Combine(dir, Checkpoint.OptimizerFile), overwrite: true);
         AtomicFile.WriteAllText(Path.Combine(dir, Checkpoint.StateFile), JsonSerializer.Serialize(state, ConfigLoader.Json) + "\n");
     }
@@ -214,12 +212,15 @@ public sealed class Trainer
         catch (JsonException e) { throw new InvalidDataException($"{statePath}: cannot resume, the file is corrupt ({e.Message}); delete the run folder to start over"); }
         if (state.Method != _method.Name)
             throw new InvalidDataException($"{statePath}: the run in {dir} used method {state.Method}, not {_method.Name}; use a new --out folder");
-        Checkpoint.LoadWeights(_model, Path.Combine(dir, Checkpoint.ModelFile));
-        var meta = SafeTensors.ReadMetadata(Path.Combine(dir, Checkpoint.ModelFile));
+        var trainable = _method.TrainableState(_model);
+        string stateFile = Path.Combine(dir, trainable is null ? Checkpoint.ModelFile : Checkpoint.TrainableStateFile);
+        if (trainable is null) Checkpoint.LoadWeights(_model, stateFile);
+        else Checkpoint.LoadInto(trainable, stateFile);
+        var meta = SafeTensors.ReadMetadata(stateFile);
         if (meta.TryGetValue("step", out var s) && s != state.Step.ToString())
             throw new InvalidDataException($"{dir}: {Checkpoint.ModelFile} is from step {s} but {Checkpoint.StateFile} says {state.Step} (interrupted while checkpointing); delete the folder to start over");
         if (state.Completed && state.Step >= _loop.Steps) return state;
-        _optimizer.load_state_dict(Path.Combine(dir, Checkpoint.OptimizerFile));
+        _optimizer.Load(Path.Combine(dir, Checkpoint.OptimizerFile));
         _observer.OnMessage($"resuming {dir} from step {state.Step} of {_loop.Steps}");
         return state with { Completed = false, TotalSteps = _loop.Steps };
     }

@@ -1,0 +1,61 @@
+using SparseMemory.Data.Facts;
+using SparseMemory.Training;
+using TorchSharp;
+using static TorchSharp.torch;
+
+namespace SparseMemory.Data;
+
+/// <summary>
+/// The finetuning stream: step s trains on fact ⌊s / steps_per_item⌋ (wrapping around), as a batch of its N
+/// paraphrases, each <c>&lt;eos&gt; text &lt;eos&gt;</c>, right-padded to the longest in the batch (as the paper pads
+/// paraphrases to a common length). Padding has target −1 (no loss) and is false in the valid mask, so it is never
+/// counted as a memory access.
+/// </summary>
+public sealed class FactStreamData : IBatchSource
+{
+    readonly IReadOnlyList<Fact> _facts;
+    readonly ByteLevelBpeTokenizer _tok;
+    readonly int _paraphrases, _stepsPerItem, _seed, _maxLen;
+    readonly ParaphraseOptions _options;
+
+    /// <summary>Creates the stream.</summary>
+    public FactStreamData(IReadOnlyList<Fact> facts, ByteLevelBpeTokenizer tokenizer, int paraphrases, int stepsPerItem, int seed,
+        bool allowQuestionForm, int maxLen)
+    {
+        if (facts.Count == 0) throw new ArgumentException("the fact stream is empty");
+        _facts = facts; _tok = tokenizer; _paraphrases = paraphrases; _stepsPerItem = stepsPerItem; _seed = seed; _maxLen = maxLen;
+        _options = new ParaphraseOptions(allowQuestionForm);
+    }
+
+    /// <summary>Facts in the stream.</summary>
+    public IReadOnlyList<Fact> Facts => _facts;
+
+    /// <summary>The fact trained at <paramref name="step"/>.</summary>
+    public Fact FactAt(int step) => _facts[step / _stepsPerItem % _facts.Count];
+
+    /// <summary>The texts of step <paramref name="step"/>'s batch.</summary>
+    public IReadOnlyList<string> Texts(int step) => FactParaphraser.Paraphrases(FactAt(step), _paraphrases, _seed + step / _stepsPerItem / _facts.Count);
+
+    /// <inheritdoc/>
+    public TrainingBatch Get(int step) => Pad(Texts(step).Select(t => _tok.Encode(t)).ToList(), _tok, _maxLen);
+
+    /// <summary>Right-pads token sequences into a batch (each wrapped in end-of-text tokens, cut to <paramref name="maxLen"/>).</summary>
+    public static TrainingBatch Pad(IReadOnlyList<int[]> seqs, ByteLevelBpeTokenizer tok, int maxLen)
+    {
+        var full = seqs.Select(s => new[] { tok.EosId }.Concat(s).Append(tok.EosId).Take(maxLen + 1).ToArray()).ToList();
+        int t = full.Max(s => s.Length) - 1;
+        int b = full.Count;
+        var x = new long[b * t];
+        var y = new long[b * t];
+        var m = new bool[b * t];
+        for (int i = 0; i < b; i++)
+            for (int j = 0; j < t; j++)
+            {
+                bool real = j + 1 < full[i].Length;
+                x[i * t + j] = j < full[i].Length - 1 ? full[i][j] : tok.PadId;
+                y[i * t + j] = real ? full[i][j + 1] : -1;
+                m[i * t + j] = j < full[i].Length - 1;
+            }
+        return new TrainingBatch(torch.tensor(x, [b, t]), torch.tensor(y, [b, t]), torch.tensor(m, [b, t]));
+    }
+}

@@ -1,0 +1,63 @@
+using SparseMemory.Checkpoints;
+using SparseMemory.Config;
+using SparseMemory.Data;
+using SparseMemory.Memory;
+using SparseMemory.Training;
+using TorchSharp;
+using static TorchSharp.torch;
+
+namespace SparseMemory.Finetuning;
+
+/// <summary>
+/// <c>smf background</c>: runs the frozen model over |B| random batches of its pretraining text (the paper: 1000
+/// random pretraining batches) and records per value row the document frequency (batches that read it at least once)
+/// and total counts. Batches default to the finetuning batch shape (paraphrases × a fact-length window). Padding never
+/// counts (these windows have none).
+/// </summary>
+public static class BackgroundStatsBuilder
+{
+    /// <summary>Default file name next to the checkpoint.</summary>
+    public const string FileName = "background.safetensors";
+
+    /// <summary>Computes the statistics for the checkpoint in <paramref name="modelDir"/>.</summary>
+    public static BackgroundStats Build(string modelDir, int batches, int batchSize, int seqLen, int seed, ITrainingObserver observer)
+    {
+        if (batches <= 0) throw new ArgumentOutOfRangeException(nameof(batches), batches, "--batches must be ≥ 1");
+        var loaded = Checkpoint.Load(modelDir);
+        var model = loaded.Model;
+        var values = model.MemoryValues ?? throw new InvalidOperationException($"{modelDir}: the model has no memory layer; background statistics need one");
+        var data = RunData(loaded, modelDir);
+        var train = new TrainConfig { BatchSize = batchSize, SeqLen = Math.Min(seqLen, model.Config.MaxSeqLen) };
+        var stream = new PretrainData(CorpusLoader.Load(data), loaded.Tokenizer, data, train, seed);
+        var stats = new BackgroundStats(values.shape[0], Checkpoint.Fingerprint(modelDir));
+        var log = new MemoryAccessLog();
+        using var _ = torch.no_grad();
+        model.eval();
+        for (int b = 0; b < batches; b++)
+        {
+            using var scope = torch.NewDisposeScope();
+            var batch = stream.Get(b);
+            log.Clear();
+            model.Forward(batch.Inputs, log, null);
+            var layers = log.Accesses.Select(a => (a.Indices, torch.ones(a.Indices.shape[0], a.Indices.shape[1], dtype: ScalarType.Bool))).ToList();
+            stats.Accumulate(SlotCounts.FromAccesses(layers, values.shape[0]));
+            log.Clear();
+            if ((b + 1) % 50 == 0 || b + 1 == batches) observer.OnStep(new StepReport(b + 1, batches, double.NaN, 0, TimeSpan.Zero, TimeSpan.Zero));
+        }
+        return stats;
+    }
+
+    /// <summary>The pretraining data section of a checkpoint's run config (default corpus if absent).</summary>
+    static DataConfig RunData(LoadedModel loaded, string dir)
+    {
+        if (loaded.RunConfig["data"] is { } node && node["corpus"] is not null)
+        {
+            try { return System.Text.Json.JsonSerializer.Deserialize<DataConfig>(node, ConfigLoader.Json) ?? new DataConfig(); }
+            catch (System.Text.Json.JsonException e) { throw new InvalidDataException($"{Path.Combine(dir, Checkpoint.ConfigFile)}: data section invalid ({e.Message})"); }
+        }
+        // A finetuned checkpoint: follow its base model's pretraining data.
+        if (loaded.RunConfig["base_model"]?.GetValue<string>() is { Length: > 0 } baseDir && File.Exists(Path.Combine(baseDir, Checkpoint.ConfigFile)))
+            return RunData(Checkpoint.Load(baseDir), baseDir);
+        return new DataConfig();
+    }
+}

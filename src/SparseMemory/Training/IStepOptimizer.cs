@@ -1,0 +1,56 @@
+using TorchSharp;
+using TorchSharp.Modules;
+using static TorchSharp.torch;
+
+namespace SparseMemory.Training;
+
+/// <summary>
+/// What the trainer needs from an optimizer: groups (for the lr schedule and clipping), lr setting, step, zero_grad and
+/// state persistence for resuming. Torch optimizers are wrapped by <see cref="TorchStepOptimizer"/>; a method with
+/// its own update rule (e.g. row-sparse updates of the memory values) supplies another implementation.
+/// </summary>
+public interface IStepOptimizer : IDisposable
+{
+    /// <summary>The groups, in the order <see cref="SetLearningRate"/> indexes them.</summary>
+    IReadOnlyList<ParamGroupSpec> Groups { get; }
+    /// <summary>Sets the current lr of group <paramref name="group"/>.</summary>
+    void SetLearningRate(int group, double lr);
+    /// <summary>Applies one update.</summary>
+    void Step();
+    /// <summary>Clears gradients.</summary>
+    void ZeroGrad();
+    /// <summary>Writes optimizer state to <paramref name="path"/>.</summary>
+    void Save(string path);
+    /// <summary>Restores optimizer state from <paramref name="path"/>.</summary>
+    void Load(string path);
+}
+
+/// <summary>AdamW or plain SGD (momentum 0) over explicit parameter groups.</summary>
+public sealed class TorchStepOptimizer : IStepOptimizer
+{
+    readonly OptimizerHelper _opt;
+
+    /// <summary>Builds the optimizer.</summary>
+    public TorchStepOptimizer(IReadOnlyList<ParamGroupSpec> groups, bool sgd, LoopSettings loop)
+    {
+        Groups = groups;
+        _opt = sgd
+            ? torch.optim.SGD(groups.Select(g => new SGD.ParamGroup(g.Parameters, g.Lr, 0.0, 0.0, g.WeightDecay, false, false)), groups[0].Lr)
+            : torch.optim.AdamW(groups.Select(g => new AdamW.ParamGroup(g.Parameters, g.Lr, loop.Beta1, loop.Beta2, loop.Eps, g.WeightDecay, false, false)), groups[0].Lr);
+    }
+
+    /// <inheritdoc/>
+    public IReadOnlyList<ParamGroupSpec> Groups { get; }
+    /// <inheritdoc/>
+    public void SetLearningRate(int group, double lr) => _opt.ParamGroups.ElementAt(group).LearningRate = lr;
+    /// <inheritdoc/>
+    public void Step() => _opt.step();
+    /// <inheritdoc/>
+    public void ZeroGrad() => _opt.zero_grad();
+    /// <inheritdoc/>
+    public void Save(string path) => _opt.save_state_dict(path);
+    /// <inheritdoc/>
+    public void Load(string path) => _opt.load_state_dict(path);
+    /// <inheritdoc/>
+    public void Dispose() { }
+}

@@ -1,0 +1,30 @@
+using SparseMemory.Checkpoints;
+using SparseMemory.Config;
+
+namespace SparseMemory.Training;
+
+/// <summary>
+/// Run folders: a new folder gets the requested config frozen into it before step 0; an existing run folder must
+/// hold the same config (it is then resumed); a non-empty folder that is not a run is refused, so nothing is
+/// overwritten.
+/// </summary>
+public static class RunFolder
+{
+    /// <summary>Returns the config to run with, creating the folder and <c>config.json</c> if new.</summary>
+    public static T Prepare<T>(T requested, string runDir) where T : notnull
+    {
+        string cfgPath = Path.Combine(runDir, Checkpoint.ConfigFile);
+        if (File.Exists(cfgPath))
+        {
+            var saved = ConfigLoader.ReadFile<T>(cfgPath);
+            if (ConfigLoader.ToJson(saved) != ConfigLoader.ToJson(requested))
+                throw new ConfigException($"{cfgPath}: {runDir} holds a run with a different config; resume it with the same options, or pass a new --out folder");
+            return saved;
+        }
+        if (Directory.Exists(runDir) && Directory.EnumerateFileSystemEntries(runDir).Any())
+            throw new ConfigException($"{runDir}: folder exists, is not empty and holds no {Checkpoint.ConfigFile}; refusing to overwrite it (pass a new --out folder)");
+        Directory.CreateDirectory(runDir);
+        ConfigLoader.Save(requested, cfgPath);
+        return requested;
+    }
+}
