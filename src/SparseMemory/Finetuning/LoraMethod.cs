@@ -13,7 +13,9 @@ namespace SparseMemory.Finetuning;
 /// <c>layers.0.attention.wq.adapter.a</c>; the trainer's periodic checkpoints keep them so a run can resume (the
 /// method re-attaches the adapters in <see cref="Prepare"/> before the weights are loaded). The intended <i>finetuned</i>
 /// checkpoint is the merged model with the plain key set, loadable by <see cref="Checkpoints.Checkpoint.Load"/>:
-/// call <see cref="MergeAndDetach"/> and then <see cref="Checkpoints.Checkpoint.SaveWeights"/>.</para>
+/// call <see cref="MergeAndDetach"/> and then <see cref="Checkpoints.Checkpoint.SaveWeights"/>. Do not save a model whose
+/// adapters are merged but still attached: the merged flag is not part of the state dict, so reloading it would apply
+/// ΔW twice.</para>
 /// <para>Adapters are created from the current torch RNG (A is Kaiming-uniform; B is zero): seed it first.</para>
 /// </remarks>
 public sealed class LoraMethod : ITrainingMethod
