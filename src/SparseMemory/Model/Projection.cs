@@ -41,6 +41,16 @@ public sealed class Projection : nn.Module<Tensor, Tensor>
         register_module("adapter", adapter);
     }
 
+    /// <summary>Removes the adapter (and its <c>adapter.*</c> state-dict entries); returns it, or null when there was none.</summary>
+    public nn.Module<Tensor, Tensor>? DetachAdapter()
+    {
+        var detached = Adapter;
+        if (detached is null) return null;
+        register_module("adapter", null!);          // TorchSharp: registering null unregisters the name
+        Adapter = null;
+        return detached;
+    }
+
     /// <inheritdoc/>
     public override Tensor forward(Tensor x)
     {
