@@ -11,6 +11,8 @@ public static class SmfApp
         PretrainCommand.Create(),
         GenerateCommand.Create(),
         DemoCommand.Create(),
+        BackgroundCommand.Create(),
+        FinetuneCommand.Create(),
         DataCommand.Create(),
         DiffCommand.Create(),
     };

@@ -1,6 +1,8 @@
 using SparseMemory.Model;
 using SparseMemory.Training;
+using TorchSharp;
 using TorchSharp.Modules;
+using static TorchSharp.torch;
 
 namespace SparseMemory.Finetuning;
 
@@ -75,6 +77,29 @@ public sealed class LoraMethod : ITrainingMethod
         var ps = Adapters(model).SelectMany(x => new[] { x.Adapter.A, x.Adapter.B }).ToList();
         return [new ParamGroupSpec("lora", ps, _lr, _weightDecay, LrSchedule.Constant)];
     }
+
+    /// <summary>
+    /// <c>model.safetensors</c> of a LoRA run holds the MERGED weights (W + ΔW for every adapted projection) under the
+    /// plain key set, so it loads as an ordinary checkpoint; the model itself is not modified.
+    /// </summary>
+    public IEnumerable<(string Name, Tensor Tensor)> ExportWeights(LanguageModel model)
+    {
+        var deltas = Adapters(model).ToDictionary(a => a.Name + ".weight", a => a.Adapter);
+        foreach (var (name, t) in model.state_dict())
+        {
+            if (name.Contains(".adapter.", StringComparison.Ordinal)) continue;
+            if (deltas.TryGetValue(name, out var adapter) && !adapter.Merged)
+            {
+                using var _ = torch.no_grad();
+                yield return (name, t + adapter.DeltaWeight().to(t.dtype));
+            }
+            else yield return (name, t);
+        }
+    }
+
+    /// <summary>The adapters (<c>trainable_state.safetensors</c>): with the base checkpoint they restore the run on resume.</summary>
+    public IReadOnlyList<(string Name, Tensor Tensor)>? TrainableState(LanguageModel model) =>
+        Adapters(model).SelectMany(a => new[] { (a.Name + ".adapter.a", (Tensor)a.Adapter.A), (a.Name + ".adapter.b", (Tensor)a.Adapter.B) }).ToList();
 
     /// <summary>Every projection that carries a <see cref="LoraAdapter"/>, with its state-dict prefix.</summary>
     public static IEnumerable<(string Name, Projection Projection, LoraAdapter Adapter)> Adapters(LanguageModel model) =>

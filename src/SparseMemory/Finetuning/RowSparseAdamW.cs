@@ -92,8 +92,8 @@ public sealed class RowSparseAdamW(double beta1 = 0.9, double beta2 = 0.999, dou
         CheckRows(rows, s);
         if (_expAvg is null || _expAvgSq is null || _rowSteps is null)
         {
-            _expAvg = torch.zeros_like(weight).detach();
-            _expAvgSq = torch.zeros_like(weight).detach();
+            _expAvg = torch.zeros_like(weight).detach().DetachFromDisposeScope();
+            _expAvgSq = torch.zeros_like(weight).detach().DetachFromDisposeScope();
             _rowSteps = new long[s];
         }
         else if (!_expAvg.shape.SequenceEqual(weight.shape) || _expAvg.dtype != weight.dtype)
@@ -160,8 +160,8 @@ public sealed class RowSparseAdamW(double beta1 = 0.9, double beta2 = 0.999, dou
         if (t.Count == 0) return;
         if (!t.ContainsKey("exp_avg") || !t.ContainsKey("exp_avg_sq") || !t.ContainsKey("row_steps"))
             throw new InvalidDataException($"{path}: not a row-sparse AdamW state (needs exp_avg, exp_avg_sq, row_steps)");
-        _expAvg = t["exp_avg"];
-        _expAvgSq = t["exp_avg_sq"];
+        _expAvg = t["exp_avg"].DetachFromDisposeScope();
+        _expAvgSq = t["exp_avg_sq"].DetachFromDisposeScope();
         _rowSteps = t["row_steps"].data<long>().ToArray();
     }
 

@@ -91,7 +91,7 @@ public sealed class SparseMemoryMethod : ITrainingMethod, IDisposable
     internal Tensor RowGradients(MemoryAccessLog log, long[] rows, Tensor values)
     {
         var device = values.device;
-        _rowPosition ??= torch.full(values.shape[0], -1L, ScalarType.Int64, device: device);
+        _rowPosition ??= torch.full(values.shape[0], -1L, ScalarType.Int64, device: device).DetachFromDisposeScope();
         var rowIdx = torch.tensor(rows, device: device);
         var grad = torch.zeros(rows.Length, values.shape[1], values.dtype, device: device);
         using (torch.no_grad())

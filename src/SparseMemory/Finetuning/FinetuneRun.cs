@@ -1,0 +1,108 @@
+using System.Text.Json;
+using SparseMemory.Checkpoints;
+using SparseMemory.Config;
+using SparseMemory.Data;
+using SparseMemory.Data.Facts;
+using SparseMemory.Model;
+using SparseMemory.Training;
+
+namespace SparseMemory.Finetuning;
+
+/// <summary>Summary of a finished finetuning run (also <c>summary.json</c>).</summary>
+public sealed record FinetuneSummary(string Method, int Steps, int Facts, double FirstLoss, double LastLoss, double Seconds,
+    IReadOnlyDictionary<string, double> Probes);
+
+/// <summary>
+/// <c>smf finetune</c>: loads a base checkpoint, builds the chosen method, and trains on the fact stream with the
+/// one <see cref="Trainer"/>, into a run folder that is itself a checkpoint (same layout as pretraining). Re-running
+/// resumes mid-stream: batches are a function of the step, so no item is skipped or repeated.
+/// </summary>
+public static class FinetuneRun
+{
+    /// <summary>Evaluations at the start, every eval_every steps and at the end (flat metric name → value).</summary>
+    public delegate IReadOnlyDictionary<string, double> Evaluator(LanguageModel model, ByteLevelBpeTokenizer tokenizer, int step);
+
+    /// <summary>Builds a method from the config (used by the CLI, experiments and tests alike).</summary>
+    public static ITrainingMethod CreateMethod(FinetuneConfig cfg, string baseDir)
+    {
+        double lr = cfg.EffectiveLr;
+        switch (cfg.Method)
+        {
+            case FinetuneMethodKind.Full:
+                return new FullTraining(lr, cfg.FullWeightDecay, lr, cfg.FullWeightDecay, LrSchedule.Constant);
+            case FinetuneMethodKind.Lora:
+                var targets = (cfg.Lora.Attention ? LoraTargets.Attention : 0) | (cfg.Lora.FeedForward ? LoraTargets.FeedForward : 0);
+                return new LoraMethod(cfg.Lora.Rank, cfg.Lora.Alpha, targets, lr, cfg.Lora.WeightDecay);
+            default:
+                var ranker = cfg.Method == FinetuneMethodKind.MemoryAll ? SlotRankerKind.AllAccessed : cfg.Sparse.Ranker;
+                BackgroundStats? bg = null;
+                if (SlotRankerFactory.RequiresBackground(ranker))
+                {
+                    string path = cfg.Sparse.Background ?? Path.Combine(baseDir, BackgroundStatsBuilder.FileName);
+                    if (!File.Exists(path))
+                        throw new FileNotFoundException($"{path}: background statistics not found; run `smf background --model {baseDir}` first (or pass --background FILE)", path);
+                    bg = BackgroundStats.Load(path);
+                    try { bg.EnsureMatches(Checkpoint.Fingerprint(baseDir), path); }
+                    catch (InvalidOperationException e) { throw new InvalidDataException(e.Message); }
+                }
+                return new SparseMemoryMethod(new SparseMemoryOptions(cfg.Sparse.TopT, ranker, cfg.Sparse.Optimizer, lr,
+                    cfg.Sparse.WeightDecay, cfg.Sparse.ExcludeZeroIdf, cfg.Seed), bg);
+        }
+    }
+
+    /// <summary>Runs (or resumes) finetuning into <paramref name="outDir"/>.</summary>
+    public static FinetuneSummary Run(FinetuneConfig requested, string outDir, ITrainingObserver observer, Evaluator? evaluate = null)
+    {
+        string baseDir = requested.BaseModel;
+        var baseCfg = Checkpoint.ReadModelConfig(baseDir).Model;
+        if (requested.Model is not null && ConfigLoader.ToJson(requested.Model) != ConfigLoader.ToJson(baseCfg))
+            throw new ConfigException($"model: the config's model section differs from {baseDir}/config.json; leave it unset");
+        var withModel = requested with { Model = baseCfg };
+        var errors = withModel.Validate();
+        if (errors.Count > 0) throw new ConfigException("invalid finetune config:\n  " + string.Join("\n  ", errors));
+        // Everything that can fail on bad input is checked before the run folder is created.
+        var facts = FactsFile.ReadNamedOrFile(withModel.Data.Facts);
+        if (withModel.Data.Limit > 0) facts = facts.Take(withModel.Data.Limit).ToList();
+        var method = CreateMethod(withModel, baseDir);
+        var cfg = RunFolder.Prepare(withModel, outDir);
+        string summaryPath = Path.Combine(outDir, "summary.json");
+        if (File.Exists(summaryPath))
+        {
+            observer.OnMessage($"run in {outDir} is already complete; pass a new --out to run again");
+            return JsonSerializer.Deserialize<FinetuneSummary>(File.ReadAllText(summaryPath), ConfigLoader.Json)!;
+        }
+        Runtime.Configure(cfg.Seed, cfg.Threads);
+        var device = Runtime.Device(cfg.Device);
+        var started = DateTime.UtcNow;
+        var loaded = Checkpoint.Load(baseDir, device);
+        string tokOut = Path.Combine(outDir, Checkpoint.TokenizerFile);
+        if (!File.Exists(tokOut)) File.Copy(Path.Combine(baseDir, Checkpoint.TokenizerFile), tokOut);
+        var data = new FactStreamData(facts, loaded.Tokenizer, cfg.Data.Paraphrases, cfg.Data.StepsPerItem, cfg.Seed,
+            cfg.Data.AllowQuestionForm, cfg.Model!.MaxSeqLen);
+        int steps = cfg.Steps > 0 ? cfg.Steps : facts.Count * cfg.Data.StepsPerItem;
+        observer.OnMessage($"finetuning {baseDir} with {method.Name} (lr {cfg.EffectiveLr:G4}) on {facts.Count} facts, {steps} steps");
+        var loop = new LoopSettings(steps, 0, 1.0, cfg.Method is FinetuneMethodKind.Full or FinetuneMethodKind.Lora ? 1.0 : 0.0,
+            cfg.LogEvery, cfg.EvalEvery > 0 ? cfg.EvalEvery : steps, cfg.CheckpointEvery, 0.9, 0.999, 1e-8);
+        var probes = new Dictionary<string, double>();
+        torch_seed(cfg.Seed);
+        var trainer = new Trainer(loaded.Model, method, data, loop, device, observer)
+        {
+            Evaluate = evaluate is null ? null : step =>
+            {
+                var m = evaluate(loaded.Model, loaded.Tokenizer, step);
+                foreach (var (k, v) in m) probes[k] = v;
+                return m;
+            },
+        };
+        var state = trainer.Run(outDir);
+        (method as IDisposable)?.Dispose();
+        var losses = File.ReadLines(Path.Combine(outDir, "metrics.jsonl"))
+            .Select(l => System.Text.Json.Nodes.JsonNode.Parse(l)!["loss"]?.GetValue<double>() ?? double.NaN).ToList();
+        var summary = new FinetuneSummary(method.Name, state.Step, facts.Count, losses.FirstOrDefault(double.NaN), losses.LastOrDefault(double.NaN),
+            (DateTime.UtcNow - started).TotalSeconds, probes);
+        AtomicFile.WriteAllText(summaryPath, JsonSerializer.Serialize(summary, ConfigLoader.Json) + "\n");
+        return summary;
+    }
+
+    static void torch_seed(int seed) => TorchSharp.torch.manual_seed(seed);
+}

@@ -1,0 +1,209 @@
+using SparseMemory.Checkpoints;
+using SparseMemory.Config;
+using SparseMemory.Data;
+using SparseMemory.Data.Facts;
+using SparseMemory.Finetuning;
+using SparseMemory.Memory;
+using SparseMemory.Model;
+using SparseMemory.Training;
+using TorchSharp;
+using Xunit;
+using static TorchSharp.torch;
+
+namespace SparseMemory.Tests.Finetuning;
+
+/// <summary>The method × invariant grid on a tiny pretrained model, through the real trainer.</summary>
+public sealed class FinetuneMethodTests(FinetuneFixture fx) : IClassFixture<FinetuneFixture>
+{
+    FinetuneConfig Config(FinetuneMethodKind method, params string[] sets) =>
+        ConfigLoader.Load<FinetuneConfig>(sets: new[] { $"base_model={fx.BaseDir}", $"method={method.ToString() switch { "MemoryAll" => "memory_all", var m => m.ToLowerInvariant() }}", $"data.facts={fx.FactsPath}", "data.paraphrases=4", "checkpoint_every=2" }.Concat(sets));
+
+    static Dictionary<string, Tensor> Weights(string dir) => SafeTensors.Load(Path.Combine(dir, Checkpoint.ModelFile)).Tensors;
+
+    /// <summary>Runs a method step by step with the real Trainer, recording the selected rows of each step.</summary>
+    List<long[]> RunSparse(FinetuneConfig cfg, string outDir, int steps)
+    {
+        var loaded = Checkpoint.Load(fx.BaseDir);
+        var facts = FactsFile.Read(fx.FactsPath);
+        var data = new FactStreamData(facts, loaded.Tokenizer, cfg.Data.Paraphrases, 1, cfg.Seed, false, loaded.Model.Config.MaxSeqLen);
+        var method = (SparseMemoryMethod)FinetuneRun.CreateMethod(cfg, fx.BaseDir);
+        var selections = new List<long[]>();
+        var observer = new SelectionRecorder(method, selections);
+        var trainer = new Trainer(loaded.Model, method, data, new LoopSettings(steps, 0, 1, 0, 1, steps, steps), torch.CPU, observer);
+        trainer.Run(outDir);
+        method.Dispose();
+        return selections;
+    }
+
+    sealed class SelectionRecorder(SparseMemoryMethod m, List<long[]> into) : ITrainingObserver
+    {
+        public void OnStep(StepReport r) => into.Add(m.LastSelection.ToArray());
+        public void OnEval(int step, IReadOnlyDictionary<string, double> metrics) { }
+        public void OnMessage(string message) { }
+    }
+
+    [Theory]
+    [InlineData("sgd")]
+    [InlineData("adam_w")]
+    public void Sparse_changes_exactly_the_union_of_selected_rows_and_nothing_else(string optimizer)
+    {
+        var cfg = Config(FinetuneMethodKind.Sparse, "sparse.top_t=6", "lr=5", $"sparse.optimizer={optimizer}");
+        string outDir = Path.Combine(fx.Root, "sparse-" + optimizer);
+        var selections = RunSparse(cfg, outDir, 4);
+        var before = Weights(fx.BaseDir);
+        var after = Weights(outDir);
+        Assert.Equal(before.Keys.Order(), after.Keys.Order());
+        foreach (var name in before.Keys.Where(n => n != "memory_values.weight"))
+            TensorAssert.Identical(before[name], after[name], name);
+        var union = selections.SelectMany(s => s).ToHashSet();
+        Assert.All(selections, s => Assert.InRange(s.Length, 1, 6));
+        var changed = RowsChanged(before["memory_values.weight"], after["memory_values.weight"]);
+        Assert.Subset(union, changed.ToHashSet());
+        Assert.Equal(union.Order(), changed.Order());   // SGD/Adam with nonzero grads moves every selected row
+    }
+
+    [Fact]
+    public void A_row_selected_earlier_but_not_now_does_not_move_with_adamw()
+    {
+        var cfg = Config(FinetuneMethodKind.Sparse, "sparse.top_t=6", "lr=0.5", "sparse.optimizer=adam_w", "sparse.weight_decay=0.1");
+        var loaded = Checkpoint.Load(fx.BaseDir);
+        var data = new FactStreamData(FactsFile.Read(fx.FactsPath), loaded.Tokenizer, 4, 1, 1, false, 32);
+        var method = (SparseMemoryMethod)FinetuneRun.CreateMethod(cfg, fx.BaseDir);
+        var values = loaded.Model.MemoryValues!;
+        var trainer = new Trainer(loaded.Model, method, data, new LoopSettings(1, 0, 1, 0, 1, 100, 100), torch.CPU);
+        // Step twice by hand through the trainer's loop pieces: run 1 step, snapshot, run the next fact.
+        trainer.Run(Path.Combine(fx.Root, "adam-a"));
+        var first = method.LastSelection.ToHashSet();
+        var snapshot = values.detach().clone();
+        var trainer2 = new Trainer(loaded.Model, method, new ShiftedSource(data, 1), new LoopSettings(1, 0, 1, 0, 1, 100, 100), torch.CPU);
+        trainer2.Run(Path.Combine(fx.Root, "adam-b"));
+        var second = method.LastSelection.ToHashSet();
+        var onlyFirst = first.Except(second).ToArray();
+        Assert.NotEmpty(onlyFirst);
+        foreach (long r in onlyFirst) TensorAssert.Identical(snapshot[r], values.detach()[r], $"row {r} (selected at step 1 only)");
+        var moved = RowsChanged(snapshot, values.detach());
+        Assert.Equal(second.Order(), moved.Order());
+        method.Dispose();
+    }
+
+    sealed class ShiftedSource(IBatchSource inner, int shift) : IBatchSource
+    {
+        public TrainingBatch Get(int step) => inner.Get(step + shift);
+    }
+
+    [Fact]
+    public void Selected_row_gradients_equal_the_dense_embedding_bag_gradient_in_float64()
+    {
+        var loaded = Checkpoint.Load(fx.BaseDir);
+        var model = loaded.Model;
+        model.to(ScalarType.Float64);
+        var data = new FactStreamData(FactsFile.Read(fx.FactsPath), loaded.Tokenizer, 4, 1, 1, false, 32);
+        var batch = data.Get(0);
+        // Dense reference: ordinary autograd into the whole table.
+        foreach (var p in model.parameters()) p.requires_grad = false;
+        model.MemoryValues!.requires_grad = true;
+        LanguageModel.Loss(model.Forward(batch.Inputs, null, batch.ValidMask), batch.Targets).backward();
+        var dense = model.MemoryValues.grad!.clone();
+        model.MemoryValues.grad = null;
+        // Fast path: captured reads.
+        var method = new SparseMemoryMethod(new SparseMemoryOptions(8, SlotRankerKind.AllAccessed, SparseOptimizer.Sgd, 1.0), null);
+        method.Prepare(model);
+        var log = new MemoryAccessLog();
+        LanguageModel.Loss(model.Forward(batch.Inputs, log, batch.ValidMask), batch.Targets).backward();
+        Assert.Null(model.MemoryValues.grad);                                 // no dense table gradient was built
+        long[] rows = dense.abs().sum(1).gt(0).nonzero().squeeze(1).data<long>().ToArray();
+        var fast = method.RowGradients(log, rows, model.MemoryValues);
+        var reference = dense.index_select(0, torch.tensor(rows));
+        double maxDiff = (fast - reference).abs().max().item<double>();
+        Assert.True(maxDiff < 1e-12, $"max |diff| {maxDiff:G3}");
+        method.Dispose();
+    }
+
+    [Theory]
+    [InlineData(FinetuneMethodKind.Full)]
+    [InlineData(FinetuneMethodKind.Lora)]
+    [InlineData(FinetuneMethodKind.MemoryAll)]
+    public void Baselines_change_what_they_declare(FinetuneMethodKind kind)
+    {
+        string outDir = Path.Combine(fx.Root, "m-" + kind);
+        var cfg = Config(kind, "steps=3", kind == FinetuneMethodKind.MemoryAll ? "lr=5" : "lr=0.01");
+        FinetuneRun.Run(cfg, outDir, NullObserver.Instance);
+        var before = Weights(fx.BaseDir);
+        var after = Weights(outDir);
+        Assert.Equal(before.Keys.Order(), after.Keys.Order());            // LoRA exports merged, plain keys
+        var moved = before.Keys.Where(k => !TensorAssert.Same(before[k], after[k])).ToHashSet();
+        switch (kind)
+        {
+            case FinetuneMethodKind.Full:
+                Assert.Equal(before.Keys.ToHashSet(), moved);                // every trainable tensor moves
+                break;
+            case FinetuneMethodKind.MemoryAll:
+                Assert.Equal(["memory_values.weight"], moved);
+                break;
+            case FinetuneMethodKind.Lora:
+                Assert.All(moved, k => Assert.Matches(@"\.(attention\.w[qkvo]|feed_forward\.w[123])\.weight$", k));
+                Assert.NotEmpty(moved);
+                break;
+        }
+        // Same config, same seed → same numbers.
+        string again = Path.Combine(fx.Root, "m2-" + kind);
+        FinetuneRun.Run(cfg, again, NullObserver.Instance);
+        var rerun = Weights(again);
+        foreach (var k in after.Keys) TensorAssert.Identical(after[k], rerun[k], k);
+    }
+
+    sealed class CrashAt(int step) : ITrainingObserver
+    {
+        public void OnStep(StepReport r) { if (r.Step == step) throw new OperationCanceledException(); }
+        public void OnEval(int s, IReadOnlyDictionary<string, double> m) { }
+        public void OnMessage(string m) { }
+    }
+
+    [Theory]
+    [InlineData(FinetuneMethodKind.Sparse, "adam_w")]
+    [InlineData(FinetuneMethodKind.Lora, "sgd")]
+    public void Resume_mid_stream_neither_skips_nor_repeats_an_item(FinetuneMethodKind kind, string optimizer)
+    {
+        var cfg = Config(kind, "steps=5", $"sparse.optimizer={optimizer}", kind == FinetuneMethodKind.Sparse ? "lr=0.5" : "lr=0.01");
+        string full = Path.Combine(fx.Root, $"r-full-{kind}");
+        string crashed = Path.Combine(fx.Root, $"r-crash-{kind}");
+        FinetuneRun.Run(cfg, full, NullObserver.Instance);
+        Assert.Throws<OperationCanceledException>(() => FinetuneRun.Run(cfg, crashed, new CrashAt(3)));  // checkpoint at 2
+        FinetuneRun.Run(cfg, crashed, NullObserver.Instance);
+        var a = Weights(full);
+        var b = Weights(crashed);
+        foreach (var k in a.Keys) TensorAssert.Identical(a[k], b[k], k);
+        Assert.Equal(File.ReadAllLines(Path.Combine(full, "metrics.jsonl")).Select(StripTimes), File.ReadAllLines(Path.Combine(crashed, "metrics.jsonl")).Select(StripTimes));
+    }
+
+    static string StripTimes(string line)
+    {
+        var o = System.Text.Json.Nodes.JsonNode.Parse(line)!.AsObject();
+        o.Remove("tokens_per_s"); o.Remove("elapsed_s"); o.Remove("tokens");
+        return o.ToJsonString();
+    }
+
+    [Fact]
+    public void Padding_is_excluded_from_counts_and_loss()
+    {
+        var loaded = Checkpoint.Load(fx.BaseDir);
+        var batch = FactStreamData.Pad([[5, 6, 7, 8], [9]], loaded.Tokenizer, 32);
+        // Row 1: <eos> 9 <eos> then padding; inputs at pad positions are the pad id, targets −1, mask false.
+        Assert.Equal(new long[] { loaded.Tokenizer.EosId, 9, loaded.Tokenizer.PadId, loaded.Tokenizer.PadId, loaded.Tokenizer.PadId }, batch.Inputs[1].data<long>().ToArray());
+        Assert.Equal(new long[] { 9, loaded.Tokenizer.EosId, -1, -1, -1 }, batch.Targets[1].data<long>().ToArray());
+        Assert.Equal(new[] { true, true, false, false, false }, batch.ValidMask![1].data<bool>().ToArray());
+        var log = new MemoryAccessLog();
+        using (torch.no_grad()) loaded.Model.Forward(batch.Inputs, log, batch.ValidMask);
+        var counts = SlotCounts.FromAccesses(log.Accesses.Select(a => (a.Indices, a.ValidMask!)).ToList(), loaded.Model.MemoryValues!.shape[0]);
+        long perToken = log.Accesses[0].Indices.shape[2] * log.Accesses.Count;
+        Assert.Equal((5 + 2) * perToken, counts.TotalAccesses);               // 7 real positions, none of the 3 pads
+    }
+
+    internal static long[] RowsChanged(Tensor a, Tensor b)
+    {
+        var rows = new List<long>();
+        for (long r = 0; r < a.shape[0]; r++)
+            if (!TensorAssert.Same(a[r], b[r])) rows.Add(r);
+        return rows.ToArray();
+    }
+}
