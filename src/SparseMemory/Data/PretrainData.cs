@@ -18,7 +18,7 @@ public sealed class PretrainData : IBatchSource
     /// <summary>Tokenizes documents into train and held-out streams.</summary>
     public PretrainData(IReadOnlyList<string> documents, ByteLevelBpeTokenizer tokenizer, DataConfig data, TrainConfig train, int seed)
     {
-        int nHeld = Math.Max(1, (int)Math.Round(documents.Count * data.HeldoutFraction));
+        int nHeld = CorpusLoader.HeldoutCount(documents.Count, data);
         if (documents.Count < 2) throw new InvalidDataException("the corpus needs at least 2 documents (one is held out)");
         _train = Join(documents.Take(documents.Count - nHeld), tokenizer);
         _heldout = Join(documents.Skip(documents.Count - nHeld), tokenizer);
