@@ -44,7 +44,8 @@ public sealed class FactDocumentsTests
         var docs = CorpusLoader.Load(data, seed: 9);
         var factDocs = FactDocuments.Build(FactsFile.Read(factsPath), 4, 9);
         Assert.Equal(200 + factDocs.Count, docs.Count);
-        int held = CorpusLoader.HeldoutCount(docs.Count, data);
+        int held = CorpusLoader.HeldoutCount(docs, data);
+        Assert.Equal(20, held); // 10% of the 200 text documents, not of all documents
         Assert.All(docs.TakeLast(held), d => Assert.StartsWith("Prose document", d));
         Assert.Equal(Enumerable.Range(200 - held, held).Select(i => $"Prose document number {i} about nothing."), docs.TakeLast(held));
         var train = docs.Take(docs.Count - held).ToList();
