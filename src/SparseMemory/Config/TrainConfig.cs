@@ -67,6 +67,13 @@ public sealed record DataConfig
     public double HeldoutFraction { get; init; } = 0.05;
     /// <summary>Characters of training text used to train the tokenizer (0 = all).</summary>
     public long TokenizerTrainChars { get; init; } = 2_000_000;
+    /// <summary>
+    /// Known facts mixed into the training documents (not the held-out ones): "known" (or another embedded set name)
+    /// or a facts file path; null = none. See <see cref="Data.Facts.FactDocuments"/>.
+    /// </summary>
+    public string? KnownFacts { get; init; }
+    /// <summary>Lines per known fact (about half QA examples, the rest statement paraphrases), packed 4–8 per document.</summary>
+    public int FactRepeats { get; init; } = 4;
 
     internal void Validate(List<string> errors, string prefix)
     {
@@ -74,5 +81,8 @@ public sealed record DataConfig
         if (MaxChars < 0) errors.Add($"{prefix}.max_chars must be ≥ 0");
         if (HeldoutFraction <= 0 || HeldoutFraction >= 0.5) errors.Add($"{prefix}.heldout_fraction must be in (0, 0.5), got {HeldoutFraction}");
         if (TokenizerTrainChars < 0) errors.Add($"{prefix}.tokenizer_train_chars must be ≥ 0");
+        if (KnownFacts is not null && string.IsNullOrWhiteSpace(KnownFacts))
+            errors.Add($"{prefix}.known_facts must be null, an embedded set name (e.g. \"known\") or a facts file path");
+        if (FactRepeats < 1 || FactRepeats > 1000) errors.Add($"{prefix}.fact_repeats must be in 1..1000, got {FactRepeats}");
     }
 }

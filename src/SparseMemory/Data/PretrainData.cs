@@ -7,7 +7,8 @@ namespace SparseMemory.Data;
 
 /// <summary>
 /// Pretraining text as two token streams (train and held-out). Documents are joined with the end-of-text token;
-/// held-out documents are the last <see cref="DataConfig.HeldoutFraction"/> of the corpus order. Batches are
+/// held-out documents are the last <see cref="DataConfig.HeldoutFraction"/> of the corpus order (of the text documents only when
+/// the documents come as a <see cref="CorpusDocuments"/> with known facts mixed in). Batches are
 /// random windows of T+1 tokens drawn with a generator seeded by (seed, step), so any step can be replayed.
 /// </summary>
 public sealed class PretrainData : IBatchSource
@@ -18,7 +19,7 @@ public sealed class PretrainData : IBatchSource
     /// <summary>Tokenizes documents into train and held-out streams.</summary>
     public PretrainData(IReadOnlyList<string> documents, ByteLevelBpeTokenizer tokenizer, DataConfig data, TrainConfig train, int seed)
     {
-        int nHeld = Math.Max(1, (int)Math.Round(documents.Count * data.HeldoutFraction));
+        int nHeld = CorpusLoader.HeldoutCount(documents, data);
         if (documents.Count < 2) throw new InvalidDataException("the corpus needs at least 2 documents (one is held out)");
         _train = Join(documents.Take(documents.Count - nHeld), tokenizer);
         _heldout = Join(documents.Skip(documents.Count - nHeld), tokenizer);

@@ -35,7 +35,7 @@ public static class Pretraining
         var started = DateTime.UtcNow;
 
         observer.OnMessage("reading corpus …");
-        var docs = CorpusLoader.Load(cfg.Data);
+        var docs = CorpusLoader.Load(cfg.Data, cfg.Seed);
         string tokPath = Path.Combine(runDir, Checkpoint.TokenizerFile);
         ByteLevelBpeTokenizer tokenizer;
         if (File.Exists(tokPath)) tokenizer = ByteLevelBpeTokenizer.Load(tokPath);

@@ -1,0 +1,46 @@
+namespace SparseMemory.Data.Facts;
+
+/// <summary>
+/// Renders known facts as pretraining documents (docs/data.md §2: known-facts probes). Each fact contributes
+/// <c>repeats</c> lines: about half are its QA example in <see cref="QaFormat"/> (at least one, so the model learns the
+/// probe format for every known fact) and the rest are its statements, cycling from a seeded offset so the phrasings
+/// vary. All lines are shuffled with a seeded <see cref="Random"/> and packed 4–8 per document. Mixing both forms is
+/// what lets statement-only finetuning on new facts transfer to QA (feasibility.md).
+/// </summary>
+public static class FactDocuments
+{
+    /// <summary>Fewest lines per document.</summary>
+    public const int MinLines = 4;
+
+    /// <summary>Most lines per document.</summary>
+    public const int MaxLines = 8;
+
+    /// <summary>QA lines among <paramref name="repeats"/> lines of one fact: ⌈repeats / 2⌉ (at least one).</summary>
+    public static int QaLines(int repeats) => Math.Max(1, (repeats + 1) / 2);
+
+    /// <summary>The documents for <paramref name="facts"/>; the same arguments give the same list.</summary>
+    public static IReadOnlyList<string> Build(IReadOnlyList<Fact> facts, int repeats, int seed)
+    {
+        ArgumentNullException.ThrowIfNull(facts);
+        ArgumentOutOfRangeException.ThrowIfLessThan(repeats, 1);
+        var rng = new Random(seed);
+        var lines = new List<string>(facts.Count * repeats);
+        int qa = QaLines(repeats);
+        foreach (var fact in facts)
+        {
+            for (int k = 0; k < qa; k++) lines.Add(QaFormat.Example(fact.Question, fact.Object).TrimEnd('\n'));
+            int offset = rng.Next(fact.Statements.Count);
+            for (int k = 0; k < repeats - qa; k++) lines.Add(fact.Statements[(offset + k) % fact.Statements.Count]);
+        }
+        var shuffled = lines.ToArray();
+        rng.Shuffle(shuffled);
+        var docs = new List<string>(shuffled.Length / MinLines + 1);
+        for (int at = 0; at < shuffled.Length;)
+        {
+            int n = Math.Min(rng.Next(MinLines, MaxLines + 1), shuffled.Length - at);
+            docs.Add(string.Join('\n', shuffled, at, n));
+            at += n;
+        }
+        return docs;
+    }
+}
