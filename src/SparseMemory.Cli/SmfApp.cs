@@ -15,5 +15,6 @@ public static class SmfApp
         FinetuneCommand.Create(),
         DataCommand.Create(),
         DiffCommand.Create(),
+        BenchCommand.Create(),
     };
 }

@@ -28,7 +28,8 @@ public static class BackgroundStatsBuilder
         var values = model.MemoryValues ?? throw new InvalidOperationException($"{modelDir}: the model has no memory layer; background statistics need one");
         var data = RunData(loaded, modelDir);
         var train = new TrainConfig { BatchSize = batchSize, SeqLen = Math.Min(seqLen, model.Config.MaxSeqLen) };
-        var stream = new PretrainData(CorpusLoader.Load(data), loaded.Tokenizer, data, train, seed);
+        int corpusSeed = loaded.RunConfig["seed"]?.GetValue<int>() ?? 1;
+        var stream = new PretrainData(CorpusLoader.Load(data, corpusSeed), loaded.Tokenizer, data, train, seed);
         var stats = new BackgroundStats(values.shape[0], Checkpoint.Fingerprint(modelDir));
         var log = new MemoryAccessLog();
         using var _ = torch.no_grad();
