@@ -12,5 +12,6 @@ public static class SmfApp
         GenerateCommand.Create(),
         DemoCommand.Create(),
         DataCommand.Create(),
+        EvalCommand.Create(),
     };
 }
