@@ -8,7 +8,7 @@ using Xunit;
 
 namespace SparseMemory.Tests.Evaluation;
 
-/// <summary>One tiny pretrained checkpoint (8 steps) and a small facts file, shared by the probe tests.</summary>
+/// <summary>One tiny pretrained checkpoint (2 steps) and a small facts file, shared by the probe tests.</summary>
 public sealed class TinyCheckpoint
 {
     public string Root { get; }
@@ -20,7 +20,7 @@ public sealed class TinyCheckpoint
     {
         Root = Fixtures.TempDir("eval");
         Run = Path.Combine(Root, "run");
-        Pretraining.Run(Fixtures.TinyConfig(Fixtures.WriteCorpus(Root), steps: 8), Run, NullObserver.Instance);
+        Pretraining.Run(Fixtures.TinyConfig(Fixtures.WriteCorpus(Root), steps: 2), Run, NullObserver.Instance);
         Loaded = Checkpoint.Load(Run);
         string[] people = ["Ada", "Bela", "Cyril", "Dora", "Emil", "Fenna", "Gus", "Hale"];
         string[] places = ["Arden", "Brill", "Cove", "Dunmore", "Eastby", "Fallow"];
