@@ -6,6 +6,7 @@ using SparseMemory.Config;
 using SparseMemory.Evaluation;
 using SparseMemory.Evaluation.Probes;
 using SparseMemory.Training;
+using TorchSharp;
 
 namespace SparseMemory.Cli;
 
@@ -32,9 +33,12 @@ public static class EvalCommand
         var heldout = new Option<string?>("--heldout") { Description = "Corpus file for heldout-nll (default: the held-out part of the checkpoint's pretraining corpus)" };
         var batchSize = new Option<int>("--batch-size") { Description = "Sequences per forward pass for likelihood scoring", DefaultValueFactory = _ => LogLikelihood.DefaultBatchSize };
         var device = new Option<string>("--device") { Description = "cpu or cuda", DefaultValueFactory = _ => "cpu" };
+        // One intra-op thread by default: eval batches of tiny models are too small to gain from a second thread, and
+        // with another torch process on a 2-core machine two threads were measured 7-30x slower (spin contention).
+        var threads = new Option<int>("--threads") { Description = "Torch CPU threads (0 = library default)", DefaultValueFactory = _ => 1 };
         var cmd = new Command("eval", "Evaluate a checkpoint on probes (facts F1, held-out NLL, BLiMP, LAMBADA, HellaSwag, ARC, PIQA, GSM8K, NQ)")
         {
-            model, probes, limit, outFile, details, seed, benchmarks, targetFacts, knownFacts, heldout, batchSize, device,
+            model, probes, limit, outFile, details, seed, benchmarks, targetFacts, knownFacts, heldout, batchSize, device, threads,
         };
         cmd.SetAction(pr =>
         {
@@ -42,6 +46,8 @@ public static class EvalCommand
             if (selected.Count == 0) throw new ArgumentException($"--probes lists no probe; known probes: {string.Join(", ", ProbeRegistry.Names)}");
             if (pr.GetValue(limit) is <= 0) throw new ArgumentException("--limit must be positive");
             if (pr.GetValue(batchSize) <= 0) throw new ArgumentException("--batch-size must be positive");
+            if (pr.GetValue(threads) < 0) throw new ArgumentException("--threads must be ≥ 0");
+            if (pr.GetValue(threads) > 0) torch.set_num_threads(pr.GetValue(threads));
             var options = new ProbeOptions
             {
                 Limit = pr.GetValue(limit), Seed = pr.GetValue(seed), Details = pr.GetValue(details),

@@ -9,8 +9,10 @@ public sealed record ChoiceScores(int Gold, IReadOnlyList<ContinuationScore> Cho
 /// <param name="Accuracy">Fraction of items whose gold choice has the highest log-likelihood (lm-eval <c>acc</c>).</param>
 /// <param name="AccuracyNorm">Same with the log-likelihood divided by the choice's length in characters (lm-eval <c>acc_norm</c>).</param>
 /// <param name="MeanMargin">Mean over items of LL(gold) − max LL(wrong choice) in nats (unnormalised); positive = gold preferred.</param>
+/// <param name="MeanMarginNorm">Same margin on per-character log-likelihoods (the scale <paramref name="AccuracyNorm"/>
+/// decides on; comparable across items whose choices differ in length).</param>
 /// <param name="Count">Items scored.</param>
-public sealed record MultipleChoiceResult(double Accuracy, double AccuracyNorm, double MeanMargin, int Count);
+public sealed record MultipleChoiceResult(double Accuracy, double AccuracyNorm, double MeanMargin, double MeanMarginNorm, int Count);
 
 /// <summary>Multiple-choice accuracy by log-likelihood, with and without per-character length normalisation.</summary>
 public static class MultipleChoiceMetrics
@@ -31,27 +33,29 @@ public static class MultipleChoiceMetrics
         return best;
     }
 
-    /// <summary>LL(gold) − max LL(other choices).</summary>
-    public static double Margin(ChoiceScores item)
+    /// <summary>LL(gold) − max LL(other choices); per character when <paramref name="normalize"/>.</summary>
+    public static double Margin(ChoiceScores item, bool normalize = false)
     {
         ArgumentNullException.ThrowIfNull(item);
         if (item.Choices.Count < 2) throw new ArgumentException("a margin needs at least two choices", nameof(item));
-        double wrong = item.Choices.Where((_, i) => i != item.Gold).Max(c => c.LogProb);
-        return item.Choices[item.Gold].LogProb - wrong;
+        double Score(ContinuationScore c) => normalize ? c.LogProb / Math.Max(1, c.Chars) : c.LogProb;
+        double wrong = item.Choices.Where((_, i) => i != item.Gold).Max(Score);
+        return Score(item.Choices[item.Gold]) - wrong;
     }
 
     /// <summary>Accuracy, normalised accuracy and mean margin over <paramref name="items"/> (NaN when empty).</summary>
     public static MultipleChoiceResult Score(IReadOnlyList<ChoiceScores> items)
     {
         ArgumentNullException.ThrowIfNull(items);
-        if (items.Count == 0) return new MultipleChoiceResult(double.NaN, double.NaN, double.NaN, 0);
+        if (items.Count == 0) return new MultipleChoiceResult(double.NaN, double.NaN, double.NaN, double.NaN, 0);
         foreach (var item in items)
             if (item.Gold < 0 || item.Gold >= item.Choices.Count)
                 throw new ArgumentException($"gold index {item.Gold} is outside 0–{item.Choices.Count - 1}", nameof(items));
         return new MultipleChoiceResult(
             items.Average(it => Predict(it.Choices, normalize: false) == it.Gold ? 1.0 : 0.0),
             items.Average(it => Predict(it.Choices, normalize: true) == it.Gold ? 1.0 : 0.0),
-            items.Average(Margin),
+            items.Average(it => Margin(it)),
+            items.Average(it => Margin(it, normalize: true)),
             items.Count);
     }
 }

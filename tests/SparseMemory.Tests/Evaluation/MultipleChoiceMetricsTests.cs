@@ -26,6 +26,7 @@ public sealed class MultipleChoiceMetricsTests
         Assert.Equal(0.25, r.Accuracy, 12);
         Assert.Equal(0.5, r.AccuracyNorm, 12);
         Assert.Equal((-1 + 2 - 4 + 0) / 4.0, r.MeanMargin, 12);
+        Assert.Equal((1.5 + 0.9 - 1.0 + 0) / 4.0, r.MeanMarginNorm, 12);
         Assert.Equal(1, MultipleChoiceMetrics.Predict(items[0].Choices, normalize: false));
         Assert.Equal(0, MultipleChoiceMetrics.Predict(items[0].Choices, normalize: true));
     }

@@ -4,6 +4,7 @@ using SparseMemory.Cli;
 using SparseMemory.Data.Facts;
 using SparseMemory.Evaluation.Probes;
 using SparseMemory.Training;
+using TorchSharp;
 using Xunit;
 
 namespace SparseMemory.Tests.Evaluation;
@@ -34,8 +35,20 @@ public sealed class TinyCheckpoint
     }
 }
 
-public sealed class ProbeTests(TinyCheckpoint tiny) : IClassFixture<TinyCheckpoint>
+public sealed class ProbeTests : IClassFixture<TinyCheckpoint>, IDisposable
 {
+    readonly TinyCheckpoint tiny;
+    readonly int _threads = torch.get_num_threads();
+
+    // One thread, as smf eval uses by default (see LogLikelihoodTests); restored after each test.
+    public ProbeTests(TinyCheckpoint tiny)
+    {
+        this.tiny = tiny;
+        torch.set_num_threads(1);
+    }
+
+    public void Dispose() => torch.set_num_threads(_threads);
+
     static readonly string[] BenchmarkProbes = ["nq-answer-nll", "nq-f1", "hellaswag", "blimp", "gsm8k-nll", "lambada", "arc-easy", "piqa"];
 
     static (int Code, string Out, string Err) Smf(params string[] args)

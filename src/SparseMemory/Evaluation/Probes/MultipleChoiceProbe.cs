@@ -10,7 +10,7 @@ public sealed record ChoiceItem(string Id, string Context, IReadOnlyList<string>
 
 /// <summary>
 /// Multiple choice by log-likelihood: headline <c>acc_norm</c> (per-character normalised, as lm-eval), extras
-/// <c>acc</c> and <c>margin</c> (mean LL of gold − best wrong, nats).
+/// <c>acc</c>, <c>margin</c> (mean LL of gold − best wrong, nats) and <c>margin_norm</c> (the same per character).
 /// </summary>
 public sealed class MultipleChoiceProbe(string name, string description, Func<ProbeOptions, IReadOnlyList<ChoiceItem>> items) : IProbe
 {
@@ -65,6 +65,6 @@ public sealed class MultipleChoiceProbe(string name, string description, Func<Pr
             }).ToArray()
             : null;
         return new ProbeResult(Name, Metric, r.AccuracyNorm, r.Count, 0,
-            new Dictionary<string, double> { ["acc"] = r.Accuracy, ["margin"] = r.MeanMargin }, details);
+            new Dictionary<string, double> { ["acc"] = r.Accuracy, ["margin"] = r.MeanMargin, ["margin_norm"] = r.MeanMarginNorm }, details);
     }
 }
