@@ -16,5 +16,6 @@ public static class SmfApp
         DataCommand.Create(),
         DiffCommand.Create(),
         BenchCommand.Create(),
+        EvalCommand.Create(),
     };
 }
