@@ -141,9 +141,15 @@ public sealed class LoraTests
             Assert.False(TensorAssert.Same(t, after[name]), $"{name} did not move");
         Assert.All(after.Values, t => Assert.True(t.isfinite().all().item<bool>()));
 
-        // The trainer's checkpoint keeps the adapter entries (for resuming).
+        // The checkpoint's weights are merged under the plain key set; the adapters are kept for resuming.
         var (saved, _) = SafeTensors.Load(Path.Combine(dir, Checkpoint.ModelFile));
-        Assert.Contains("layers.1.attention.wo.adapter.b", saved.Keys);
+        Assert.DoesNotContain(saved.Keys, k => k.Contains(".adapter."));
+        var (adapters, _) = SafeTensors.Load(Path.Combine(dir, Checkpoint.TrainableStateFile));
+        Assert.Contains("layers.1.attention.wo.adapter.b", adapters.Keys);
+        var x = torch.randint(0, model.Config.VocabSize, [1, 6], generator: new torch.Generator(3));
+        var plain = TinyModel();
+        Checkpoint.LoadWeights(plain, Path.Combine(dir, Checkpoint.ModelFile));
+        Close(Logits(model, x), Logits(plain, x), 1e-5, "merged export vs adapted model");
     }
 
     [Fact]
