@@ -23,7 +23,7 @@ public static class BackgroundCommand
         {
             if (pr.GetValue(batchSize) <= 0 || pr.GetValue(seqLen) <= 1) throw new ArgumentException("--batch-size must be ≥ 1 and --seq-len ≥ 2");
             string dir = pr.GetValue(model)!;
-            var stats = BackgroundStatsBuilder.Build(dir, pr.GetValue(batches), pr.GetValue(batchSize), pr.GetValue(seqLen), pr.GetValue(seed), new ConsoleObserver(50));
+            var stats = BackgroundStatsBuilder.Build(dir, pr.GetValue(batches), pr.GetValue(batchSize), pr.GetValue(seqLen), pr.GetValue(seed), (done, total) => Console.Error.WriteLine($"background batch {done}/{total}"));
             string path = pr.GetValue(outFile) ?? Path.Combine(dir, BackgroundStatsBuilder.FileName);
             stats.Save(path);
             var df = stats.DocumentFrequency.ToArray();

@@ -9,13 +9,13 @@ public static class SmfApp
     public static RootCommand CreateRoot() => new("smf — continual learning of language models by sparse memory finetuning (Lin et al. 2025)")
     {
         PretrainCommand.Create(),
-        GenerateCommand.Create(),
-        DemoCommand.Create(),
         BackgroundCommand.Create(),
         FinetuneCommand.Create(),
-        DataCommand.Create(),
-        DiffCommand.Create(),
-        BenchCommand.Create(),
         EvalCommand.Create(),
+        DiffCommand.Create(),
+        GenerateCommand.Create(),
+        BenchCommand.Create(),
+        DemoCommand.Create(),
+        DataCommand.Create(),
     };
 }

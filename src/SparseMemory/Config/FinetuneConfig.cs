@@ -47,6 +47,10 @@ public sealed record FinetuneConfig
     public LoraConfig Lora { get; init; } = new();
     /// <summary>Weight decay of the full-finetuning baseline (AdamW).</summary>
     public double FullWeightDecay { get; init; } = 0.1;
+    /// <summary>Probes run at step 0, every eval_every steps and at the end (see <c>smf eval</c>); target-f1 scores the facts of the stream.</summary>
+    public string[] Probes { get; init; } = ["target-f1", "known-facts-f1"];
+    /// <summary>Items per probe (0 = all); a fixed seeded subset, the same at every evaluation.</summary>
+    public int ProbeLimit { get; init; } = 200;
     /// <summary>Metrics row cadence.</summary>
     public int LogEvery { get; init; } = 1;
     /// <summary>Probe cadence in steps (0 = only at the start and end).</summary>
@@ -79,6 +83,9 @@ public sealed record FinetuneConfig
         if (Method is FinetuneMethodKind.Sparse or FinetuneMethodKind.MemoryAll) Sparse.Validate(e, "sparse");
         if (Method == FinetuneMethodKind.Lora) Lora.Validate(e, "lora");
         if (FullWeightDecay < 0) e.Add("full_weight_decay must be ≥ 0");
+        if (ProbeLimit < 0) e.Add("probe_limit must be ≥ 0 (0 = all items)");
+        foreach (string p in Probes.Where(p => SparseMemory.Evaluation.Probes.ProbeRegistry.Find(p) is null))
+            e.Add($"probes: unknown probe '{p}'; known: {string.Join(", ", SparseMemory.Evaluation.Probes.ProbeRegistry.Names)}");
         if (Model is not null) { Model.Validate(e, "model"); if (Method is FinetuneMethodKind.Sparse or FinetuneMethodKind.MemoryAll && Model.Memory is null) e.Add("method sparse/memory-all needs a model with a memory layer"); }
         return e;
     }

@@ -20,7 +20,7 @@ public static class BackgroundStatsBuilder
     public const string FileName = "background.safetensors";
 
     /// <summary>Computes the statistics for the checkpoint in <paramref name="modelDir"/>.</summary>
-    public static BackgroundStats Build(string modelDir, int batches, int batchSize, int seqLen, int seed, ITrainingObserver observer)
+    public static BackgroundStats Build(string modelDir, int batches, int batchSize, int seqLen, int seed, Action<int, int>? progress = null)
     {
         if (batches <= 0) throw new ArgumentOutOfRangeException(nameof(batches), batches, "--batches must be ≥ 1");
         var loaded = Checkpoint.Load(modelDir);
@@ -43,7 +43,7 @@ public static class BackgroundStatsBuilder
             var layers = log.Accesses.Select(a => (a.Indices, torch.ones(a.Indices.shape[0], a.Indices.shape[1], dtype: ScalarType.Bool))).ToList();
             stats.Accumulate(SlotCounts.FromAccesses(layers, values.shape[0]));
             log.Clear();
-            if ((b + 1) % 50 == 0 || b + 1 == batches) observer.OnStep(new StepReport(b + 1, batches, double.NaN, 0, TimeSpan.Zero, TimeSpan.Zero));
+            if ((b + 1) % 50 == 0 || b + 1 == batches) progress?.Invoke(b + 1, batches);
         }
         return stats;
     }

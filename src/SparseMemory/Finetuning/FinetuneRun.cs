@@ -3,6 +3,7 @@ using SparseMemory.Checkpoints;
 using SparseMemory.Config;
 using SparseMemory.Data;
 using SparseMemory.Data.Facts;
+using SparseMemory.Evaluation.Probes;
 using SparseMemory.Model;
 using SparseMemory.Training;
 
@@ -19,8 +20,8 @@ public sealed record FinetuneSummary(string Method, int Steps, int Facts, double
 /// </summary>
 public static class FinetuneRun
 {
-    /// <summary>Evaluations at the start, every eval_every steps and at the end (flat metric name → value).</summary>
-    public delegate IReadOnlyDictionary<string, double> Evaluator(LanguageModel model, ByteLevelBpeTokenizer tokenizer, int step);
+    /// <summary>File in the run folder listing the facts the stream trains on (the target-f1 probe reads it).</summary>
+    public const string StreamFactsFile = "stream_facts.jsonl";
 
     /// <summary>Builds a method from the config (used by the CLI, experiments and tests alike).</summary>
     public static ITrainingMethod CreateMethod(FinetuneConfig cfg, string baseDir)
@@ -51,7 +52,7 @@ public static class FinetuneRun
     }
 
     /// <summary>Runs (or resumes) finetuning into <paramref name="outDir"/>.</summary>
-    public static FinetuneSummary Run(FinetuneConfig requested, string outDir, ITrainingObserver observer, Evaluator? evaluate = null)
+    public static FinetuneSummary Run(FinetuneConfig requested, string outDir, ITrainingObserver observer)
     {
         string baseDir = requested.BaseModel;
         var baseCfg = Checkpoint.ReadModelConfig(baseDir).Model;
@@ -84,12 +85,24 @@ public static class FinetuneRun
         var loop = new LoopSettings(steps, 0, 1.0, cfg.Method is FinetuneMethodKind.Full or FinetuneMethodKind.Lora ? 1.0 : 0.0,
             cfg.LogEvery, cfg.EvalEvery > 0 ? cfg.EvalEvery : steps, cfg.CheckpointEvery, 0.9, 0.999, 1e-8);
         var probes = new Dictionary<string, double>();
-        torch_seed(cfg.Seed);
+        int trainedFacts = Math.Min(facts.Count, (steps + cfg.Data.StepsPerItem - 1) / cfg.Data.StepsPerItem);
+        string streamFacts = Path.Combine(outDir, StreamFactsFile);
+        FactsFile.Write(streamFacts, facts.Take(trainedFacts));
+        var probeList = ProbeRegistry.Resolve(cfg.Probes);
+        var probeOptions = new ProbeOptions { Limit = cfg.ProbeLimit > 0 ? cfg.ProbeLimit : null, Seed = cfg.Seed, TargetFacts = streamFacts };
+        TorchSharp.torch.manual_seed(cfg.Seed);
         var trainer = new Trainer(loaded.Model, method, data, loop, device, observer)
         {
-            Evaluate = evaluate is null ? null : step =>
+            Evaluate = probeList.Count == 0 ? null : step =>
             {
-                var m = evaluate(loaded.Model, loaded.Tokenizer, step);
+                var m = new Dictionary<string, double>();
+                foreach (var probe in probeList)
+                {
+                    var r = ProbeRegistry.Run(probe, loaded, probeOptions);
+                    if (r.Skipped is not null) { observer.OnMessage($"probe {probe.Name} skipped: {r.Skipped}"); continue; }
+                    m[$"{r.Probe}/{r.Metric}"] = r.Value;
+                    foreach (var (k, v) in r.Extra) m[$"{r.Probe}/{k}"] = v;
+                }
                 foreach (var (k, v) in m) probes[k] = v;
                 return m;
             },
@@ -103,6 +116,4 @@ public static class FinetuneRun
         AtomicFile.WriteAllText(summaryPath, JsonSerializer.Serialize(summary, ConfigLoader.Json) + "\n");
         return summary;
     }
-
-    static void torch_seed(int seed) => TorchSharp.torch.manual_seed(seed);
 }

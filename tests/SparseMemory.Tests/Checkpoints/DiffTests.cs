@@ -36,14 +36,6 @@ public sealed class DiffTests
         return (a, b);
     }
 
-    static (int Code, string Out, string Err) Run(params string[] args)
-    {
-        var (o, e) = (Console.Out, Console.Error);
-        var (so, se) = (new StringWriter(), new StringWriter());
-        Console.SetOut(so); Console.SetError(se);
-        try { return (CliRunner.Invoke(SmfApp.CreateRoot(), args), so.ToString(), se.ToString()); }
-        finally { Console.SetOut(o); Console.SetError(e); }
-    }
 
     [Fact]
     public void Reports_exactly_the_modified_rows_and_element()
@@ -109,7 +101,7 @@ public sealed class DiffTests
     public void Cli_json_parses_and_has_the_fields()
     {
         var (a, b) = TwoCheckpoints();
-        var (code, output, err) = Run("diff", a, b, "--json");
+        var (code, output, err) = Smf.Run("diff", a, b, "--json");
         Assert.True(code == 0, err);
         var o = JsonNode.Parse(output)!.AsObject();
         Assert.Equal(a, o["a"]!.GetValue<string>());
@@ -122,11 +114,11 @@ public sealed class DiffTests
         Assert.Equal([3L, 7L], o["changed_slot_ids"]!.AsArray().Select(x => x!.GetValue<long>()));
         int unchanged = o["unchanged_tensors"]!.GetValue<int>();
 
-        var (code2, all, _) = Run("diff", a, b, "--json", "--all");
+        var (code2, all, _) = Smf.Run("diff", a, b, "--json", "--all");
         Assert.Equal(0, code2);
         Assert.Equal(unchanged + 2, JsonNode.Parse(all)!["tensors"]!.AsArray().Count);
 
-        var (code3, table, _) = Run("diff", a, b);
+        var (code3, table, _) = Smf.Run("diff", a, b);
         Assert.Equal(0, code3);
         Assert.Contains("memory_values.weight", table);
         Assert.Contains("2 memory slots changed (3, 7)", table);
@@ -136,18 +128,18 @@ public sealed class DiffTests
     public void Missing_folder_or_truncated_file_is_a_one_line_error()
     {
         var (a, b) = TwoCheckpoints();
-        var (code, _, err) = Run("diff", a, Path.Combine(b, "nope"));
+        var (code, _, err) = Smf.Run("diff", a, Path.Combine(b, "nope"));
         Assert.Equal(2, code);
         Assert.Contains("nope", err);
 
         File.Delete(Path.Combine(b, Checkpoint.ModelFile));
-        (code, _, err) = Run("diff", a, b);
+        (code, _, err) = Smf.Run("diff", a, b);
         Assert.Equal(2, code);
         Assert.Contains(Path.Combine(b, Checkpoint.ModelFile), err);
 
         string weights = Path.Combine(a, Checkpoint.ModelFile);
         File.WriteAllBytes(weights, File.ReadAllBytes(weights)[..100]);
-        (code, _, err) = Run("diff", a, a, "--json");
+        (code, _, err) = Smf.Run("diff", a, a, "--json");
         Assert.Equal(2, code);
         Assert.Contains(weights, err);
         Assert.Single(err.Trim().Split('\n'));

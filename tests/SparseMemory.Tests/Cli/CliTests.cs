@@ -6,19 +6,11 @@ namespace SparseMemory.Tests.Cli;
 
 public sealed class CliTests
 {
-    static (int Code, string Out, string Err) Run(params string[] args)
-    {
-        var (o, e) = (Console.Out, Console.Error);
-        var (so, se) = (new StringWriter(), new StringWriter());
-        Console.SetOut(so); Console.SetError(se);
-        try { return (CliRunner.Invoke(SmfApp.CreateRoot(), args), so.ToString(), se.ToString()); }
-        finally { Console.SetOut(o); Console.SetError(e); }
-    }
 
     [Fact]
     public void Help_lists_the_verbs()
     {
-        var (code, output, _) = Run("--help");
+        var (code, output, _) = Smf.Run("--help");
         Assert.Equal(0, code);
         foreach (string verb in new[] { "pretrain", "generate", "demo" }) Assert.Contains(verb, output);
     }
@@ -27,7 +19,7 @@ public sealed class CliTests
     public void Missing_corpus_file_is_a_one_line_error_and_writes_nothing()
     {
         string dir = Path.Combine(Fixtures.TempDir("cli"), "run");
-        var (code, _, err) = Run("pretrain", "--preset", "tiny", "--set", "data.corpus=[\"/nonexistent/corpus.txt\"]", "--out", dir);
+        var (code, _, err) = Smf.Run("pretrain", "--preset", "tiny", "--set", "data.corpus=[\"/nonexistent/corpus.txt\"]", "--out", dir);
         Assert.NotEqual(0, code);
         Assert.Contains("/nonexistent/corpus.txt", err);
         Assert.Single(err.Trim().Split('\n'), l => l.StartsWith("error:"));
@@ -38,7 +30,7 @@ public sealed class CliTests
     public void Invalid_config_value_is_an_error_and_nothing_is_written()
     {
         string dir = Path.Combine(Fixtures.TempDir("cli"), "run");
-        var (code, _, err) = Run("pretrain", "--set", "train.batch_size=-1", "--out", dir);
+        var (code, _, err) = Smf.Run("pretrain", "--set", "train.batch_size=-1", "--out", dir);
         Assert.Equal(2, code);
         Assert.Contains("train.batch_size", err);
         Assert.False(Directory.Exists(dir));
@@ -49,7 +41,7 @@ public sealed class CliTests
     {
         string dir = Fixtures.TempDir("cli");
         File.WriteAllText(Path.Combine(dir, "precious.txt"), "keep");
-        var (code, _, err) = Run("pretrain", "--out", dir);
+        var (code, _, err) = Smf.Run("pretrain", "--out", dir);
         Assert.Equal(2, code);
         Assert.Contains("refusing to overwrite", err);
         Assert.Equal("keep", File.ReadAllText(Path.Combine(dir, "precious.txt")));
@@ -65,7 +57,7 @@ public sealed class CliTests
         string weights = Path.Combine(run, "model.safetensors");
         var before = File.ReadAllBytes(weights);
         File.WriteAllBytes(weights, before[..100]);
-        var (code, _, err) = Run("generate", "--model", run, "--prompt", "Ada", "--max-tokens", "3");
+        var (code, _, err) = Smf.Run("generate", "--model", run, "--prompt", "Ada", "--max-tokens", "3");
         Assert.Equal(2, code);
         Assert.Contains("model.safetensors", err);
         Assert.Equal(100, new FileInfo(weights).Length);      // nothing rewritten
@@ -79,13 +71,13 @@ public sealed class CliTests
         string cfgFile = Path.Combine(root, "cfg.json");
         ConfigLoader.Save(Fixtures.TinyConfig(corpus, steps: 4), cfgFile);
         string run = Path.Combine(root, "run");
-        Assert.Equal(0, Run("pretrain", "--preset", "tiny", "--config", cfgFile, "--out", run).Code);
+        Assert.Equal(0, Smf.Run("pretrain", "--preset", "tiny", "--config", cfgFile, "--out", run).Code);
         var stamp = File.GetLastWriteTimeUtc(Path.Combine(run, "model.safetensors"));
-        var (code, _, err) = Run("pretrain", "--preset", "tiny", "--config", cfgFile, "--out", run);
+        var (code, _, err) = Smf.Run("pretrain", "--preset", "tiny", "--config", cfgFile, "--out", run);
         Assert.Equal(0, code);
         Assert.Contains("already complete", err);
         Assert.Equal(stamp, File.GetLastWriteTimeUtc(Path.Combine(run, "model.safetensors")));
-        var (gcode, gout, _) = Run("generate", "--model", run, "--prompt", "Ada", "--max-tokens", "5");
+        var (gcode, gout, _) = Smf.Run("generate", "--model", run, "--prompt", "Ada", "--max-tokens", "5");
         Assert.Equal(0, gcode);
         Assert.False(string.IsNullOrEmpty(gout));
     }

@@ -51,14 +51,6 @@ public sealed class ProbeTests : IClassFixture<TinyCheckpoint>, IDisposable
 
     static readonly string[] BenchmarkProbes = ["nq-answer-nll", "nq-f1", "hellaswag", "blimp", "gsm8k-nll", "lambada", "arc-easy", "piqa"];
 
-    static (int Code, string Out, string Err) Smf(params string[] args)
-    {
-        var (o, e) = (Console.Out, Console.Error);
-        var (so, se) = (new StringWriter(), new StringWriter());
-        Console.SetOut(so); Console.SetError(se);
-        try { return (CliRunner.Invoke(SmfApp.CreateRoot(), args), so.ToString(), se.ToString()); }
-        finally { Console.SetOut(o); Console.SetError(e); }
-    }
 
     [Fact]
     public void Registry_knows_every_probe_of_the_issue()
@@ -126,7 +118,7 @@ public sealed class ProbeTests : IClassFixture<TinyCheckpoint>, IDisposable
     public void Smf_eval_writes_one_json_line_per_probe()
     {
         string outFile = Path.Combine(tiny.Root, "results", "eval.jsonl");
-        var (code, stdout, err) = Smf("eval", "--model", tiny.Run, "--probes", "known-facts-f1,heldout-nll,blimp", "--limit", "20",
+        var (code, stdout, err) = Smf.Run("eval", "--model", tiny.Run, "--probes", "known-facts-f1,heldout-nll,blimp", "--limit", "20",
             "--known-facts", tiny.FactsPath, "--benchmarks", Path.Combine(tiny.Root, "none"), "--out", outFile);
         Assert.True(code == 0, err);
         var lines = File.ReadAllLines(outFile).Select(l => JsonNode.Parse(l)!.AsObject()).ToArray();
@@ -148,7 +140,7 @@ public sealed class ProbeTests : IClassFixture<TinyCheckpoint>, IDisposable
     [Fact]
     public void Smf_eval_unknown_probe_is_a_one_line_error()
     {
-        var (code, _, err) = Smf("eval", "--model", tiny.Run, "--probes", "blimp,bogus");
+        var (code, _, err) = Smf.Run("eval", "--model", tiny.Run, "--probes", "blimp,bogus");
         Assert.Equal(2, code);
         var line = Assert.Single(err.Trim().Split('\n'));
         Assert.StartsWith("error:", line);

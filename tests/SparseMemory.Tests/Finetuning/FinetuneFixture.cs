@@ -15,7 +15,7 @@ public sealed class FinetuneFixture
     {
         BaseDir = Path.Combine(Root, "base");
         Pretraining.Run(Fixtures.TinyConfig(Fixtures.WriteCorpus(Root), steps: 10), BaseDir, NullObserver.Instance);
-        BackgroundStatsBuilder.Build(BaseDir, 20, 4, 16, 1, NullObserver.Instance).Save(Path.Combine(BaseDir, BackgroundStatsBuilder.FileName));
+        BackgroundStatsBuilder.Build(BaseDir, 20, 4, 16, 1).Save(Path.Combine(BaseDir, BackgroundStatsBuilder.FileName));
         FactsPath = Path.Combine(Root, "facts.jsonl");
         string[] people = ["Ada", "Bela", "Cyril", "Dora", "Emil", "Fenna"];
         string[] towns = ["Zorn", "Yelm", "Xant", "Wick", "Vale", "Umber"];

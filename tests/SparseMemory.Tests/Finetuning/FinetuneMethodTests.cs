@@ -16,7 +16,7 @@ namespace SparseMemory.Tests.Finetuning;
 public sealed class FinetuneMethodTests(FinetuneFixture fx) : IClassFixture<FinetuneFixture>
 {
     FinetuneConfig Config(FinetuneMethodKind method, params string[] sets) =>
-        ConfigLoader.Load<FinetuneConfig>(sets: new[] { $"base_model={fx.BaseDir}", $"method={method.ToString() switch { "MemoryAll" => "memory_all", var m => m.ToLowerInvariant() }}", $"data.facts={fx.FactsPath}", "data.paraphrases=4", "checkpoint_every=2" }.Concat(sets));
+        ConfigLoader.Load<FinetuneConfig>(sets: new[] { $"base_model={fx.BaseDir}", $"method={method.ToString() switch { "MemoryAll" => "memory_all", var m => m.ToLowerInvariant() }}", $"data.facts={fx.FactsPath}", "data.paraphrases=4", "checkpoint_every=2", "probes=[]" }.Concat(sets));
 
     static Dictionary<string, Tensor> Weights(string dir) => SafeTensors.Load(Path.Combine(dir, Checkpoint.ModelFile)).Tensors;
 
