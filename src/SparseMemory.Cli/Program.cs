@@ -1,3 +1,4 @@
 using SparseMemory.Cli;
 
+NativeAllocator.Configure();
 return CliRunner.Invoke(SmfApp.CreateRoot(), args);
