@@ -61,8 +61,8 @@ public sealed record FinetuneConfig
     /// <summary>Default learning rates per method, from the sweep recorded in the README.</summary>
     public static double DefaultLr(FinetuneMethodKind method) => method switch
     {
-        FinetuneMethodKind.Sparse => 20.0,
-        FinetuneMethodKind.MemoryAll => 20.0,
+        FinetuneMethodKind.Sparse => 100.0,
+        FinetuneMethodKind.MemoryAll => 100.0,
         FinetuneMethodKind.Full => 1e-4,
         FinetuneMethodKind.Lora => 1e-3,
         _ => throw new ArgumentOutOfRangeException(nameof(method)),
@@ -96,7 +96,9 @@ public sealed record StreamConfig
 {
     /// <summary>"new" / "known" (embedded sets) or a facts JSONL file.</summary>
     public string Facts { get; init; } = "new";
-    /// <summary>Use only the first N facts (0 = all).</summary>
+    /// <summary>Stream the facts in a seeded random order (fact files are stored sorted by id, i.e. grouped by relation).</summary>
+    public bool Shuffle { get; init; } = true;
+    /// <summary>Use only the first N facts of the stream (after shuffling; 0 = all).</summary>
     public int Limit { get; init; } = 0;
     /// <summary>Paraphrases per fact = batch size (the paper: 64).</summary>
     public int Paraphrases { get; init; } = 16;
@@ -118,7 +120,7 @@ public sealed record StreamConfig
 public sealed record SparseConfig
 {
     /// <summary>t: value rows updated per step.</summary>
-    public int TopT { get; init; } = 128;
+    public int TopT { get; init; } = 512;
     /// <summary>Slot ranking.</summary>
     public SlotRankerKind Ranker { get; init; } = SlotRankerKind.TfIdf;
     /// <summary>Row update rule.</summary>

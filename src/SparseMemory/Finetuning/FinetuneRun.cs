@@ -63,6 +63,12 @@ public static class FinetuneRun
         if (errors.Count > 0) throw new ConfigException("invalid finetune config:\n  " + string.Join("\n  ", errors));
         // Everything that can fail on bad input is checked before the run folder is created.
         var facts = FactsFile.ReadNamedOrFile(withModel.Data.Facts);
+        if (withModel.Data.Shuffle)
+        {
+            var shuffled = facts.ToArray();
+            new Random(SeedMix.Mix(withModel.Seed, 0x5f)).Shuffle(shuffled);
+            facts = shuffled;
+        }
         if (withModel.Data.Limit > 0) facts = facts.Take(withModel.Data.Limit).ToList();
         var method = CreateMethod(withModel, baseDir);
         var cfg = RunFolder.Prepare(withModel, outDir);

@@ -184,7 +184,7 @@ public sealed class Trainer
         {
             double norm = _loop.GradClip > 0
                 ? torch.nn.utils.clip_grad_norm_(set, _loop.GradClip)
-                : torch.linalg.vector_norm(torch.stack(set.Select(p => torch.linalg.vector_norm(p.grad!)).ToArray())).item<double>();
+                : torch.linalg.vector_norm(torch.stack(set.Select(p => torch.linalg.vector_norm(p.grad!)).ToArray())).to(ScalarType.Float64).item<double>();
             total += norm * norm;
         }
         return Math.Sqrt(total);
