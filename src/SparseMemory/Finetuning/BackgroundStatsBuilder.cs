@@ -26,9 +26,8 @@ public static class BackgroundStatsBuilder
         var loaded = Checkpoint.Load(modelDir);
         var model = loaded.Model;
         var values = model.MemoryValues ?? throw new InvalidOperationException($"{modelDir}: the model has no memory layer; background statistics need one");
-        var data = RunData(loaded, modelDir);
+        var (data, corpusSeed) = Checkpoint.PretrainingData(loaded);
         var train = new TrainConfig { BatchSize = batchSize, SeqLen = Math.Min(seqLen, model.Config.MaxSeqLen) };
-        int corpusSeed = loaded.RunConfig["seed"]?.GetValue<int>() ?? 1;
         var stream = new PretrainData(CorpusLoader.Load(data, corpusSeed), loaded.Tokenizer, data, train, seed);
         var stats = new BackgroundStats(values.shape[0], Checkpoint.Fingerprint(modelDir));
         var log = new MemoryAccessLog();
@@ -48,17 +47,4 @@ public static class BackgroundStatsBuilder
         return stats;
     }
 
-    /// <summary>The pretraining data section of a checkpoint's run config (default corpus if absent).</summary>
-    static DataConfig RunData(LoadedModel loaded, string dir)
-    {
-        if (loaded.RunConfig["data"] is { } node && node["corpus"] is not null)
-        {
-            try { return System.Text.Json.JsonSerializer.Deserialize<DataConfig>(node, ConfigLoader.Json) ?? new DataConfig(); }
-            catch (System.Text.Json.JsonException e) { throw new InvalidDataException($"{Path.Combine(dir, Checkpoint.ConfigFile)}: data section invalid ({e.Message})"); }
-        }
-        // A finetuned checkpoint: follow its base model's pretraining data.
-        if (loaded.RunConfig["base_model"]?.GetValue<string>() is { Length: > 0 } baseDir && File.Exists(Path.Combine(baseDir, Checkpoint.ConfigFile)))
-            return RunData(Checkpoint.Load(baseDir), baseDir);
-        return new DataConfig();
-    }
 }

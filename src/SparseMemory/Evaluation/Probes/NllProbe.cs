@@ -49,9 +49,9 @@ public sealed class NllProbe(string name, string description, Func<LoadedModel, 
     public static IReadOnlyList<string> HeldoutDocuments(LoadedModel model, ProbeOptions options)
     {
         if (options.HeldoutCorpus is { } file) return TextCorpus.ReadDocuments(file).ToArray();
-        var data = model.RunConfig["data"] is JsonNode node ? node.Deserialize<DataConfig>(ConfigLoader.Json) ?? new DataConfig() : new DataConfig();
-        var docs = CorpusLoader.Load(data);
-        int held = Math.Max(1, (int)Math.Round(docs.Count * data.HeldoutFraction));   // as PretrainData splits
+        var (data, seed) = Checkpoint.PretrainingData(model);
+        var docs = CorpusLoader.Load(data, seed);
+        int held = CorpusLoader.HeldoutCount(docs, data);                                // as PretrainData splits
         return docs.Skip(docs.Count - held).ToArray();
     }
 
