@@ -33,6 +33,7 @@ public sealed class ProductKeyMemory : nn.Module<Tensor, Tensor>
     readonly bool _gated;
     readonly int _layerIndex;
     readonly SharedValues _values;
+    readonly CandidatePairs _pairs;
 
     // State-dict names: query.{weight,bias}, keys, gate_proj.{weight,bias}, out_proj.{weight,bias}.
     readonly Linear query;
@@ -54,6 +55,7 @@ public sealed class ProductKeyMemory : nn.Module<Tensor, Tensor>
         _heads = cfg.Heads; _numKeys = cfg.NumKeys; _topK = cfg.TopK; _keyDim = cfg.KeyDim;
         _valueDim = cfg.ResolvedValueDim(dim); _gated = cfg.Gated;
         _values = values;
+        _pairs = new CandidatePairs(_topK);
         query = nn.Linear(dim, _heads * _keyDim, hasBias: true);
         keys = nn.Parameter(torch.empty(2L * _heads * _numKeys, _keyDim / 2));
         gate_proj = _gated ? nn.Linear(dim, _valueDim, hasBias: true) : null;
@@ -93,10 +95,13 @@ public sealed class ProductKeyMemory : nn.Module<Tensor, Tensor>
         var s2 = torch.einsum("bhd,hnd->bhn", q.select(2, 1), k.select(1, 1));
         var (a1, i1) = s1.topk(_topK, dim: -1);                                    // (BT, H, K)
         var (a2, i2) = s2.topk(_topK, dim: -1);
-        var cand = (a1.unsqueeze(-1) + a2.unsqueeze(-2)).view(bt, _heads, _topK * _topK);       // (BT, H, K²)
-        var candIds = (i1.unsqueeze(-1) * _numKeys + i2.unsqueeze(-2)).view(bt, _heads, _topK * _topK);
+        // Both halves come back sorted, so pair (u, v) is beaten by every (u', v') with u' ≤ u, v' ≤ v: only pairs with
+        // (u+1)(v+1) ≤ K can be in the top-K. That keeps the search exact while scoring ~K·ln K candidates, not K².
+        var (pu, pv) = _pairs.For(x.device);
+        var cand = a1.index_select(-1, pu) + a2.index_select(-1, pv);             // (BT, H, P)
         var (scores, pos) = cand.topk(_topK, dim: -1);                             // (BT, H, K)
-        var ids = candIds.gather(-1, pos);
+        var ids = i1.gather(-1, pu.index_select(0, pos.view(-1)).view(pos.shape)) * _numKeys
+                  + i2.gather(-1, pv.index_select(0, pos.view(-1)).view(pos.shape));
         return (ids, scores);
     }
 
@@ -125,5 +130,30 @@ public sealed class ProductKeyMemory : nn.Module<Tensor, Tensor>
             CaptureReads ? y : null));
         if (gate_proj is not null) y = y * F.silu(gate_proj.forward(flat));
         return out_proj.forward(y).view(b, t, d);
+    }
+}
+
+/// <summary>The (u, v) rank pairs with (u+1)(v+1) ≤ K, cached per device (kept out of the state dict).</summary>
+internal sealed class CandidatePairs
+{
+    readonly long[] _u, _v;
+    readonly Dictionary<(DeviceType, int), (Tensor U, Tensor V)> _cache = [];
+
+    public CandidatePairs(int k)
+    {
+        var pairs = (from u in Enumerable.Range(0, k) from v in Enumerable.Range(0, k) where (u + 1) * (v + 1) <= k select (u, v)).ToArray();
+        _u = pairs.Select(p => (long)p.u).ToArray();
+        _v = pairs.Select(p => (long)p.v).ToArray();
+    }
+
+    public (Tensor U, Tensor V) For(Device device)
+    {
+        var key = (device.type, device.index);
+        if (!_cache.TryGetValue(key, out var t))
+        {
+            t = (torch.tensor(_u, device: device).DetachFromDisposeScope(), torch.tensor(_v, device: device).DetachFromDisposeScope());
+            _cache[key] = t;
+        }
+        return t;
     }
 }
