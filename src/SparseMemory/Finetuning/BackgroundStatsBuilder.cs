@@ -2,6 +2,7 @@ using SparseMemory.Checkpoints;
 using SparseMemory.Config;
 using SparseMemory.Data;
 using SparseMemory.Memory;
+using SparseMemory.Model;
 using SparseMemory.Training;
 using TorchSharp;
 using static TorchSharp.torch;
@@ -30,21 +31,26 @@ public static class BackgroundStatsBuilder
         var train = new TrainConfig { BatchSize = batchSize, SeqLen = Math.Min(seqLen, model.Config.MaxSeqLen) };
         var stream = new PretrainData(CorpusLoader.Load(data, corpusSeed), loaded.Tokenizer, data, train, seed);
         var stats = new BackgroundStats(values.shape[0], Checkpoint.Fingerprint(modelDir));
+        Accumulate(stats, model, stream, batches, progress);
+        return stats;
+    }
+
+    /// <summary>Adds batches 0 … <paramref name="batches"/>−1 of <paramref name="source"/> to <paramref name="stats"/> (model frozen, eval mode).</summary>
+    public static void Accumulate(BackgroundStats stats, LanguageModel model, IBatchSource source, int batches, Action<int, int>? progress = null)
+    {
         var log = new MemoryAccessLog();
         using var _ = torch.no_grad();
         model.eval();
         for (int b = 0; b < batches; b++)
         {
             using var scope = torch.NewDisposeScope();
-            var batch = stream.Get(b);
+            var batch = source.Get(b);
             log.Clear();
-            model.Forward(batch.Inputs, log, null);
-            var layers = log.Accesses.Select(a => (a.Indices, torch.ones(a.Indices.shape[0], a.Indices.shape[1], dtype: ScalarType.Bool))).ToList();
-            stats.Accumulate(SlotCounts.FromAccesses(layers, values.shape[0]));
+            model.Forward(batch.Inputs.to(model.MemoryValues!.device), log, batch.ValidMask?.to(model.MemoryValues.device));
+            stats.Accumulate(SlotCounts.FromLog(log, stats.SlotCount));
             log.Clear();
             if ((b + 1) % 50 == 0 || b + 1 == batches) progress?.Invoke(b + 1, batches);
         }
-        return stats;
     }
 
 }

@@ -1,3 +1,4 @@
+using SparseMemory.Memory;
 using TorchSharp;
 using static TorchSharp.torch;
 
@@ -67,6 +68,18 @@ public sealed class SlotCounts
     {
         ArgumentNullException.ThrowIfNull(counts);
         return new SlotCounts((long[])counts.Clone(), padPolicy);
+    }
+
+    /// <summary>
+    /// Counts the reads recorded in a <see cref="MemoryAccessLog"/> (all memory layers of one forward pass); a read
+    /// recorded without a valid mask had no padding, so every position counts.
+    /// </summary>
+    public static SlotCounts FromLog(MemoryAccessLog log, long slotCount)
+    {
+        ArgumentNullException.ThrowIfNull(log);
+        using var scope = torch.NewDisposeScope();
+        return FromAccesses(log.Accesses.Select(a => (a.Indices,
+            a.ValidMask ?? torch.ones(a.Indices.shape[0], a.Indices.shape[1], dtype: ScalarType.Bool, device: a.Indices.device))).ToList(), slotCount);
     }
 
     /// <summary>

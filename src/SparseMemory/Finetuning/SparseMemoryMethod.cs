@@ -70,8 +70,7 @@ public sealed class SparseMemoryMethod : ITrainingMethod, IDisposable
         var log = context.AccessLog ?? throw new InvalidOperationException("sparse memory finetuning needs the memory access log");
         var values = context.Model.MemoryValues!;
         long slots = values.shape[0];
-        var layers = log.Accesses.Select(a => (a.Indices, a.ValidMask ?? torch.ones(a.Indices.shape[0], a.Indices.shape[1], dtype: ScalarType.Bool, device: a.Indices.device))).ToList();
-        var counts = SlotCounts.FromAccesses(layers, slots);
+        var counts = SlotCounts.FromLog(log, slots);
         var selection = _ranker.Select(counts.Counts, _background, _options.TopT);
         long[] rows = selection.SlotIds;
         LastSelection = rows;

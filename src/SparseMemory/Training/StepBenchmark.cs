@@ -55,18 +55,13 @@ public static class StepBenchmark
     static BackgroundStats Background(LanguageModel model, RandomBatches data)
     {
         var stats = new BackgroundStats(model.MemoryValues!.shape[0], "benchmark");
-        var log = new MemoryAccessLog();
-        using var _ = torch.no_grad();
-        for (int i = 0; i < 20; i++)
-        {
-            using var scope = torch.NewDisposeScope();
-            var b = data.Get(1000 + i);
-            log.Clear();
-            model.Forward(b.Inputs, log, null);
-            stats.Accumulate(SlotCounts.FromAccesses(log.Accesses.Select(a => (a.Indices, torch.ones(a.Indices.shape[0], a.Indices.shape[1], dtype: ScalarType.Bool))).ToList(), stats.SlotCount));
-            log.Clear();
-        }
+        BackgroundStatsBuilder.Accumulate(stats, model, new OffsetSource(data, 1000), 20);
         return stats;
+    }
+
+    sealed class OffsetSource(IBatchSource inner, int offset) : IBatchSource
+    {
+        public TrainingBatch Get(int step) => inner.Get(step + offset);
     }
 
     sealed class RandomBatches(int vocab, int b, int t, int seed) : IBatchSource
