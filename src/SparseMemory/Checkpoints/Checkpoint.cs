@@ -121,15 +121,17 @@ public static class Checkpoint
     /// The pretraining data section and seed behind a checkpoint: its own for a pretraining run, its base model's for a
     /// finetuning run (whose <c>data</c> section describes the fact stream instead); defaults when neither is known.
     /// </summary>
-    public static (DataConfig Data, int Seed) PretrainingData(LoadedModel loaded)
+    public static (DataConfig Data, int Seed) PretrainingData(LoadedModel loaded) => PretrainingData(loaded.RunConfig, loaded.Directory);
+
+    static (DataConfig Data, int Seed) PretrainingData(JsonNode cfg, string dir)
     {
-        var cfg = loaded.RunConfig;
+        // Only config.json files are read while following base_model links (no weights are loaded).
         if (cfg["base_model"]?.GetValue<string>() is { Length: > 0 } baseDir)
-            return File.Exists(Path.Combine(baseDir, ConfigFile)) ? PretrainingData(Load(baseDir)) : (new DataConfig(), 1);
+            return File.Exists(Path.Combine(baseDir, ConfigFile)) ? PretrainingData(ReadModelConfig(baseDir).Tree, baseDir) : (new DataConfig(), 1);
         int seed = cfg["seed"]?.GetValue<int>() ?? 1;
         if (cfg["data"] is not JsonNode node) return (new DataConfig(), seed);
         try { return (node.Deserialize<DataConfig>(ConfigLoader.Json) ?? new DataConfig(), seed); }
-        catch (JsonException e) { throw new InvalidDataException($"{Path.Combine(loaded.Directory, ConfigFile)}: data section is invalid ({e.Message})"); }
+        catch (JsonException e) { throw new InvalidDataException($"{Path.Combine(dir, ConfigFile)}: data section is invalid ({e.Message})"); }
     }
 
     /// <summary>SHA-256 (hex) of the weights file: ties derived files (e.g. background statistics) to one checkpoint.</summary>

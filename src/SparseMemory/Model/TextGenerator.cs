@@ -59,7 +59,8 @@ public static class TextGenerator
                             if (!active[r]) continue;
                             if (options.StopAtEos && next[r] == tokenizer.EosId) { active[r] = false; continue; }
                             outIds[r].Add((int)next[r]);
-                            if (options.StopAtNewline && tokenizer.Decode(outIds[r]).Contains('\n')) active[r] = false;
+                            // A newline is one byte, so it is never split across tokens: checking the new token suffices.
+                            if (options.StopAtNewline && tokenizer.Decode([(int)next[r]]).Contains('\n')) active[r] = false;
                         }
                     }
                 }
