@@ -119,6 +119,39 @@ public sealed class FinetuneMethodTests(FinetuneFixture fx) : IClassFixture<Fine
         method.Dispose();
     }
 
+    [Fact]
+    public void Sgd_step_equals_a_hand_computed_update_of_the_selected_rows_in_float64()
+    {
+        var loaded = Checkpoint.Load(fx.BaseDir);
+        var model = loaded.Model;
+        model.to(ScalarType.Float64);
+        var batch = new FactStreamData(FactsFile.Read(fx.FactsPath), loaded.Tokenizer, 4, 1, 1, false, 32).Get(0);
+        // Reference: dense autograd gradient of the whole table, then w − lr·g on the chosen rows only.
+        foreach (var p in model.parameters()) p.requires_grad = false;
+        model.MemoryValues!.requires_grad = true;
+        LanguageModel.Loss(model.Forward(batch.Inputs, null, batch.ValidMask), batch.Targets).backward();
+        var dense = model.MemoryValues.grad!.clone();
+        model.MemoryValues.grad = null;
+        var before = model.MemoryValues.detach().clone();
+        // Fast path: the method's own SGD step through the optimizer hook.
+        const double lr = 3.0;
+        var method = new SparseMemoryMethod(new SparseMemoryOptions(5, SlotRankerKind.TfOnly, SparseOptimizer.Sgd, lr), null);
+        method.Prepare(model);
+        var opt = method.CreateOptimizer(method.ParameterGroups(model), new LoopSettings(1, 0, 1, 0, 1, 1, 1))!;
+        var log = new MemoryAccessLog();
+        LanguageModel.Loss(model.Forward(batch.Inputs, log, batch.ValidMask), batch.Targets).backward();
+        method.AfterBackward(new StepContext(0, model, batch, log, new Dictionary<string, double>()));
+        opt.Step();
+        var rows = method.LastSelection;
+        Assert.Equal(5, rows.Length);
+        var idx = torch.tensor(rows);
+        var expected = before.index_select(0, idx) - lr * dense.index_select(0, idx);
+        double maxDiff = (model.MemoryValues.detach().index_select(0, idx) - expected).abs().max().item<double>();
+        Assert.True(maxDiff < 1e-12, $"selected rows: max |diff| {maxDiff:G3}");
+        Assert.Equal(rows.Order(), RowsChanged(before, model.MemoryValues.detach()).Order());
+        method.Dispose();
+    }
+
     [Theory]
     [InlineData(FinetuneMethodKind.Full)]
     [InlineData(FinetuneMethodKind.Lora)]
