@@ -82,27 +82,44 @@ public sealed class ProductKeyMemory : nn.Module<Tensor, Tensor>
 
     /// <summary>
     /// Product-key search. <paramref name="x"/> is [BT, D]; returns slot ids [BT, H, K] (int64) and raw scores [BT, H, K],
-    /// sorted by score descending per head.
+    /// sorted by score descending per head. The selection runs without autograd (managed code on the CPU, see
+    /// <see cref="ProductKeyTopK"/>; libtorch elsewhere); the scores are then gathered from the half scores, so their
+    /// gradient reaches the query and the keys exactly as through topk.
     /// </summary>
-    public (Tensor Indices, Tensor Scores) Search(Tensor x)
+    public (Tensor Indices, Tensor Scores) Search(Tensor x) => Search(x, allowManaged: true);
+
+    /// <summary>The search with the libtorch selection on every device: the reference of the managed fast path.</summary>
+    internal (Tensor Indices, Tensor Scores) SearchWithTorch(Tensor x) => Search(x, allowManaged: false);
+
+    (Tensor Indices, Tensor Scores) Search(Tensor x, bool allowManaged)
     {
         long bt = x.shape[0];
         int half = _keyDim / 2;
         var q = query.forward(x).view(bt, _heads, 2, half);                       // (BT, H, 2, Dk/2)
         var k = keys.view(_heads, 2, _numKeys, half);                             // (H, 2, N, Dk/2)
-        // Half scores per head: (BT, H, N) each.
-        var s1 = torch.einsum("bhd,hnd->bhn", q.select(2, 0), k.select(1, 0));
-        var s2 = torch.einsum("bhd,hnd->bhn", q.select(2, 1), k.select(1, 1));
-        var (a1, i1) = s1.topk(_topK, dim: -1);                                    // (BT, H, K)
-        var (a2, i2) = s2.topk(_topK, dim: -1);
+        var s = torch.einsum("bhcd,hcnd->bhcn", q, k);                             // (BT, H, 2, N) half scores
+        (Tensor First, Tensor Second) sub;
+        using (torch.no_grad())
+        {
+            var plain = s.detach();
+            sub = (allowManaged && ProductKeyTopK.Supports(plain) ? ProductKeyTopK.Select(plain, _topK) : null) ?? SelectWithTorch(plain);
+        }
+        var scores = s.select(2, 0).gather(-1, sub.First) + s.select(2, 1).gather(-1, sub.Second);   // (BT, H, K)
+        return (sub.First * _numKeys + sub.Second, scores);
+    }
+
+    /// <summary>libtorch selection: half-key indices [BT, H, K] of the K best pairs, best first.</summary>
+    (Tensor First, Tensor Second) SelectWithTorch(Tensor s)
+    {
+        var (a1, i1) = s.select(2, 0).topk(_topK, dim: -1);                        // (BT, H, K)
+        var (a2, i2) = s.select(2, 1).topk(_topK, dim: -1);
         // Both halves come back sorted, so pair (u, v) is beaten by every (u', v') with u' ≤ u, v' ≤ v: only pairs with
         // (u+1)(v+1) ≤ K can be in the top-K. That keeps the search exact while scoring ~K·ln K candidates, not K².
-        var (pu, pv) = _pairs.For(x.device);
+        var (pu, pv) = _pairs.For(s.device);
         var cand = a1.index_select(-1, pu) + a2.index_select(-1, pv);             // (BT, H, P)
-        var (scores, pos) = cand.topk(_topK, dim: -1);                             // (BT, H, K)
-        var ids = i1.gather(-1, pu.index_select(0, pos.view(-1)).view(pos.shape)) * _numKeys
-                  + i2.gather(-1, pv.index_select(0, pos.view(-1)).view(pos.shape));
-        return (ids, scores);
+        var (_, pos) = cand.topk(_topK, dim: -1);                                  // (BT, H, K)
+        return (i1.gather(-1, pu.index_select(0, pos.view(-1)).view(pos.shape)),
+                i2.gather(-1, pv.index_select(0, pos.view(-1)).view(pos.shape)));
     }
 
     /// <summary>x: [B, T, D] → [B, T, D].</summary>
