@@ -1,4 +1,5 @@
 using System.CommandLine;
+using System.Text.Json;
 using SparseMemory.Config;
 using SparseMemory.Training;
 
@@ -12,29 +13,50 @@ public static class BenchCommand
     {
         var preset = CliRunner.PresetOption("demo");
         var sets = CliRunner.SetOption();
-        var batch = new Option<int>("--batch-size") { Description = "Sequences per step (the finetuning paraphrase count)", DefaultValueFactory = _ => 16 };
-        var seqLen = new Option<int>("--seq-len") { Description = "Tokens per sequence", DefaultValueFactory = _ => 32 };
-        var steps = new Option<int>("--steps") { Description = "Timed steps per method", DefaultValueFactory = _ => 30 };
-        var warmup = new Option<int>("--warmup") { Description = "Untimed warm-up steps per method", DefaultValueFactory = _ => 5 };
-        var topT = new Option<int>("--top-t") { Description = "t of the sparse methods", DefaultValueFactory = _ => 128 };
-        var cmd = new Command("bench", "Benchmark finetuning step time: sparse memory finetuning vs full finetuning vs LoRA (ratios from one run)")
+        var d = new StepBenchmarkOptions();
+        var batch = new Option<int>("--batch-size") { Description = "Sequences per step (the finetuning paraphrase count)", DefaultValueFactory = _ => d.BatchSize };
+        var seqLen = new Option<int>("--seq-len") { Description = "Tokens per sequence (fact paraphrase batches of the base model average ~32)", DefaultValueFactory = _ => d.SeqLen };
+        var steps = new Option<int>("--steps") { Description = "Timed steps per method and round", DefaultValueFactory = _ => d.TimedSteps };
+        var warmup = new Option<int>("--warmup") { Description = "Untimed warm-up steps per method and round", DefaultValueFactory = _ => d.WarmupSteps };
+        var topT = new Option<int>("--top-t") { Description = "t of the sparse methods", DefaultValueFactory = _ => d.TopT };
+        var rounds = new Option<int>("--rounds") { Description = "Rounds (each times every method once, order rotated); medians are reported", DefaultValueFactory = _ => d.Rounds };
+        var json = new Option<bool>("--json") { Description = "Print one JSON object (per method: ms per round, ratios per round, medians) instead of the table" };
+        var cmd = new Command("bench", "Benchmark finetuning step time: sparse memory finetuning vs full finetuning vs LoRA, as within-round ratios to full finetuning")
         {
-            preset, sets, batch, seqLen, steps, warmup, topT,
+            preset, sets, batch, seqLen, steps, warmup, topT, rounds, json,
         };
         cmd.SetAction(pr =>
         {
             var cfg = ConfigLoader.Load<ExperimentConfig>(pr.GetValue(preset), null, pr.GetValue(sets), c => c.Validate());
-            if (pr.GetValue(steps) <= 0 || pr.GetValue(warmup) <= 0) throw new ArgumentException("--steps and --warmup must be ≥ 1");
+            var options = new StepBenchmarkOptions(pr.GetValue(batch), pr.GetValue(seqLen), pr.GetValue(warmup), pr.GetValue(steps),
+                pr.GetValue(topT), pr.GetValue(rounds), cfg.Seed);
+            var errors = options.Validate();
+            if (errors.Count > 0) throw new ArgumentException(string.Join("; ", errors));
             Runtime.Configure(cfg.Seed, cfg.Threads);
-            Console.Error.WriteLine($"model '{cfg.Name}', batch {pr.GetValue(batch)} × {pr.GetValue(seqLen)}, {pr.GetValue(warmup)} warm-up + {pr.GetValue(steps)} timed steps per method, {torch_threads()} threads");
-            var results = StepBenchmark.Run(cfg.Model, pr.GetValue(batch), pr.GetValue(seqLen), pr.GetValue(warmup), pr.GetValue(steps), pr.GetValue(topT), cfg.Seed);
-            double full = results[0].MillisecondsPerStep;
-            Console.WriteLine($"{"method",-34} {"ms/step",10} {"÷ full",8}");
-            foreach (var r in results) Console.WriteLine($"{r.Method,-34} {r.MillisecondsPerStep,10:F1} {r.MillisecondsPerStep / full,8:F3}");
+            Console.Error.WriteLine($"model '{cfg.Name}', batch {options.BatchSize} × {options.SeqLen}, {options.Rounds} rounds × " +
+                $"({options.WarmupSteps} warm-up + {options.TimedSteps} timed steps) per method, {TorchSharp.torch.get_num_threads()} threads");
+            var results = StepBenchmark.Run(cfg.Model, options, line => Console.Error.WriteLine(line));
+            if (pr.GetValue(json))
+            {
+                Console.WriteLine(JsonSerializer.Serialize(new
+                {
+                    model = cfg.Name, batch_size = options.BatchSize, seq_len = options.SeqLen, top_t = options.TopT, rounds = options.Rounds,
+                    timed_steps = options.TimedSteps, threads = TorchSharp.torch.get_num_threads(),
+                    methods = results.Select(r => new
+                    {
+                        method = r.Method, ms_per_step = r.MillisecondsPerStep, ratio_to_full = r.RatioToFull,
+                        median_ms = r.MedianMs, median_ratio = r.MedianRatio,
+                    }),
+                }));
+                return 0;
+            }
+            Console.WriteLine($"{"method",-34} {"ms/step",8} {"range",15} {"÷ full",7}");
+            foreach (var r in results)
+                Console.WriteLine($"{r.Method,-34} {r.MedianMs,8:F1} {$"{r.MillisecondsPerStep.Min():F1}–{r.MillisecondsPerStep.Max():F1}",15} {r.MedianRatio,7:F3}");
+            Console.WriteLine("ms/step: median over rounds; ÷ full: median of the ratios measured within each round");
             return 0;
         });
         return cmd;
     }
 
-    static int torch_threads() => TorchSharp.torch.get_num_threads();
 }

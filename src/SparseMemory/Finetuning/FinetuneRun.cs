@@ -24,7 +24,23 @@ public static class FinetuneRun
     public const string StreamFactsFile = "stream_facts.jsonl";
 
     /// <summary>Builds a method from the config (used by the CLI, experiments and tests alike).</summary>
-    public static ITrainingMethod CreateMethod(FinetuneConfig cfg, string baseDir)
+    public static ITrainingMethod CreateMethod(FinetuneConfig cfg, string baseDir) => CreateMethod(cfg, LoadBackground(cfg, baseDir));
+
+    /// <summary>The background statistics the config's ranker needs (null when it needs none), checked against the checkpoint.</summary>
+    public static BackgroundStats? LoadBackground(FinetuneConfig cfg, string baseDir)
+    {
+        if (cfg.Method is not (FinetuneMethodKind.Sparse or FinetuneMethodKind.MemoryAll) || !SlotRankerFactory.RequiresBackground(Ranker(cfg))) return null;
+        string path = cfg.Sparse.Background ?? Path.Combine(baseDir, BackgroundStatsBuilder.FileName);
+        if (!File.Exists(path))
+            throw new FileNotFoundException($"{path}: background statistics not found; run `smf background --model {baseDir}` first (or pass --background FILE)", path);
+        var bg = BackgroundStats.Load(path);
+        try { bg.EnsureMatches(Checkpoint.Fingerprint(baseDir), path); }
+        catch (InvalidOperationException e) { throw new InvalidDataException(e.Message); }
+        return bg;
+    }
+
+    /// <summary>The training method of a finetune config, with already loaded background statistics.</summary>
+    public static ITrainingMethod CreateMethod(FinetuneConfig cfg, BackgroundStats? background)
     {
         double lr = cfg.EffectiveLr;
         switch (cfg.Method)
@@ -35,21 +51,20 @@ public static class FinetuneRun
                 var targets = (cfg.Lora.Attention ? LoraTargets.Attention : 0) | (cfg.Lora.FeedForward ? LoraTargets.FeedForward : 0);
                 return new LoraMethod(cfg.Lora.Rank, cfg.Lora.Alpha, targets, lr, cfg.Lora.WeightDecay);
             default:
-                var ranker = cfg.Method == FinetuneMethodKind.MemoryAll ? SlotRankerKind.AllAccessed : cfg.Sparse.Ranker;
-                BackgroundStats? bg = null;
-                if (SlotRankerFactory.RequiresBackground(ranker))
-                {
-                    string path = cfg.Sparse.Background ?? Path.Combine(baseDir, BackgroundStatsBuilder.FileName);
-                    if (!File.Exists(path))
-                        throw new FileNotFoundException($"{path}: background statistics not found; run `smf background --model {baseDir}` first (or pass --background FILE)", path);
-                    bg = BackgroundStats.Load(path);
-                    try { bg.EnsureMatches(Checkpoint.Fingerprint(baseDir), path); }
-                    catch (InvalidOperationException e) { throw new InvalidDataException(e.Message); }
-                }
-                return new SparseMemoryMethod(new SparseMemoryOptions(cfg.Sparse.TopT, ranker, cfg.Sparse.Optimizer, lr,
-                    cfg.Sparse.WeightDecay, cfg.Sparse.ExcludeZeroIdf, cfg.Seed), bg);
+                return new SparseMemoryMethod(new SparseMemoryOptions(cfg.Sparse.TopT, Ranker(cfg), cfg.Sparse.Optimizer, lr,
+                    cfg.Sparse.WeightDecay, cfg.Sparse.ExcludeZeroIdf, cfg.Seed), background);
         }
     }
+
+    static SlotRankerKind Ranker(FinetuneConfig cfg) => cfg.Method == FinetuneMethodKind.MemoryAll ? SlotRankerKind.AllAccessed : cfg.Sparse.Ranker;
+
+    /// <summary>
+    /// Loop settings of a finetuning run: constant lr, no warmup; the dense baselines (full, LoRA) clip the gradient norm
+    /// at 1, the sparse methods do not (their update is already confined to t rows); AdamW β = (0.9, 0.999).
+    /// </summary>
+    public static LoopSettings Loop(FinetuneConfig cfg, int steps) =>
+        new(steps, 0, 1.0, cfg.Method is FinetuneMethodKind.Full or FinetuneMethodKind.Lora ? 1.0 : 0.0,
+            cfg.LogEvery, cfg.EvalEvery > 0 ? cfg.EvalEvery : steps, cfg.CheckpointEvery, 0.9, 0.999, 1e-8);
 
     /// <summary>Runs (or resumes) finetuning into <paramref name="outDir"/>.</summary>
     public static FinetuneSummary Run(FinetuneConfig requested, string outDir, ITrainingObserver observer)
@@ -88,8 +103,7 @@ public static class FinetuneRun
             cfg.Data.AllowQuestionForm, cfg.Model!.MaxSeqLen);
         int steps = cfg.Steps > 0 ? cfg.Steps : facts.Count * cfg.Data.StepsPerItem;
         observer.OnMessage($"finetuning {baseDir} with {method.Name} (lr {cfg.EffectiveLr:G4}) on {facts.Count} facts, {steps} steps");
-        var loop = new LoopSettings(steps, 0, 1.0, cfg.Method is FinetuneMethodKind.Full or FinetuneMethodKind.Lora ? 1.0 : 0.0,
-            cfg.LogEvery, cfg.EvalEvery > 0 ? cfg.EvalEvery : steps, cfg.CheckpointEvery, 0.9, 0.999, 1e-8);
+        var loop = Loop(cfg, steps);
         var probes = new Dictionary<string, double>();
         int trainedFacts = Math.Min(facts.Count, (steps + cfg.Data.StepsPerItem - 1) / cfg.Data.StepsPerItem);
         string streamFacts = Path.Combine(outDir, StreamFactsFile);

@@ -1,62 +1,151 @@
 using SparseMemory.Config;
-using SparseMemory.Data;
 using SparseMemory.Finetuning;
-using SparseMemory.Memory;
 using SparseMemory.Model;
 using TorchSharp;
-using static TorchSharp.torch;
 
 namespace SparseMemory.Training;
 
-/// <summary>One method's measured step time.</summary>
-public sealed record StepTiming(string Method, double MillisecondsPerStep, int TimedSteps);
+/// <summary>Settings of <see cref="StepBenchmark.Run"/>.</summary>
+/// <param name="BatchSize">Sequences per step (the finetuning paraphrase count).</param>
+/// <param name="SeqLen">Tokens per sequence.</param>
+/// <param name="WarmupSteps">Untimed steps at the start of every timed run.</param>
+/// <param name="TimedSteps">Timed steps per method and round.</param>
+/// <param name="TopT">t of the sparse methods.</param>
+/// <param name="Rounds">Rounds; each times every method once, in a rotated order, so slow phases of the machine hit all methods.</param>
+/// <param name="Seed">Seed of the model initialisation and the batches.</param>
+public sealed record StepBenchmarkOptions(int BatchSize = 16, int SeqLen = 32, int WarmupSteps = 5, int TimedSteps = 20, int TopT = 512,
+    int Rounds = 3, int Seed = 1)
+{
+    /// <summary>Problems with the settings (empty when valid).</summary>
+    public IReadOnlyList<string> Validate()
+    {
+        var e = new List<string>();
+        if (BatchSize <= 0 || SeqLen <= 0) e.Add("--batch-size and --seq-len must be ≥ 1");
+        if (WarmupSteps <= 0 || TimedSteps <= 0) e.Add("--warmup and --steps must be ≥ 1");
+        if (TopT <= 0) e.Add("--top-t must be ≥ 1");
+        if (Rounds <= 0) e.Add("--rounds must be ≥ 1");
+        return e;
+    }
+}
+
+/// <summary>One method's step times over the rounds, and its ratio to full finetuning measured within each round.</summary>
+/// <param name="Method">Display name.</param>
+/// <param name="MillisecondsPerStep">Per round, in round order.</param>
+/// <param name="RatioToFull">Per round: this method's ms/step ÷ full finetuning's ms/step in the same round.</param>
+public sealed record StepTiming(string Method, IReadOnlyList<double> MillisecondsPerStep, IReadOnlyList<double> RatioToFull)
+{
+    /// <summary>Median ms/step over the rounds.</summary>
+    public double MedianMs => Median(MillisecondsPerStep);
+    /// <summary>Median over the rounds of the within-round ratio to full finetuning.</summary>
+    public double MedianRatio => Median(RatioToFull);
+
+    static double Median(IReadOnlyList<double> xs)
+    {
+        var s = xs.Order().ToArray();
+        return s.Length % 2 == 1 ? s[s.Length / 2] : 0.5 * (s[s.Length / 2 - 1] + s[s.Length / 2]);
+    }
+}
 
 /// <summary>
 /// Times optimizer steps of each finetuning method on the same model and the same batches, through the real
-/// <see cref="Trainer"/> (so every cost — forward, backward, ranking, masking, update — is included). Ratios measured
-/// in one run are what to compare; absolute times depend on the machine.
+/// <see cref="Trainer"/> with the methods and loop settings <c>smf finetune</c> builds from its defaults (so every cost —
+/// forward, backward, ranking, clipping, update, per-step metrics — is included). Ratios are formed within a round, where
+/// all methods ran back to back; absolute times depend on the machine.
 /// </summary>
 public static class StepBenchmark
 {
-    /// <summary>Runs the benchmark; <paramref name="batchSize"/> × <paramref name="seqLen"/> random-token batches.</summary>
-    public static IReadOnlyList<StepTiming> Run(ModelConfig modelConfig, int batchSize, int seqLen, int warmupSteps, int timedSteps, int topT, int seed = 1)
+    /// <summary>Runs the benchmark on random-token batches of the given shape; <paramref name="progress"/> gets a line per timed run.</summary>
+    public static IReadOnlyList<StepTiming> Run(ModelConfig modelConfig, StepBenchmarkOptions options, Action<string>? progress = null)
     {
-        var data = new RandomBatches(modelConfig.VocabSize, batchSize, seqLen, seed);
-        var results = new List<StepTiming>();
-        foreach (var (name, make) in Methods(modelConfig, data, topT, seed))
+        var errors = options.Validate();
+        if (errors.Count > 0) throw new ArgumentException(string.Join("; ", errors));
+        var data = new RandomBatches(modelConfig.VocabSize, options.BatchSize, options.SeqLen, options.Seed);
+        var methods = Methods(modelConfig, options).ToList();
+        var ms = methods.Select(_ => new double[options.Rounds]).ToList();
+        for (int round = 0; round < options.Rounds; round++)
         {
-            torch.manual_seed(seed);
-            var model = new LanguageModel(modelConfig);
-            var method = make(model);
-            var times = new List<TimeSpan>();
-            var observer = new Recorder(times);
-            string dir = Path.Combine(Path.GetTempPath(), "smf-bench", Guid.NewGuid().ToString("N"));
-            int steps = warmupSteps + timedSteps;
-            var trainer = new Trainer(model, method, data, new LoopSettings(steps, 0, 1, 0, steps, steps, steps * 10), torch.CPU, observer);
-            trainer.Run(dir);
-            (method as IDisposable)?.Dispose();
-            Directory.Delete(dir, recursive: true);
-            double ms = (times[^1] - times[warmupSteps - 1]).TotalMilliseconds / timedSteps;
-            results.Add(new StepTiming(name, ms, timedSteps));
+            for (int j = 0; j < methods.Count; j++)
+            {
+                int m = (j + round) % methods.Count;                         // rotate the order every round
+                ms[m][round] = TimeOne(modelConfig, methods[m].Config, data, options);
+                progress?.Invoke($"round {round + 1}/{options.Rounds}: {methods[m].Name} {ms[m][round]:F1} ms/step");
+            }
         }
-        return results;
+        return methods.Select((x, m) => new StepTiming(x.Name, ms[m], ms[m].Select((t, r) => t / ms[0][r]).ToArray())).ToList();
     }
 
-    static IEnumerable<(string, Func<LanguageModel, ITrainingMethod>)> Methods(ModelConfig cfg, RandomBatches data, int topT, int seed)
+    /// <summary>Display name of the floor row: what every sparse-memory step must spend before ranking and updating.</summary>
+    public const string FloorName = "floor: fwd + bwd to memory reads";
+
+    /// <summary>
+    /// The compared methods: full finetuning first (the denominator), then LoRA, the sparse variants, and the floor of
+    /// sparse memory finetuning in this trainer — the forward pass plus the backward pass down to the memory reads, with
+    /// no ranking and no update (config null) — so the cost of the selection and the row update shows as the gap above it.
+    /// </summary>
+    static IEnumerable<(string Name, FinetuneConfig? Config)> Methods(ModelConfig cfg, StepBenchmarkOptions o)
     {
-        yield return ("full (AdamW)", _ => new FullTraining(1e-5, 0.1, 1e-5, 0.1, LrSchedule.Constant));
-        yield return ("lora r=8 (AdamW)", _ => new LoraMethod(8, 16, LoraTargets.All, 1e-4, 0.0));
+        var full = new FinetuneConfig { Method = FinetuneMethodKind.Full, Seed = o.Seed };
+        yield return ("full (AdamW)", full);
+        yield return ($"lora r={full.Lora.Rank} (AdamW)", full with { Method = FinetuneMethodKind.Lora });
         if (cfg.Memory is null) yield break;
-        yield return ($"sparse t={topT} (SGD, TF-IDF)", m => new SparseMemoryMethod(new SparseMemoryOptions(topT, SlotRankerKind.TfIdf, SparseOptimizer.Sgd, 1.0), Background(m, data)));
-        yield return ($"sparse t={topT} (AdamW, TF-IDF)", m => new SparseMemoryMethod(new SparseMemoryOptions(topT, SlotRankerKind.TfIdf, SparseOptimizer.AdamW, 1e-3), Background(m, data)));
+        var sparse = full with { Method = FinetuneMethodKind.Sparse, Sparse = full.Sparse with { TopT = o.TopT } };
+        yield return ($"sparse t={o.TopT} (SGD, TF-IDF)", sparse);
+        yield return ($"sparse t={o.TopT} (AdamW, TF-IDF)", sparse with { Sparse = sparse.Sparse with { Optimizer = SparseOptimizer.AdamW } });
+        yield return (FloorName, null);
     }
 
-    /// <summary>Background statistics from 20 of the same random batches (timing only; not meaningful statistics).</summary>
-    static BackgroundStats Background(LanguageModel model, RandomBatches data)
+    static double TimeOne(ModelConfig modelConfig, FinetuneConfig? requested, RandomBatches data, StepBenchmarkOptions o)
     {
-        var stats = new BackgroundStats(model.MemoryValues!.shape[0], "benchmark");
-        BackgroundStatsBuilder.Accumulate(stats, model, new OffsetSource(data, 1000), 20);
-        return stats;
+        var cfg = requested ?? new FinetuneConfig { Method = FinetuneMethodKind.Sparse, Seed = o.Seed };
+        using var scope = torch.NewDisposeScope();
+        torch.manual_seed(o.Seed);
+        var model = new LanguageModel(modelConfig);
+        BackgroundStats? background = null;
+        if (requested is not null && cfg.Method is FinetuneMethodKind.Sparse or FinetuneMethodKind.MemoryAll)
+        {
+            // Statistics from 20 other random batches: meaningless as statistics, but the ranking does the same work.
+            background = new BackgroundStats(model.MemoryValues!.shape[0], "benchmark");
+            BackgroundStatsBuilder.Accumulate(background, model, new OffsetSource(data, 1000), 20);
+        }
+        var method = requested is null ? new ReadGradientsOnly() : FinetuneRun.CreateMethod(cfg, background);
+        int steps = o.WarmupSteps + o.TimedSteps;
+        var times = new List<TimeSpan>();
+        string dir = Path.Combine(Path.GetTempPath(), "smf-bench", Guid.NewGuid().ToString("N"));
+        try
+        {
+            var loop = FinetuneRun.Loop(cfg, steps) with { CheckpointEvery = steps, EvalEvery = steps };
+            new Trainer(model, method, data, loop, torch.CPU, new Recorder(times)).Run(dir);
+        }
+        finally
+        {
+            (method as IDisposable)?.Dispose();
+            model.Dispose();
+            if (Directory.Exists(dir)) Directory.Delete(dir, recursive: true);
+        }
+        return (times[^1] - times[o.WarmupSteps - 1]).TotalMilliseconds / o.TimedSteps;
+    }
+
+    /// <summary>Frozen model, memory reads captured, backward to them; no selection, no update.</summary>
+    sealed class ReadGradientsOnly : ITrainingMethod, IStepOptimizer
+    {
+        List<ParamGroupSpec> _groups = [];
+        public string Name => "floor";
+        public bool NeedsAccessLog => true;
+        public void Prepare(LanguageModel model)
+        {
+            foreach (var p in model.parameters()) p.requires_grad = false;
+            model.CaptureValueReads = true;
+        }
+        public IReadOnlyList<ParamGroupSpec> ParameterGroups(LanguageModel model) =>
+            _groups = [new ParamGroupSpec("values", [model.MemoryValues!], 0, 0, LrSchedule.Constant)];
+        public IStepOptimizer? CreateOptimizer(IReadOnlyList<ParamGroupSpec> groups, LoopSettings loop) => this;
+        public IReadOnlyList<ParamGroupSpec> Groups => _groups;
+        public void SetLearningRate(int group, double lr) { }
+        public void Step() { }
+        public void ZeroGrad() { }
+        public void Save(string path) => File.WriteAllBytes(path, []);
+        public void Load(string path) { }
+        public void Dispose() { }
     }
 
     sealed class OffsetSource(IBatchSource inner, int offset) : IBatchSource

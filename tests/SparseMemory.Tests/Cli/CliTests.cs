@@ -82,3 +82,43 @@ public sealed class CliTests
         Assert.False(string.IsNullOrEmpty(gout));
     }
 }
+
+public sealed class BenchCliTests
+{
+    [Fact]
+    public void Bench_json_reports_every_method_with_within_round_ratios_to_full_finetuning()
+    {
+        var (code, output, err) = Smf.Run("bench", "--preset", "tiny", "--steps", "2", "--warmup", "1", "--rounds", "2", "--top-t", "16", "--json");
+        Assert.True(code == 0, err);
+        using var doc = System.Text.Json.JsonDocument.Parse(output);
+        var methods = doc.RootElement.GetProperty("methods").EnumerateArray().ToList();
+        Assert.Equal(["full (AdamW)", "lora r=8 (AdamW)", "sparse t=16 (SGD, TF-IDF)", "sparse t=16 (AdamW, TF-IDF)", SparseMemory.Training.StepBenchmark.FloorName],
+            methods.Select(m => m.GetProperty("method").GetString()));
+        foreach (var m in methods)
+        {
+            var ms = m.GetProperty("ms_per_step").EnumerateArray().Select(x => x.GetDouble()).ToList();
+            var ratios = m.GetProperty("ratio_to_full").EnumerateArray().Select(x => x.GetDouble()).ToList();
+            Assert.Equal(2, ms.Count);
+            Assert.All(ms, x => Assert.True(x > 0));
+            Assert.Equal(2, ratios.Count);
+        }
+        // The ratio of full finetuning to itself is exactly 1; the others are formed within each round.
+        Assert.All(methods[0].GetProperty("ratio_to_full").EnumerateArray(), r => Assert.Equal(1.0, r.GetDouble()));
+        var fullMs = methods[0].GetProperty("ms_per_step").EnumerateArray().Select(x => x.GetDouble()).ToList();
+        var lora = methods[1];
+        var loraMs = lora.GetProperty("ms_per_step").EnumerateArray().Select(x => x.GetDouble()).ToList();
+        var loraRatio = lora.GetProperty("ratio_to_full").EnumerateArray().Select(x => x.GetDouble()).ToList();
+        for (int r = 0; r < 2; r++) Assert.Equal(loraMs[r] / fullMs[r], loraRatio[r], 12);
+    }
+
+    [Theory]
+    [InlineData("--rounds", "0")]
+    [InlineData("--steps", "0")]
+    [InlineData("--top-t", "0")]
+    public void Bench_rejects_non_positive_settings(string option, string value)
+    {
+        var (code, _, err) = Smf.Run("bench", "--preset", "tiny", option, value);
+        Assert.NotEqual(0, code);
+        Assert.Contains(option, err);
+    }
+}
