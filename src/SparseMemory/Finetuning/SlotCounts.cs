@@ -1,3 +1,4 @@
+using System.Runtime.InteropServices;
 using SparseMemory.Memory;
 using TorchSharp;
 using static TorchSharp.torch;
@@ -104,7 +105,7 @@ public sealed class SlotCounts
         }
 
         using var scope = torch.NewDisposeScope();
-        var flat = new List<Tensor>(layers.Count);
+        var counts = new long[slotCount];
         for (int layer = 0; layer < layers.Count; layer++)
         {
             var (indices, mask) = layers[layer];
@@ -124,31 +125,25 @@ public sealed class SlotCounts
                     nameof(layers));
             }
 
-            // Never dispose the caller's tensors: only move (and thereby copy) when they live elsewhere.
-            var ids = indices.device_type == DeviceType.CPU ? indices.alias() : indices.cpu();
-            var valid = mask.device_type == DeviceType.CPU ? mask.alias() : mask.cpu();
-            flat.Add(includePadding
-                ? ids.reshape(-1)
-                : ids.masked_select(valid.unsqueeze(-1).expand_as(ids)));
-        }
-
-        var counts = new long[slotCount];
-        if (flat.Count > 0)
-        {
-            var all = flat.Count == 1 ? flat[0] : torch.cat(flat, 0);
-            if (all.numel() > 0)
+            // One pass over the reads on the CPU (a copy only when they live elsewhere or are strided; the caller's
+            // tensors are never disposed).
+            var ids = MemoryMarshal.Cast<byte, long>((indices.device_type == DeviceType.CPU ? indices.alias() : indices.cpu()).contiguous().bytes);
+            var valid = MemoryMarshal.Cast<byte, bool>((mask.device_type == DeviceType.CPU ? mask.alias() : mask.cpu()).contiguous().bytes);
+            int perToken = (int)indices.shape[2];
+            for (int token = 0; token < valid.Length; token++)
             {
-                long min = all.min().item<long>();
-                long max = all.max().item<long>();
-                if (min < 0 || max >= slotCount)
+                if (!includePadding && !valid[token]) continue;
+                foreach (long id in ids.Slice(token * perToken, perToken))
                 {
-                    throw new ArgumentOutOfRangeException(
-                        nameof(layers),
-                        $"Accessed slot ids span [{min}, {max}] but the value table has {slotCount} rows; the memory layers and the counts disagree on S.");
-                }
+                    if ((ulong)id >= (ulong)slotCount)
+                    {
+                        throw new ArgumentOutOfRangeException(
+                            nameof(layers),
+                            $"Memory layer {layer} read slot {id} but the value table has {slotCount} rows; the memory layers and the counts disagree on S.");
+                    }
 
-                var bins = torch.bincount(all, null, slotCount);
-                bins.data<long>().CopyTo(counts, 0);
+                    counts[id]++;
+                }
             }
         }
 

@@ -97,7 +97,9 @@ public static class StepBenchmark
     static double TimeOne(ModelConfig modelConfig, FinetuneConfig? requested, RandomBatches data, StepBenchmarkOptions o)
     {
         var cfg = requested ?? new FinetuneConfig { Method = FinetuneMethodKind.Sparse, Seed = o.Seed };
-        using var scope = torch.NewDisposeScope();
+        // No dispose scope around a whole run: objects libtorch wrappers create lazily and keep (first use inside the
+        // scope) would be freed at its end and reused by the next run. The trainer scopes every step; the model is
+        // disposed below.
         torch.manual_seed(o.Seed);
         var model = new LanguageModel(modelConfig);
         BackgroundStats? background = null;
