@@ -42,15 +42,11 @@ internal static class ProductKeyTopK
         var outShape = halfScores.shape[..^2].Append(k).ToArray();
         var first = torch.empty(outShape, ScalarType.Int64);
         var second = torch.empty(outShape, ScalarType.Int64);
-        int nan = 0;
-        // Rows are independent: split them over the torch intra-op thread count (idle while this runs). Tensor.bytes is
-        // a view of the contiguous CPU storage, so nothing is copied.
-        int parts = (int)Math.Clamp(rows / 256, 1, Math.Max(1, torch.get_num_threads()));
-        Parallel.For(0, parts, new ParallelOptions { MaxDegreeOfParallelism = parts }, part =>
-        {
-            if (!RunRows(s, first, second, rows * part / parts, rows * (part + 1) / parts, (int)n, k)) Interlocked.Exchange(ref nan, 1);
-        });
-        if (nan == 0) return (first, second);
+        // One thread, on purpose: worker threads that allocate while this thread is inside a libtorch call can trigger
+        // a GC that finalizes an implicitly converted TorchSharp Scalar still in use by that call (a use-after-free seen
+        // as "Expected false to be true … Scalar.h" crashes). The intra-op threads are busy elsewhere in the step anyway.
+        bool ok = RunRows(s, first, second, 0, rows, (int)n, k);
+        if (ok) return (first, second);
         first.Dispose(); second.Dispose();
         return null;
     }
