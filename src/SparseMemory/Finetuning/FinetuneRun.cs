@@ -87,11 +87,10 @@ public static class FinetuneRun
         if (withModel.Data.Limit > 0) facts = facts.Take(withModel.Data.Limit).ToList();
         var method = CreateMethod(withModel, baseDir);
         var cfg = RunFolder.Prepare(withModel, outDir);
-        string summaryPath = Path.Combine(outDir, "summary.json");
-        if (File.Exists(summaryPath))
+        if (RunFolder.CompletedSummary<FinetuneSummary>(outDir) is { } done)
         {
             observer.OnMessage($"run in {outDir} is already complete; pass a new --out to run again");
-            return JsonSerializer.Deserialize<FinetuneSummary>(File.ReadAllText(summaryPath), ConfigLoader.Json)!;
+            return done;
         }
         Runtime.Configure(cfg.Seed, cfg.Threads);
         var device = Runtime.Device(cfg.Device);
@@ -133,7 +132,7 @@ public static class FinetuneRun
             .Select(l => System.Text.Json.Nodes.JsonNode.Parse(l)!["loss"]?.GetValue<double>() ?? double.NaN).ToList();
         var summary = new FinetuneSummary(method.Name, state.Step, facts.Count, losses.FirstOrDefault(double.NaN), losses.LastOrDefault(double.NaN),
             (DateTime.UtcNow - started).TotalSeconds, probes);
-        AtomicFile.WriteAllText(summaryPath, JsonSerializer.Serialize(summary, ConfigLoader.Json) + "\n");
+        RunFolder.WriteSummary(outDir, summary);
         return summary;
     }
 }

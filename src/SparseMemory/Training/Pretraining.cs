@@ -23,12 +23,10 @@ public static class Pretraining
     public static PretrainSummary Run(ExperimentConfig requested, string runDir, ITrainingObserver observer)
     {
         var cfg = RunFolder.Prepare(requested, runDir);
-        string summaryPath = Path.Combine(runDir, "summary.json");
-        if (File.Exists(summaryPath))
+        if (RunFolder.CompletedSummary<PretrainSummary>(runDir) is { } done)
         {
             observer.OnMessage($"run in {runDir} is already complete; delete the folder or pass a new --out to train again");
-            return JsonSerializer.Deserialize<PretrainSummary>(File.ReadAllText(summaryPath), ConfigLoader.Json)
-                   ?? throw new InvalidDataException($"{summaryPath}: empty");
+            return done;
         }
         Runtime.Configure(cfg.Seed, cfg.Threads);
         var device = Runtime.Device(cfg.Device);
@@ -74,7 +72,7 @@ public static class Pretraining
         if (double.IsNaN(firstEval)) firstEval = ReadFirstEval(runDir) ?? double.NaN;
         var summary = new PretrainSummary(state.Step, firstEval, lastEval, state.Tokens, nParams, cfg.Model.Memory?.Slots ?? 0,
             (DateTime.UtcNow - started).TotalSeconds);
-        AtomicFile.WriteAllText(summaryPath, JsonSerializer.Serialize(summary, ConfigLoader.Json) + "\n");
+        RunFolder.WriteSummary(runDir, summary);
         return summary;
     }
 

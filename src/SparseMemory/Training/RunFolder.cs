@@ -27,4 +27,20 @@ public static class RunFolder
         ConfigLoader.Save(requested, cfgPath);
         return requested;
     }
+
+    /// <summary>File name of a finished run's summary; its presence marks the run complete.</summary>
+    public const string SummaryFile = "summary.json";
+
+    /// <summary>The summary of a run that already finished in <paramref name="runDir"/>, or null when it has not.</summary>
+    public static TSummary? CompletedSummary<TSummary>(string runDir) where TSummary : class
+    {
+        string path = Path.Combine(runDir, SummaryFile);
+        if (!File.Exists(path)) return null;
+        return System.Text.Json.JsonSerializer.Deserialize<TSummary>(File.ReadAllText(path), ConfigLoader.Json)
+               ?? throw new InvalidDataException($"{path}: empty summary; delete it to run again");
+    }
+
+    /// <summary>Writes the summary atomically, which marks the run complete.</summary>
+    public static void WriteSummary<TSummary>(string runDir, TSummary summary) =>
+        AtomicFile.WriteAllText(Path.Combine(runDir, SummaryFile), System.Text.Json.JsonSerializer.Serialize(summary, ConfigLoader.Json) + "\n");
 }
