@@ -47,7 +47,7 @@ public static class BenchCommand
                         method = r.Method, ms_per_step = r.MillisecondsPerStep, ratio_to_full = r.RatioToFull,
                         median_ms = r.MedianMs, median_ratio = r.MedianRatio,
                     }),
-                }));
+                }, new JsonSerializerOptions { Encoder = System.Text.Encodings.Web.JavaScriptEncoder.UnsafeRelaxedJsonEscaping }));
                 return 0;
             }
             Console.WriteLine($"{"method",-34} {"ms/step",8} {"range",15} {"÷ full",7}");
