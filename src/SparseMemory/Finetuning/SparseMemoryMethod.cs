@@ -87,7 +87,11 @@ public sealed class SparseMemoryMethod : ITrainingMethod, IDisposable
     }
 
     /// <summary>∂L/∂V[rows] as [rows, Dv], from the captured reads' gradients (summed over memory layers).</summary>
-    internal Tensor RowGradients(MemoryAccessLog log, long[] rows, Tensor values)
+    internal Tensor RowGradients(MemoryAccessLog log, long[] rows, Tensor values) =>
+        ManagedRowGradients.Supports(log, values) ? ManagedRowGradients.Compute(log, rows, values) : RowGradientsWithTorch(log, rows, values);
+
+    /// <summary>The libtorch formation of <see cref="RowGradients"/>: every device and dtype, and the reference in tests.</summary>
+    internal Tensor RowGradientsWithTorch(MemoryAccessLog log, long[] rows, Tensor values)
     {
         var device = values.device;
         _rowPosition ??= torch.full(values.shape[0], -1L, ScalarType.Int64, device: device).DetachFromDisposeScope();

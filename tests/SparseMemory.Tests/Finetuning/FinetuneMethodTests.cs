@@ -120,6 +120,36 @@ public sealed class FinetuneMethodTests(FinetuneFixture fx) : IClassFixture<Fine
     }
 
     [Fact]
+    public void Managed_row_gradients_equal_the_libtorch_formation_in_float32()
+    {
+        var loaded = Checkpoint.Load(fx.BaseDir);
+        var model = loaded.Model;                                              // float32: the managed path applies
+        var batch = new FactStreamData(FactsFile.Read(fx.FactsPath), loaded.Tokenizer, 4, 1, 1, false, 32).Get(0);
+        Assert.NotNull(batch.ValidMask);
+        var method = new SparseMemoryMethod(new SparseMemoryOptions(8, SlotRankerKind.AllAccessed, SparseOptimizer.Sgd, 1.0), null);
+        method.Prepare(model);
+        var log = new MemoryAccessLog();
+        LanguageModel.Loss(model.Forward(batch.Inputs, log, batch.ValidMask), batch.Targets).backward();
+        Assert.True(ManagedRowGradients.Supports(log, model.MemoryValues!));
+        // Every read row, some rows nobody read, in a scrambled order.
+        var read = log.Accesses.SelectMany(a => a.Indices.reshape(-1).data<long>().ToArray()).Distinct().ToArray();
+        var rng = new Random(3);
+        long[] rows = read.Concat(Enumerable.Range(0, 5).Select(_ => (long)rng.Next((int)model.MemoryValues!.shape[0])))
+            .Distinct().OrderBy(_ => rng.Next()).ToArray();
+        var fast = method.RowGradients(log, rows, model.MemoryValues!);
+        var reference = method.RowGradientsWithTorch(log, rows, model.MemoryValues!);
+        Assert.Equal(reference.shape, fast.shape);
+        double scale = reference.abs().max().item<float>();
+        double maxDiff = (fast - reference).abs().max().item<float>();
+        Assert.True(scale > 0, "the batch produced no value gradient");
+        Assert.True(maxDiff <= 1e-6 * scale, $"max |diff| {maxDiff:G3} vs scale {scale:G3}");
+        // A second call with another selection must not see the first one's rows.
+        var some = rows.Take(3).ToArray();
+        TensorAssert.Identical(method.RowGradientsWithTorch(log, some, model.MemoryValues!), method.RowGradients(log, some, model.MemoryValues!));
+        method.Dispose();
+    }
+
+    [Fact]
     public void Sgd_step_equals_a_hand_computed_update_of_the_selected_rows_in_float64()
     {
         var loaded = Checkpoint.Load(fx.BaseDir);
