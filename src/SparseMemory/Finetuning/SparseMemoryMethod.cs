@@ -14,8 +14,8 @@ namespace SparseMemory.Finetuning;
 /// "memory-all" ablation.
 /// <para>Efficiency: the model runs with <see cref="LanguageModel.CaptureValueReads"/>, so backward stops at the value
 /// reads y = Σ w·V[id] (nothing below the memory layer requires grad, and no [S, Dv] table gradient is built). The
-/// selected rows' gradient is then ∂L/∂V[r] = Σ over reads of r of w · ∂L/∂y(token), formed with one index_add over
-/// the reads that hit selected rows.</para>
+/// selected rows' gradient is then ∂L/∂V[r] = Σ over reads of r of w · ∂L/∂y(token), formed in one pass over
+/// the reads that hit selected rows (<see cref="ManagedRowGradients"/> on the CPU in float32, one index_add elsewhere).</para>
 /// </summary>
 public sealed class SparseMemoryMethod : ITrainingMethod, IDisposable
 {
