@@ -1,5 +1,6 @@
 using System.CommandLine;
 using System.Text.Json;
+using SparseMemory.Data.Facts;
 using SparseMemory.Config;
 using SparseMemory.Training;
 
@@ -20,10 +21,12 @@ public static class BenchCommand
         var warmup = new Option<int>("--warmup") { Description = "Untimed warm-up steps per method and round", DefaultValueFactory = _ => d.WarmupSteps };
         var topT = new Option<int>("--top-t") { Description = "t of the sparse methods", DefaultValueFactory = _ => d.TopT };
         var rounds = new Option<int>("--rounds") { Description = "Rounds (each times every method once, order rotated); medians are reported", DefaultValueFactory = _ => d.Rounds };
+        var model = new Option<string?>("--model") { Description = "Time on this checkpoint and its real finetuning batches (one fact × --batch-size paraphrases per step) instead of a fresh model on random tokens; --preset and --set then only set seed and threads" };
+        var data = new Option<string>("--data") { Description = "Facts for --model: embedded set name or facts file", DefaultValueFactory = _ => "new" };
         var json = new Option<bool>("--json") { Description = "Print one JSON object (per method: ms per round, ratios per round, medians) instead of the table" };
         var cmd = new Command("bench", "Benchmark finetuning step time: sparse memory finetuning vs full finetuning vs LoRA, as within-round ratios to full finetuning")
         {
-            preset, sets, batch, seqLen, steps, warmup, topT, rounds, json,
+            preset, sets, model, data, batch, seqLen, steps, warmup, topT, rounds, json,
         };
         cmd.SetAction(pr =>
         {
@@ -33,14 +36,17 @@ public static class BenchCommand
             var errors = options.Validate();
             if (errors.Count > 0) throw new ArgumentException(string.Join("; ", errors));
             Runtime.Configure(cfg.Seed, cfg.Threads);
-            Console.Error.WriteLine($"model '{cfg.Name}', batch {options.BatchSize} × {options.SeqLen}, {options.Rounds} rounds × " +
+            var subject = pr.GetValue(model) is { } dir
+                ? StepBenchmark.CheckpointSubject(dir, FactsFile.ReadNamedOrFile(pr.GetValue(data)!), options)
+                : StepBenchmark.RandomSubject(cfg.Model, options);
+            Console.Error.WriteLine($"{(pr.GetValue(model) is null ? $"model '{cfg.Name}', " : "")}{subject.Description}; {options.Rounds} rounds × " +
                 $"({options.WarmupSteps} warm-up + {options.TimedSteps} timed steps) per method, {TorchSharp.torch.get_num_threads()} threads");
-            var results = StepBenchmark.Run(cfg.Model, options, line => Console.Error.WriteLine(line));
+            var results = StepBenchmark.Run(subject, options, line => Console.Error.WriteLine(line));
             if (pr.GetValue(json))
             {
                 Console.WriteLine(JsonSerializer.Serialize(new
                 {
-                    model = cfg.Name, batch_size = options.BatchSize, seq_len = options.SeqLen, top_t = options.TopT, rounds = options.Rounds,
+                    model = pr.GetValue(model) ?? cfg.Name, subject = subject.Description, batch_size = options.BatchSize, seq_len = options.SeqLen, top_t = options.TopT, rounds = options.Rounds,
                     timed_steps = options.TimedSteps, threads = TorchSharp.torch.get_num_threads(),
                     methods = results.Select(r => new
                     {

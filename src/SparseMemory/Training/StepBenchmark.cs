@@ -1,4 +1,7 @@
+using SparseMemory.Checkpoints;
 using SparseMemory.Config;
+using SparseMemory.Data;
+using SparseMemory.Data.Facts;
 using SparseMemory.Finetuning;
 using SparseMemory.Model;
 using TorchSharp;
@@ -46,6 +49,15 @@ public sealed record StepTiming(string Method, IReadOnlyList<double> Millisecond
     }
 }
 
+/// <summary>What the benchmark times the methods on.</summary>
+/// <param name="Description">One line for the report (model and batches).</param>
+/// <param name="Config">The model architecture.</param>
+/// <param name="NewModel">A fresh copy of the model for every timed run (the same weights each time).</param>
+/// <param name="Batches">The batches, the same sequence for every method.</param>
+/// <param name="Background">Background statistics for the TF-IDF ranker of the sparse methods.</param>
+public sealed record BenchSubject(string Description, ModelConfig Config, Func<LanguageModel> NewModel, IBatchSource Batches,
+    Func<LanguageModel, BackgroundStats> Background);
+
 /// <summary>
 /// Times optimizer steps of each finetuning method on the same model and the same batches, through the real
 /// <see cref="Trainer"/> with the methods and loop settings <c>smf finetune</c> builds from its defaults (so every cost —
@@ -54,12 +66,56 @@ public sealed record StepTiming(string Method, IReadOnlyList<double> Millisecond
 /// </summary>
 public static class StepBenchmark
 {
-    /// <summary>Runs the benchmark on random-token batches of the given shape; <paramref name="progress"/> gets a line per timed run.</summary>
-    public static IReadOnlyList<StepTiming> Run(ModelConfig modelConfig, StepBenchmarkOptions options, Action<string>? progress = null)
+    /// <summary>Runs the benchmark on a freshly initialised model and random-token batches of the given shape.</summary>
+    public static IReadOnlyList<StepTiming> Run(ModelConfig modelConfig, StepBenchmarkOptions options, Action<string>? progress = null) =>
+        Run(RandomSubject(modelConfig, options), options, progress);
+
+    /// <summary>A freshly initialised model (seeded), random-token batches; background statistics from 20 other random batches.</summary>
+    public static BenchSubject RandomSubject(ModelConfig modelConfig, StepBenchmarkOptions o)
+    {
+        var data = new RandomBatches(modelConfig.VocabSize, o.BatchSize, o.SeqLen, o.Seed);
+        return new BenchSubject($"random init, random tokens, batch {o.BatchSize} × {o.SeqLen}", modelConfig,
+            () => { torch.manual_seed(o.Seed); return new LanguageModel(modelConfig); }, data, m => BackgroundFrom(m, data));
+    }
+
+    /// <summary>
+    /// A checkpoint and its real finetuning batches: each step one fact as <see cref="StepBenchmarkOptions.BatchSize"/>
+    /// paraphrases (right-padded), the stream <c>smf finetune</c> would train on; background statistics from the
+    /// checkpoint's <c>background.safetensors</c> when present (else from 20 fact batches, which times the same work).
+    /// </summary>
+    public static BenchSubject CheckpointSubject(string dir, IReadOnlyList<Fact> facts, StepBenchmarkOptions o)
+    {
+        var probe = Checkpoint.Load(dir);
+        var cfg = probe.Model.Config;
+        var tokenizer = probe.Tokenizer;
+        probe.Model.Dispose();
+        var data = new FactStreamData(facts, tokenizer, o.BatchSize, 1, o.Seed, false, cfg.MaxSeqLen);
+        string bgPath = Path.Combine(dir, BackgroundStatsBuilder.FileName);
+        BackgroundStats? saved = null;
+        if (File.Exists(bgPath))
+        {
+            saved = BackgroundStats.Load(bgPath);
+            saved.EnsureMatches(Checkpoint.Fingerprint(dir), bgPath);
+        }
+        return new BenchSubject($"{dir}, {facts.Count} facts × {o.BatchSize} paraphrases per step" +
+            (saved is null ? ", background from 20 fact batches" : $", {bgPath}"), cfg,
+            () => Checkpoint.Load(dir).Model, data, m => saved ?? BackgroundFrom(m, data));
+    }
+
+    static BackgroundStats BackgroundFrom(LanguageModel model, IBatchSource data)
+    {
+        // Statistics from 20 batches the timed runs do not use: meaningless as statistics, but the ranking does the same work.
+        var stats = new BackgroundStats(model.MemoryValues!.shape[0], "benchmark");
+        BackgroundStatsBuilder.Accumulate(stats, model, new OffsetSource(data, 1000), 20);
+        return stats;
+    }
+
+    /// <summary>Runs the benchmark on <paramref name="subject"/>; <paramref name="progress"/> gets a line per timed run.</summary>
+    public static IReadOnlyList<StepTiming> Run(BenchSubject subject, StepBenchmarkOptions options, Action<string>? progress = null)
     {
         var errors = options.Validate();
         if (errors.Count > 0) throw new ArgumentException(string.Join("; ", errors));
-        var data = new RandomBatches(modelConfig.VocabSize, options.BatchSize, options.SeqLen, options.Seed);
+        var modelConfig = subject.Config;
         var methods = Methods(modelConfig, options).ToList();
         var ms = methods.Select(_ => new double[options.Rounds]).ToList();
         for (int round = 0; round < options.Rounds; round++)
@@ -67,7 +123,7 @@ public static class StepBenchmark
             for (int j = 0; j < methods.Count; j++)
             {
                 int m = (j + round) % methods.Count;                         // rotate the order every round
-                ms[m][round] = TimeOne(modelConfig, methods[m].Config, data, options);
+                ms[m][round] = TimeOne(subject, methods[m].Config, options);
                 progress?.Invoke($"round {round + 1}/{options.Rounds}: {methods[m].Name} {ms[m][round]:F1} ms/step");
             }
         }
@@ -94,21 +150,14 @@ public static class StepBenchmark
         yield return (FloorName, null);
     }
 
-    static double TimeOne(ModelConfig modelConfig, FinetuneConfig? requested, RandomBatches data, StepBenchmarkOptions o)
+    static double TimeOne(BenchSubject subject, FinetuneConfig? requested, StepBenchmarkOptions o)
     {
         var cfg = requested ?? new FinetuneConfig { Method = FinetuneMethodKind.Sparse, Seed = o.Seed };
-        // No dispose scope around a whole run: objects libtorch wrappers create lazily and keep (first use inside the
-        // scope) would be freed at its end and reused by the next run. The trainer scopes every step; the model is
-        // disposed below.
-        torch.manual_seed(o.Seed);
-        var model = new LanguageModel(modelConfig);
-        BackgroundStats? background = null;
-        if (requested is not null && cfg.Method is FinetuneMethodKind.Sparse or FinetuneMethodKind.MemoryAll)
-        {
-            // Statistics from 20 other random batches: meaningless as statistics, but the ranking does the same work.
-            background = new BackgroundStats(model.MemoryValues!.shape[0], "benchmark");
-            BackgroundStatsBuilder.Accumulate(background, model, new OffsetSource(data, 1000), 20);
-        }
+        // No dispose scope around a whole run: the trainer scopes every step; the model is disposed below.
+        var model = subject.NewModel();
+        var data = subject.Batches;
+        BackgroundStats? background = requested is not null && cfg.Method is FinetuneMethodKind.Sparse or FinetuneMethodKind.MemoryAll
+            ? subject.Background(model) : null;
         var method = requested is null ? new ReadGradientsOnly() : FinetuneRun.CreateMethod(cfg, background);
         int steps = o.WarmupSteps + o.TimedSteps;
         var times = new List<TimeSpan>();

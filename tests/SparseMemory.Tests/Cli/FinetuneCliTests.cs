@@ -60,4 +60,27 @@ public sealed class FinetuneCliTests(FinetuneFixture fx) : IClassFixture<Finetun
         Assert.Contains("smf background", err);
         Assert.False(Directory.Exists(outDir));
     }
+
+    [Fact]
+    public void Bench_on_a_checkpoint_times_every_method_on_its_real_fact_batches()
+    {
+        var (code, output, err) = Smf.Run("bench", "--model", fx.BaseDir, "--data", fx.FactsPath, "--batch-size", "4",
+            "--steps", "2", "--warmup", "1", "--rounds", "1", "--top-t", "8", "--json");
+        Assert.True(code == 0, err);
+        using var doc = System.Text.Json.JsonDocument.Parse(output);
+        Assert.Contains(fx.BaseDir, doc.RootElement.GetProperty("subject").GetString());
+        Assert.Contains("4 paraphrases per step", doc.RootElement.GetProperty("subject").GetString());
+        var methods = doc.RootElement.GetProperty("methods").EnumerateArray().ToList();
+        Assert.Equal(5, methods.Count);
+        Assert.All(methods, m => Assert.True(m.GetProperty("median_ms").GetDouble() > 0));
+    }
+
+    [Fact]
+    public void Bench_on_a_missing_checkpoint_fails_with_the_path()
+    {
+        string missing = Path.Combine(fx.Root, "no-such-checkpoint");
+        var (code, _, err) = Smf.Run("bench", "--model", missing, "--rounds", "1");
+        Assert.NotEqual(0, code);
+        Assert.Contains(missing, err);
+    }
 }
