@@ -6,11 +6,27 @@ namespace SparseMemory.Training;
 /// <summary>Process-wide torch settings: seed, threads, device.</summary>
 public static class Runtime
 {
-    /// <summary>Seeds torch and sets the thread count (0 keeps the library default).</summary>
+    /// <summary>
+    /// Seeds torch, sets the thread count (0 keeps the library default) and turns background GC off for the process
+    /// (<see cref="AvoidBackgroundGc"/>).
+    /// </summary>
     public static void Configure(int seed, int threads)
     {
+        AvoidBackgroundGc();
         if (threads > 0) torch.set_num_threads(threads);
         torch.manual_seed(seed);
+    }
+
+    /// <summary>
+    /// Switches the GC to blocking (batch) collections. TorchSharp hands implicitly converted <c>Scalar</c>s to libtorch
+    /// by raw handle without keeping them alive, so a background GC running during a native call can finalize one in
+    /// use (intermittent "Expected false to be true … c10/core/Scalar.h" aborts). Our executables already set
+    /// <c>ConcurrentGarbageCollection=false</c>; this covers applications that embed the library.
+    /// </summary>
+    public static void AvoidBackgroundGc()
+    {
+        if (System.Runtime.GCSettings.LatencyMode == System.Runtime.GCLatencyMode.Interactive)
+            System.Runtime.GCSettings.LatencyMode = System.Runtime.GCLatencyMode.Batch;
     }
 
     /// <summary>Parses a device string; asking for CUDA where it is unavailable is a clear error.</summary>
