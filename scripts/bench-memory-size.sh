@@ -2,7 +2,7 @@
 # Step-time ratios against the memory size (README "Step time"): `smf bench` on the base architecture with
 # N = 64, 128 (base) and 256 sub-keys per half (4,096 / 16,384 / 65,536 slots); per size the table is printed and the
 # JSON object is kept in OUT_DIR/bench-nN.json. Usage: scripts/bench-memory-size.sh OUT_DIR [ROUNDS]
-# Cost on 2 cores: about 8 minutes with 3 rounds. Run nothing else meanwhile: a concurrent job changes the ratios.
+# Cost on 2 cores: about 3 minutes with 3 rounds. Run nothing else meanwhile: a concurrent job changes the ratios.
 set -euo pipefail
 out=${1:?output folder}; rounds=${2:-3}
 smf() { dotnet "$(dirname "$0")/../src/SparseMemory.Cli/bin/Release/net10.0/linux-x64/smf.dll" "$@"; }
