@@ -50,9 +50,11 @@ public static class ConfigLoader
             if (!File.Exists(file)) throw new ConfigException($"{file}: config file not found");
             Merge(tree, Parse(File.ReadAllText(file), file), file);
         }
-        foreach (string set in sets ?? [])
+        var setList = (sets ?? []).ToList();
+        foreach (string set in setList)
             ApplySet(tree, set);
-        T config = Deserialize<T>(tree, file ?? (preset is null ? "defaults" : $"preset {preset}"));
+        var layers = new[] { preset is null ? null : $"preset {preset}", file, setList.Count > 0 ? "--set" : null }.OfType<string>().ToList();
+        T config = Deserialize<T>(tree, layers.Count == 0 ? "defaults" : $"config ({string.Join(" + ", layers)})");
         if (validate is not null)
         {
             var errors = validate(config);
@@ -96,11 +98,20 @@ public static class ConfigLoader
         }
         catch (JsonException e)
         {
-            string path = e.Path ?? "?";
-            string msg = e.Message.Contains("could not be mapped", StringComparison.Ordinal)
-                ? $"unknown key at {path.TrimStart('$', '.')}" : e.Message;
-            throw new ConfigException($"{source}: {msg} (check the spelling; keys are snake_case, e.g. train.batch_size)");
+            string path = (e.Path ?? "?").TrimStart('$', '.');
+            if (e.Message.Contains("could not be mapped", StringComparison.Ordinal))
+                throw new ConfigException($"{source}: unknown key at {path} (check the spelling; keys are snake_case, e.g. train.batch_size)");
+            if (EnumTarget(e.Message) is { } enumType)
+                throw new ConfigException($"{source}: {path} must be one of {string.Join(", ", Enum.GetNames(enumType).Select(JsonNamingPolicy.SnakeCaseLower.ConvertName))}");
+            throw new ConfigException($"{source}: {e.Message} (at {path})");
         }
+    }
+
+    /// <summary>The enum type named by a System.Text.Json "could not be converted to T" message, if T is one of ours.</summary>
+    static Type? EnumTarget(string message)
+    {
+        var m = System.Text.RegularExpressions.Regex.Match(message, @"could not be converted to ([\w.+]+)\.");
+        return m.Success && typeof(ConfigLoader).Assembly.GetType(m.Groups[1].Value) is { IsEnum: true } t ? t : null;
     }
 
     /// <summary>Deep-merges <paramref name="overlay"/> into <paramref name="target"/>; objects merge, everything else replaces.</summary>

@@ -27,6 +27,14 @@ public sealed class ConfigLoaderTests
     }
 
     [Fact]
+    public void Unknown_enum_value_is_an_error_listing_the_allowed_values()
+    {
+        var e = Assert.Throws<ConfigException>(() => ConfigLoader.Load<FinetuneConfig>(null, null, ["sparse.ranker=bogus"]));
+        Assert.Contains("--set", e.Message);
+        Assert.Contains("sparse.ranker must be one of tf_idf, tf_only, kl, random, all_accessed", e.Message);
+    }
+
+    [Fact]
     public void Unknown_set_key_is_an_error_naming_the_key()
     {
         var e = Assert.Throws<ConfigException>(() => ConfigLoader.Load<ExperimentConfig>(sets: ["train.stepz=3"]));
