@@ -33,6 +33,12 @@ public static class FinetuneRun
         string path = cfg.Sparse.Background ?? Path.Combine(baseDir, BackgroundStatsBuilder.FileName);
         if (!File.Exists(path))
             throw new FileNotFoundException($"{path}: background statistics not found; run `smf background --model {baseDir}` first (or pass --background FILE)", path);
+        return LoadBackgroundFile(path, baseDir);
+    }
+
+    /// <summary>Background statistics from <paramref name="path"/>, refused unless computed for the checkpoint in <paramref name="baseDir"/>.</summary>
+    public static BackgroundStats LoadBackgroundFile(string path, string baseDir)
+    {
         var bg = BackgroundStats.Load(path);
         try { bg.EnsureMatches(Checkpoint.Fingerprint(baseDir), path); }
         catch (InvalidOperationException e) { throw new InvalidDataException(e.Message); }

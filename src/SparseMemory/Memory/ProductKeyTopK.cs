@@ -45,7 +45,7 @@ internal static class ProductKeyTopK
         // One thread, on purpose: worker threads that allocate while this thread is inside a libtorch call can trigger
         // a GC that finalizes an implicitly converted TorchSharp Scalar still in use by that call (a use-after-free seen
         // as "Expected false to be true … Scalar.h" crashes). The intra-op threads are busy elsewhere in the step anyway.
-        bool ok = RunRows(s, first, second, 0, rows, (int)n, k);
+        bool ok = RunRows(s, first, second, (int)rows, (int)n, k);
         if (ok) return (first, second);
         first.Dispose(); second.Dispose();
         return null;
@@ -53,13 +53,13 @@ internal static class ProductKeyTopK
 
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]   // every method here: compiled optimised at once (tier-0 code of
     // vector intrinsics is an order of magnitude slower, and tiering up may wait while other code keeps compiling)
-    static bool RunRows(Tensor s, Tensor first, Tensor second, long lo, long hi, int n, int k)
+    static bool RunRows(Tensor s, Tensor first, Tensor second, int rows, int n, int k)
     {
         var src = MemoryMarshal.Cast<byte, float>(s.bytes);
         var f = MemoryMarshal.Cast<byte, long>(first.bytes);
         var g = MemoryMarshal.Cast<byte, long>(second.bytes);
         var w = new Workspace(n, k);
-        for (int r = (int)lo; r < (int)hi; r++)
+        for (int r = 0; r < rows; r++)
         {
             var row = src.Slice(r * 2 * n, 2 * n);
             if (!SelectRow(row[..n], row[n..], k, w, f.Slice(r * k, k), g.Slice(r * k, k))) return false;
@@ -67,7 +67,7 @@ internal static class ProductKeyTopK
         return true;
     }
 
-    /// <summary>Per-thread scratch buffers.</summary>
+    /// <summary>Scratch buffers of one selection call.</summary>
     sealed class Workspace(int n, int k)
     {
         public readonly float[] V1 = new float[k], V2 = new float[k], CandV = new float[n + Vector256<float>.Count];

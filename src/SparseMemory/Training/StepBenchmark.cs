@@ -66,10 +66,6 @@ public sealed record BenchSubject(string Description, ModelConfig Config, Func<L
 /// </summary>
 public static class StepBenchmark
 {
-    /// <summary>Runs the benchmark on a freshly initialised model and random-token batches of the given shape.</summary>
-    public static IReadOnlyList<StepTiming> Run(ModelConfig modelConfig, StepBenchmarkOptions options, Action<string>? progress = null) =>
-        Run(RandomSubject(modelConfig, options), options, progress);
-
     /// <summary>A freshly initialised model (seeded), random-token batches; background statistics from 20 other random batches.</summary>
     public static BenchSubject RandomSubject(ModelConfig modelConfig, StepBenchmarkOptions o)
     {
@@ -85,18 +81,12 @@ public static class StepBenchmark
     /// </summary>
     public static BenchSubject CheckpointSubject(string dir, IReadOnlyList<Fact> facts, StepBenchmarkOptions o)
     {
-        var probe = Checkpoint.Load(dir);
-        var cfg = probe.Model.Config;
-        var tokenizer = probe.Tokenizer;
-        probe.Model.Dispose();
+        if (!Directory.Exists(dir)) throw new DirectoryNotFoundException($"{dir}: checkpoint folder not found");
+        var cfg = Checkpoint.ReadModelConfig(dir).Model;                     // weights are loaded per timed run only
+        var tokenizer = ByteLevelBpeTokenizer.Load(Path.Combine(dir, Checkpoint.TokenizerFile));
         var data = new FactStreamData(facts, tokenizer, o.BatchSize, 1, o.Seed, false, cfg.MaxSeqLen);
         string bgPath = Path.Combine(dir, BackgroundStatsBuilder.FileName);
-        BackgroundStats? saved = null;
-        if (File.Exists(bgPath))
-        {
-            saved = BackgroundStats.Load(bgPath);
-            saved.EnsureMatches(Checkpoint.Fingerprint(dir), bgPath);
-        }
+        var saved = File.Exists(bgPath) ? FinetuneRun.LoadBackgroundFile(bgPath, dir) : null;
         return new BenchSubject($"{dir}, {facts.Count} facts × {o.BatchSize} paraphrases per step" +
             (saved is null ? ", background from 20 fact batches" : $", {bgPath}"), cfg,
             () => Checkpoint.Load(dir).Model, data, m => saved ?? BackgroundFrom(m, data));
