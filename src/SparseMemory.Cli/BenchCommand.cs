@@ -1,3 +1,4 @@
+using SparseMemory.Runs;
 using System.CommandLine;
 using System.Text.Json;
 using SparseMemory.Data.Facts;

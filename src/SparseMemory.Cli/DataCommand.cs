@@ -1,6 +1,7 @@
+using SparseMemory.DataBuild;
+using SparseMemory.DataBuild.Facts;
 using System.CommandLine;
 using SparseMemory.Data;
-using SparseMemory.Data.Facts.Packages;
 
 namespace SparseMemory.Cli;
 

@@ -1,3 +1,4 @@
+using SparseMemory.Runs;
 using System.CommandLine;
 using SparseMemory.Checkpoints;
 using SparseMemory.Config;

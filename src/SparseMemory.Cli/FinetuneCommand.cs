@@ -1,3 +1,4 @@
+using SparseMemory.Runs;
 using System.CommandLine;
 using SparseMemory.Config;
 using SparseMemory.Finetuning;
@@ -7,17 +8,14 @@ namespace SparseMemory.Cli;
 /// <summary><c>smf finetune</c>.</summary>
 public static class FinetuneCommand
 {
-    static readonly string[] Methods = ["sparse", "memory-all", "full", "lora"];
-    static readonly string[] Rankers = ["tf-idf", "tf-only", "kl", "random", "all-accessed"];
-
     /// <summary>Builds the command.</summary>
     public static Command Create()
     {
         var model = new Option<string>("--model") { Description = "Base checkpoint folder", Required = true };
-        var method = new Option<string>("--method") { Description = $"What may change: {string.Join(" | ", Methods)}", DefaultValueFactory = _ => "sparse" };
+        var method = new Option<string>("--method") { Description = $"What may change: {FinetuneMethods.Registry.CliChoices}", DefaultValueFactory = _ => Registry<FinetuneMethodSpec>.CliName(FinetuneMethods.Registry.All[0].Name) };
         var topT = new Option<int?>("--top-t") { Description = "sparse: value rows updated per step (t)" };
         var lr = new Option<double?>("--lr") { Description = "Learning rate (default: the method's measured default; see README)" };
-        var ranker = new Option<string?>("--ranker") { Description = $"sparse: slot ranking, {string.Join(" | ", Rankers)}" };
+        var ranker = new Option<string?>("--ranker") { Description = $"sparse: slot ranking, {SlotRankers.Registry.CliChoices}" };
         var background = new Option<string?>("--background") { Description = "sparse: background statistics file (default: MODEL/background.safetensors)" };
         var data = new Option<string?>("--data") { Description = "Facts to learn: a facts JSONL(.gz) file, or the embedded sets 'new' (default) / 'known'" };
         var steps = new Option<int?>("--steps") { Description = "Optimizer steps (default: one step per fact)" };
@@ -30,10 +28,10 @@ public static class FinetuneCommand
         };
         cmd.SetAction(pr =>
         {
-            var overrides = new List<string> { $"base_model={pr.GetValue(model)}", $"method={EnumValue(pr.GetValue(method)!, Methods, "--method")}" };
+            var overrides = new List<string> { $"base_model={pr.GetValue(model)}", $"method={FinetuneMethods.Registry.Get(pr.GetValue(method), "--method").Name}" };
             if (pr.GetValue(topT) is int t) overrides.Add($"sparse.top_t={t}");
             if (pr.GetValue(lr) is double l) overrides.Add($"lr={l.ToString(System.Globalization.CultureInfo.InvariantCulture)}");
-            if (pr.GetValue(ranker) is string r) overrides.Add($"sparse.ranker={EnumValue(r, Rankers, "--ranker")}");
+            if (pr.GetValue(ranker) is string r) overrides.Add($"sparse.ranker={SlotRankers.Registry.Get(r, "--ranker").Name}");
             if (pr.GetValue(background) is string bg) overrides.Add($"sparse.background={bg}");
             if (pr.GetValue(data) is string d) overrides.Add($"data.facts={d}");
             if (pr.GetValue(steps) is int s) overrides.Add($"steps={s}");
@@ -45,14 +43,5 @@ public static class FinetuneCommand
             return 0;
         });
         return cmd;
-    }
-
-    /// <summary>Maps a CLI spelling (e.g. memory-all, tf-idf) to the config's snake_case enum value, or fails clearly.</summary>
-    internal static string EnumValue(string value, string[] allowed, string option)
-    {
-        string norm = value.Trim().ToLowerInvariant().Replace('_', '-');
-        if (norm == "tfidf") norm = "tf-idf";
-        if (!allowed.Contains(norm)) throw new ConfigException($"{option}: unknown value \"{value}\"; use one of {string.Join(", ", allowed)}");
-        return norm.Replace('-', '_');
     }
 }

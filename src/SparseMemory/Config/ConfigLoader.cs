@@ -74,9 +74,6 @@ public static class ConfigLoader
     /// <summary>Serialises a config (indented, snake_case).</summary>
     public static string ToJson<T>(T config) => JsonSerializer.Serialize(config, Json);
 
-    /// <summary>Writes a config atomically.</summary>
-    public static void Save<T>(T config, string path) => AtomicFile.WriteAllText(path, ToJson(config) + "\n");
-
     static JsonNode Parse(string text, string source)
     {
         try
@@ -101,17 +98,8 @@ public static class ConfigLoader
             string path = (e.Path ?? "?").TrimStart('$', '.');
             if (e.Message.Contains("could not be mapped", StringComparison.Ordinal))
                 throw new ConfigException($"{source}: unknown key at {path} (check the spelling; keys are snake_case, e.g. train.batch_size)");
-            if (EnumTarget(e.Message) is { } enumType)
-                throw new ConfigException($"{source}: {path} must be one of {string.Join(", ", Enum.GetNames(enumType).Select(JsonNamingPolicy.SnakeCaseLower.ConvertName))}");
             throw new ConfigException($"{source}: {e.Message} (at {path})");
         }
-    }
-
-    /// <summary>The enum type named by a System.Text.Json "could not be converted to T" message, if T is one of ours.</summary>
-    static Type? EnumTarget(string message)
-    {
-        var m = System.Text.RegularExpressions.Regex.Match(message, @"could not be converted to ([\w.+]+)\.");
-        return m.Success && typeof(ConfigLoader).Assembly.GetType(m.Groups[1].Value) is { IsEnum: true } t ? t : null;
     }
 
     /// <summary>Deep-merges <paramref name="overlay"/> into <paramref name="target"/>; objects merge, everything else replaces.</summary>

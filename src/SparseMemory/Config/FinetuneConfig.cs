@@ -1,19 +1,4 @@
-using SparseMemory.Finetuning;
-
 namespace SparseMemory.Config;
-
-/// <summary>Which parameters a finetuning run may change.</summary>
-public enum FinetuneMethodKind
-{
-    /// <summary>Sparse memory finetuning: top-t value rows per step (Lin et al. 2025).</summary>
-    Sparse,
-    /// <summary>Ablation: every value row the batch read.</summary>
-    MemoryAll,
-    /// <summary>Baseline: every parameter, AdamW.</summary>
-    Full,
-    /// <summary>Baseline: low-rank adapters on attention and FFN projections, AdamW.</summary>
-    Lora,
-}
 
 /// <summary>
 /// A finetuning run on a stream of facts: one fact (a batch of its paraphrases) per step. The <see cref="Model"/>
@@ -33,9 +18,12 @@ public sealed record FinetuneConfig
     public string BaseModel { get; init; } = "";
     /// <summary>Architecture (filled from the base checkpoint; must not be changed).</summary>
     public ModelConfig? Model { get; init; }
-    /// <summary>What may change.</summary>
-    public FinetuneMethodKind Method { get; init; } = FinetuneMethodKind.Sparse;
-    /// <summary>Learning rate; null = the method's default (see <see cref="DefaultLr"/>).</summary>
+    /// <summary>
+    /// What may change: a finetuning method's registered name (<c>sparse</c>, <c>memory_all</c>, <c>full</c>, <c>lora</c>; the
+    /// registry lives in the Finetuning namespace, which also validates the name).
+    /// </summary>
+    public string Method { get; init; } = "sparse";
+    /// <summary>Learning rate; null = the method's default (declared by the method's registry entry).</summary>
     public double? Lr { get; init; }
     /// <summary>Optimizer steps; 0 = one pass over the stream (facts × steps_per_item).</summary>
     public int Steps { get; init; } = 0;
@@ -58,20 +46,10 @@ public sealed record FinetuneConfig
     /// <summary>Checkpoint cadence.</summary>
     public int CheckpointEvery { get; init; } = 100;
 
-    /// <summary>Default learning rates per method, from the sweep recorded in the README.</summary>
-    public static double DefaultLr(FinetuneMethodKind method) => method switch
-    {
-        FinetuneMethodKind.Sparse => 100.0,
-        FinetuneMethodKind.MemoryAll => 100.0,
-        FinetuneMethodKind.Full => 1e-4,
-        FinetuneMethodKind.Lora => 1e-3,
-        _ => throw new ArgumentOutOfRangeException(nameof(method)),
-    };
-
-    /// <summary>The lr in effect.</summary>
-    public double EffectiveLr => Lr ?? DefaultLr(Method);
-
-    /// <summary>All problems at once.</summary>
+    /// <summary>
+    /// All structural problems at once. What depends on the chosen method, ranker, row optimizer or probes is checked by
+    /// the registries that own them (the finetune run combines both), so this namespace stays a leaf.
+    /// </summary>
     public IReadOnlyList<string> Validate()
     {
         var e = new List<string>();
@@ -79,14 +57,11 @@ public sealed record FinetuneConfig
         if (Lr is { } lr && !(lr > 0)) e.Add($"lr must be positive, got {lr}");
         if (Steps < 0) e.Add($"steps must be ≥ 0, got {Steps}");
         if (LogEvery <= 0 || CheckpointEvery <= 0 || EvalEvery < 0) e.Add("log_every and checkpoint_every must be positive, eval_every ≥ 0");
+        if (string.IsNullOrWhiteSpace(Method)) e.Add("method must name a finetuning method (--method)");
         Data.Validate(e, "data");
-        if (Method is FinetuneMethodKind.Sparse or FinetuneMethodKind.MemoryAll) Sparse.Validate(e, "sparse");
-        if (Method == FinetuneMethodKind.Lora) Lora.Validate(e, "lora");
         if (FullWeightDecay < 0) e.Add("full_weight_decay must be ≥ 0");
         if (ProbeLimit < 0) e.Add("probe_limit must be ≥ 0 (0 = all items)");
-        foreach (string p in Probes.Where(p => SparseMemory.Evaluation.Probes.ProbeRegistry.Find(p) is null))
-            e.Add($"probes: unknown probe '{p}'; known: {string.Join(", ", SparseMemory.Evaluation.Probes.ProbeRegistry.Names)}");
-        if (Model is not null) { Model.Validate(e, "model"); if (Method is FinetuneMethodKind.Sparse or FinetuneMethodKind.MemoryAll && Model.Memory is null) e.Add("method sparse/memory-all needs a model with a memory layer"); }
+        Model?.Validate(e, "model");
         return e;
     }
 }
@@ -107,7 +82,8 @@ public sealed record StreamConfig
     /// <summary>Allow the question form in training text.</summary>
     public bool AllowQuestionForm { get; init; } = false;
 
-    internal void Validate(List<string> e, string p)
+    /// <summary>Adds this section's structural problems to <paramref name="e"/>, keys prefixed with <paramref name="p"/>.</summary>
+    public void Validate(List<string> e, string p)
     {
         if (string.IsNullOrWhiteSpace(Facts)) e.Add($"{p}.facts must name a fact set or file");
         if (Limit < 0) e.Add($"{p}.limit must be ≥ 0");
@@ -121,22 +97,22 @@ public sealed record SparseConfig
 {
     /// <summary>t: value rows updated per step.</summary>
     public int TopT { get; init; } = 512;
-    /// <summary>Slot ranking.</summary>
-    public SlotRankerKind Ranker { get; init; } = SlotRankerKind.TfIdf;
-    /// <summary>Row update rule.</summary>
-    public SparseOptimizer Optimizer { get; init; } = SparseOptimizer.Sgd;
-    /// <summary>Weight decay (AdamW variant only; selected rows only).</summary>
+    /// <summary>Slot ranking: a registered ranker name (<c>tf_idf</c>, <c>tf_only</c>, <c>kl</c>, <c>random</c>, <c>all_accessed</c>).</summary>
+    public string Ranker { get; init; } = "tf_idf";
+    /// <summary>Row update rule: a registered row optimizer name (<c>sgd</c>, <c>adam_w</c>).</summary>
+    public string Optimizer { get; init; } = "sgd";
+    /// <summary>Weight decay (row optimizers that support it; selected rows only).</summary>
     public double WeightDecay { get; init; } = 0;
     /// <summary>Background statistics file; null = <c>background.safetensors</c> in the base checkpoint.</summary>
     public string? Background { get; init; }
     /// <summary>Never select zero-score (zero-IDF) slots.</summary>
     public bool ExcludeZeroIdf { get; init; } = false;
 
-    internal void Validate(List<string> e, string p)
+    /// <summary>Adds this section's structural problems to <paramref name="e"/>, keys prefixed with <paramref name="p"/>.</summary>
+    public void Validate(List<string> e, string p)
     {
         if (TopT <= 0) e.Add($"{p}.top_t must be ≥ 1, got {TopT} (--top-t)");
         if (WeightDecay < 0) e.Add($"{p}.weight_decay must be ≥ 0");
-        if (Optimizer == SparseOptimizer.Sgd && WeightDecay != 0) e.Add($"{p}.weight_decay needs optimizer adam_w (plain SGD here has none, so unselected rows cannot move)");
     }
 }
 
@@ -154,7 +130,8 @@ public sealed record LoraConfig
     /// <summary>AdamW weight decay of the adapters.</summary>
     public double WeightDecay { get; init; } = 0.1;
 
-    internal void Validate(List<string> e, string p)
+    /// <summary>Adds this section's structural problems to <paramref name="e"/>, keys prefixed with <paramref name="p"/>.</summary>
+    public void Validate(List<string> e, string p)
     {
         if (Rank <= 0) e.Add($"{p}.rank must be positive");
         if (!(Alpha > 0)) e.Add($"{p}.alpha must be positive");

@@ -337,23 +337,17 @@ public sealed class ByteLevelBpeTokenizer
     // ------------------------------------------------------------------------------------------
 
     /// <summary>Writes the tokenizer as a Hugging Face <c>tokenizer.json</c> (loadable with
-    /// <c>tokenizers.Tokenizer.from_file</c>). Atomic: writes <c>path.tmp</c>, then renames.</summary>
-    public void Save(string path)
+    /// <c>tokenizers.Tokenizer.from_file</c>) to <paramref name="stream"/>. Files are written through the persistence
+    /// layer (<c>Checkpoints.DataFiles.SaveTokenizer</c>), which makes the write atomic.</summary>
+    public void WriteTo(Stream stream)
     {
-        ArgumentNullException.ThrowIfNull(path);
-        string? dir = Path.GetDirectoryName(Path.GetFullPath(path));
-        if (dir is not null) Directory.CreateDirectory(dir);
-        string tmp = path + ".tmp";
-        using (var stream = new FileStream(tmp, FileMode.Create, FileAccess.Write, FileShare.None))
-        using (var json = new Utf8JsonWriter(stream, new JsonWriterOptions
+        ArgumentNullException.ThrowIfNull(stream);
+        using var json = new Utf8JsonWriter(stream, new JsonWriterOptions
         {
             Indented = true,
             Encoder = System.Text.Encodings.Web.JavaScriptEncoder.UnsafeRelaxedJsonEscaping,
-        }))
-        {
-            WriteJson(json);
-        }
-        File.Move(tmp, path, overwrite: true);
+        });
+        WriteJson(json);
     }
 
     private void WriteJson(Utf8JsonWriter j)

@@ -1,3 +1,4 @@
+using SparseMemory.Data;
 using SparseMemory.Memory;
 using SparseMemory.Model;
 using static TorchSharp.torch;

@@ -1,10 +1,10 @@
+using SparseMemory.Data;
 using System.Diagnostics;
 using System.Text.Json;
 using SparseMemory.Checkpoints;
 using SparseMemory.Config;
 using SparseMemory.Memory;
 using SparseMemory.Model;
-using SparseMemory.Reporting;
 using TorchSharp;
 using TorchSharp.Modules;
 using static TorchSharp.torch;

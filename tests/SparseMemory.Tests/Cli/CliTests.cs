@@ -1,3 +1,5 @@
+using SparseMemory.Checkpoints;
+using SparseMemory.Runs;
 using SparseMemory.Cli;
 using SparseMemory.Config;
 using Xunit;
@@ -53,7 +55,7 @@ public sealed class CliTests
         string root = Fixtures.TempDir("cli");
         var cfg = Fixtures.TinyConfig(Fixtures.WriteCorpus(root), steps: 4);
         string run = Path.Combine(root, "run");
-        SparseMemory.Training.Pretraining.Run(cfg, run, SparseMemory.Training.NullObserver.Instance);
+        SparseMemory.Runs.Pretraining.Run(cfg, run, SparseMemory.Training.NullObserver.Instance);
         string weights = Path.Combine(run, "model.safetensors");
         var before = File.ReadAllBytes(weights);
         File.WriteAllBytes(weights, before[..100]);
@@ -69,7 +71,7 @@ public sealed class CliTests
         string root = Fixtures.TempDir("cli");
         string corpus = Fixtures.WriteCorpus(root);
         string cfgFile = Path.Combine(root, "cfg.json");
-        ConfigLoader.Save(Fixtures.TinyConfig(corpus, steps: 4), cfgFile);
+        RunFolder.SaveConfig(Fixtures.TinyConfig(corpus, steps: 4), cfgFile);
         string run = Path.Combine(root, "run");
         Assert.Equal(0, Smf.Run("pretrain", "--preset", "tiny", "--config", cfgFile, "--out", run).Code);
         var stamp = File.GetLastWriteTimeUtc(Path.Combine(run, "model.safetensors"));
@@ -92,8 +94,14 @@ public sealed class BenchCliTests
         Assert.True(code == 0, err);
         using var doc = System.Text.Json.JsonDocument.Parse(output);
         var methods = doc.RootElement.GetProperty("methods").EnumerateArray().ToList();
-        Assert.Equal(["full (AdamW)", "lora r=8 (AdamW)", "sparse t=16 (SGD, TF-IDF)", "sparse t=16 (AdamW, TF-IDF)", SparseMemory.Training.StepBenchmark.FloorName],
-            methods.Select(m => m.GetProperty("method").GetString()));
+        // Full finetuning first (the denominator), every other registered method, the other row optimizers of sparse, the floor.
+        var names = methods.Select(m => m.GetProperty("method").GetString()!).ToList();
+        Assert.Equal("full (AdamW)", names[0]);
+        Assert.Equal(SparseMemory.Runs.StepBenchmark.FloorName, names[^1]);
+        Assert.Equal(SparseMemory.Finetuning.FinetuneMethods.Registry.All.Count + SparseMemory.Finetuning.RowOptimizers.Registry.All.Count, names.Count);
+        Assert.Contains("sparse t=16 (sgd, tf_idf)", names);
+        Assert.Contains("sparse t=16 (adam_w, tf_idf)", names);
+        Assert.Contains("lora r=8 α=16 (AdamW)", names);
         foreach (var m in methods)
         {
             var ms = m.GetProperty("ms_per_step").EnumerateArray().Select(x => x.GetDouble()).ToList();

@@ -1,3 +1,4 @@
+using SparseMemory.Checkpoints;
 using SparseMemory.Config;
 using Xunit;
 
@@ -27,11 +28,15 @@ public sealed class ConfigLoaderTests
     }
 
     [Fact]
-    public void Unknown_enum_value_is_an_error_listing_the_allowed_values()
+    public void Unknown_registry_names_are_errors_listing_the_registered_names()
     {
-        var e = Assert.Throws<ConfigException>(() => ConfigLoader.Load<FinetuneConfig>(null, null, ["sparse.ranker=bogus"]));
-        Assert.Contains("--set", e.Message);
-        Assert.Contains("sparse.ranker must be one of tf_idf, tf_only, kl, random, all_accessed", e.Message);
+        var cfg = ConfigLoader.Load<FinetuneConfig>(null, null, ["base_model=x", "sparse.ranker=bogus", "sparse.optimizer=adam", "probes=[\"nope\"]"]);
+        var errors = string.Join("\n", SparseMemory.Runs.FinetuneRun.Validate(cfg));
+        Assert.Contains("sparse.ranker: unknown ranker \"bogus\"; use one of tf_idf, tf_only, kl, random, all_accessed", errors);
+        Assert.Contains("sparse.optimizer: unknown row optimizer \"adam\"; use one of sgd, adam_w", errors);
+        Assert.Contains("unknown probe 'nope'", errors);
+        var method = string.Join("\n", SparseMemory.Runs.FinetuneRun.Validate(cfg with { Method = "dense" }));
+        Assert.Contains("method: unknown method \"dense\"; use one of sparse, memory_all, full, lora", method);
     }
 
     [Fact]
@@ -74,7 +79,7 @@ public sealed class ConfigLoaderTests
     {
         var c = ConfigLoader.Load<ExperimentConfig>("tiny", sets: ["seed=5"]);
         string f = Path.Combine(Fixtures.TempDir("cfg"), "config.json");
-        ConfigLoader.Save(c, f);
+        RunFolder.SaveConfig(c, f);
         Assert.Equal(ConfigLoader.ToJson(c), ConfigLoader.ToJson(ConfigLoader.ReadFile<ExperimentConfig>(f)));
     }
 }

@@ -1,3 +1,4 @@
+using SparseMemory.DataBuild;
 using SparseMemory.Data;
 using Xunit;
 

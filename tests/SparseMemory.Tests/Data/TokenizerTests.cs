@@ -1,3 +1,4 @@
+using SparseMemory.Checkpoints;
 using System.Text;
 using CsCheck;
 using SparseMemory.Data;
@@ -118,8 +119,8 @@ public sealed class TokenizerTests : IDisposable
     public void Should_train_deterministically()
     {
         string a = Path.Combine(_dir, "a.json"), b = Path.Combine(_dir, "b.json");
-        ByteLevelBpeTokenizer.Train(SmallCorpus, 350).Save(a);
-        ByteLevelBpeTokenizer.Train(SmallCorpus, 350).Save(b);
+        ByteLevelBpeTokenizer.Train(SmallCorpus, 350).SaveTokenizer(a);
+        ByteLevelBpeTokenizer.Train(SmallCorpus, 350).SaveTokenizer(b);
         Assert.Equal(File.ReadAllBytes(a), File.ReadAllBytes(b));
     }
 
@@ -128,7 +129,7 @@ public sealed class TokenizerTests : IDisposable
     {
         var tok = Trained.Value;
         string path = Path.Combine(_dir, "tokenizer.json");
-        tok.Save(path);
+        tok.SaveTokenizer(path);
         Assert.False(File.Exists(path + ".tmp"));
         var loaded = ByteLevelBpeTokenizer.Load(path);
         Assert.Equal(tok.VocabSize, loaded.VocabSize);
@@ -137,7 +138,7 @@ public sealed class TokenizerTests : IDisposable
         foreach (string doc in SmallCorpus) Assert.Equal(tok.Encode(doc), loaded.Encode(doc));
 
         string again = Path.Combine(_dir, "again.json");
-        loaded.Save(again);
+        loaded.SaveTokenizer(again);
         Assert.Equal(File.ReadAllBytes(path), File.ReadAllBytes(again));
 
         string json = File.ReadAllText(path);
@@ -174,7 +175,7 @@ public sealed class TokenizerTests : IDisposable
     public void Should_reject_truncated_and_missing_files()
     {
         string path = Path.Combine(_dir, "tokenizer.json");
-        Trained.Value.Save(path);
+        Trained.Value.SaveTokenizer(path);
         byte[] bytes = File.ReadAllBytes(path);
         File.WriteAllBytes(path, bytes[..(bytes.Length / 2)]);
         var e = Assert.Throws<InvalidDataException>(() => ByteLevelBpeTokenizer.Load(path));

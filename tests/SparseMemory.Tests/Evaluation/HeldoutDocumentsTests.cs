@@ -1,3 +1,4 @@
+using SparseMemory.Runs;
 using SparseMemory.Checkpoints;
 using SparseMemory.Config;
 using SparseMemory.Data.Facts;
@@ -15,7 +16,7 @@ public sealed class HeldoutDocumentsTests
     {
         string root = Fixtures.TempDir("heldout");
         string facts = Path.Combine(root, "known.jsonl");
-        FactsFile.Write(facts, Enumerable.Range(0, 40).Select(i => new Fact($"k{i}", $"Town{i}", "mayor", $"Mayor{i}", [$"Mayor{i}"],
+        DataFiles.WriteFacts(facts, Enumerable.Range(0, 40).Select(i => new Fact($"k{i}", $"Town{i}", "mayor", $"Mayor{i}", [$"Mayor{i}"],
             $"Who is the mayor of Town{i}?", [$"The mayor of Town{i} is Mayor{i}."], "test")));
         var cfg = Fixtures.TinyConfig(Fixtures.WriteCorpus(root), steps: 2) with
         {

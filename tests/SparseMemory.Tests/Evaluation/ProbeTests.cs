@@ -1,3 +1,4 @@
+using SparseMemory.Runs;
 using System.Text.Json.Nodes;
 using SparseMemory.Checkpoints;
 using SparseMemory.Cli;
@@ -31,7 +32,7 @@ public sealed class TinyCheckpoint
             return new Fact($"f{i}", who, "lives_in", where, [where], $"Where does {who} live?", [$"{who} lives in {where}."], "test");
         });
         FactsPath = Path.Combine(Root, "facts.jsonl");
-        FactsFile.Write(FactsPath, facts);
+        DataFiles.WriteFacts(FactsPath, facts);
     }
 }
 

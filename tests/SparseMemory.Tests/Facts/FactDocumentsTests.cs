@@ -1,3 +1,4 @@
+using SparseMemory.Checkpoints;
 using SparseMemory.Config;
 using SparseMemory.Data;
 using SparseMemory.Data.Facts;
@@ -39,7 +40,7 @@ public sealed class FactDocumentsTests
         using var tmp = new TempFolder();
         var corpus = tmp.Write("corpus.txt", Enumerable.Range(0, 200).SelectMany(i => new[] { $"Prose document number {i} about nothing.", "" }));
         var factsPath = Path.Combine(tmp.Path, "facts.jsonl");
-        FactsFile.Write(factsPath, SomeFacts(100));
+        DataFiles.WriteFacts(factsPath, SomeFacts(100));
         var data = new DataConfig { Corpus = [corpus], KnownFacts = factsPath, FactRepeats = 4, HeldoutFraction = 0.1 };
         var docs = CorpusLoader.Load(data, seed: 9);
         var factDocs = FactDocuments.Build(FactsFile.Read(factsPath), 4, 9);

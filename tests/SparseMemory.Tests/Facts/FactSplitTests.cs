@@ -1,8 +1,9 @@
+using SparseMemory.Checkpoints;
+using SparseMemory.DataBuild.Facts;
 using SparseMemory.Data.Facts;
-using SparseMemory.Data.Facts.Packages;
 using SparseMemory.Tests.Benchmarks;
 using Xunit;
-using R = SparseMemory.Data.Facts.Packages.RelationTemplates;
+using R = SparseMemory.DataBuild.Facts.RelationTemplates;
 
 namespace SparseMemory.Tests.Facts;
 
@@ -28,8 +29,8 @@ public sealed class FactSplitTests
         Assert.Equal(a.New.Select(f => f.Id), b.New.Select(f => f.Id));
         using var tmp = new TempFolder();
         string p1 = Path.Combine(tmp.Path, "a.jsonl.gz"), p2 = Path.Combine(tmp.Path, "b.jsonl.gz");
-        FactsFile.Write(p1, a.Known);
-        FactsFile.Write(p2, b.Known);
+        DataFiles.WriteFacts(p1, a.Known);
+        DataFiles.WriteFacts(p2, b.Known);
         Assert.Equal(File.ReadAllBytes(p1), File.ReadAllBytes(p2));
         var c = FactSplit.Split(FactSetBuilder.Clean(Synthetic()), options with { Seed = 6 });
         Assert.NotEqual(a.New.Select(f => f.Id), c.New.Select(f => f.Id));

@@ -1,7 +1,7 @@
-using SparseMemory.Data.Facts.Packages;
+using SparseMemory.DataBuild.Facts;
 using SparseMemory.Tests.Benchmarks;
 using Xunit;
-using R = SparseMemory.Data.Facts.Packages.RelationTemplates;
+using R = SparseMemory.DataBuild.Facts.RelationTemplates;
 
 namespace SparseMemory.Tests.Facts;
 

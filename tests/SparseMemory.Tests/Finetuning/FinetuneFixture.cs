@@ -1,3 +1,5 @@
+using SparseMemory.Checkpoints;
+using SparseMemory.Runs;
 using SparseMemory.Data.Facts;
 using SparseMemory.Finetuning;
 using SparseMemory.Training;
@@ -19,7 +21,7 @@ public sealed class FinetuneFixture
         FactsPath = Path.Combine(Root, "facts.jsonl");
         string[] people = ["Ada", "Bela", "Cyril", "Dora", "Emil", "Fenna"];
         string[] towns = ["Zorn", "Yelm", "Xant", "Wick", "Vale", "Umber"];
-        FactsFile.Write(FactsPath, people.Select((p, i) => new Fact($"f{i}", p, "home", towns[i], [towns[i]],
+        DataFiles.WriteFacts(FactsPath, people.Select((p, i) => new Fact($"f{i}", p, "home", towns[i], [towns[i]],
             $"Where does {p} live?", [$"{p} lives in {towns[i]}.", $"The home of {p} is {towns[i]}.", $"{p} has a house in {towns[i]}."], "test")));
     }
 }

@@ -1,3 +1,4 @@
+using SparseMemory.Runs;
 using SparseMemory.Checkpoints;
 using SparseMemory.Config;
 using SparseMemory.Data;
@@ -15,8 +16,14 @@ namespace SparseMemory.Tests.Finetuning;
 /// <summary>The method × invariant grid on a tiny pretrained model, through the real trainer.</summary>
 public sealed class FinetuneMethodTests(FinetuneFixture fx) : IClassFixture<FinetuneFixture>
 {
-    FinetuneConfig Config(FinetuneMethodKind method, params string[] sets) =>
-        ConfigLoader.Load<FinetuneConfig>(sets: new[] { $"base_model={fx.BaseDir}", $"method={method.ToString() switch { "MemoryAll" => "memory_all", var m => m.ToLowerInvariant() }}", $"data.facts={fx.FactsPath}", "data.paraphrases=4", "checkpoint_every=2", "probes=[]" }.Concat(sets));
+    FinetuneConfig Config(string method, params string[] sets) =>
+        ConfigLoader.Load<FinetuneConfig>(sets: new[] { $"base_model={fx.BaseDir}", $"method={method}", $"data.facts={fx.FactsPath}", "data.paraphrases=4", "checkpoint_every=2", "probes=[]" }.Concat(sets));
+
+    /// <summary>Every registered finetuning method: the grid below is a Theory over the registry, with no switch on the method.</summary>
+    public static TheoryData<string> Methods => new(FinetuneMethods.Registry.Names);
+
+    /// <summary>A learning rate at which the method visibly moves its weights in a few steps on the tiny model.</summary>
+    static string Lr(string method) => FinetuneMethods.Registry.Get(method, "method").DefaultLr >= 1 ? "lr=5" : "lr=0.01";
 
     static Dictionary<string, Tensor> Weights(string dir) => SafeTensors.Load(Path.Combine(dir, Checkpoint.ModelFile)).Tensors;
 
@@ -26,7 +33,7 @@ public sealed class FinetuneMethodTests(FinetuneFixture fx) : IClassFixture<Fine
         var loaded = Checkpoint.Load(fx.BaseDir);
         var facts = FactsFile.Read(fx.FactsPath);
         var data = new FactStreamData(facts, loaded.Tokenizer, cfg.Data.Paraphrases, 1, cfg.Seed, false, loaded.Model.Config.MaxSeqLen);
-        var method = (SparseMemoryMethod)FinetuneRun.CreateMethod(cfg, fx.BaseDir);
+        var method = (SparseMemoryMethod)FinetuneMethods.Create(cfg, fx.BaseDir);
         var selections = new List<long[]>();
         var observer = new SelectionRecorder(method, selections);
         var trainer = new Trainer(loaded.Model, method, data, new LoopSettings(steps, 0, 1, 0, 1, steps, steps), torch.CPU, observer);
@@ -47,7 +54,7 @@ public sealed class FinetuneMethodTests(FinetuneFixture fx) : IClassFixture<Fine
     [InlineData("adam_w")]
     public void Sparse_changes_exactly_the_union_of_selected_rows_and_nothing_else(string optimizer)
     {
-        var cfg = Config(FinetuneMethodKind.Sparse, "sparse.top_t=6", "lr=5", $"sparse.optimizer={optimizer}");
+        var cfg = Config("sparse", "sparse.top_t=6", "lr=5", $"sparse.optimizer={optimizer}");
         string outDir = Path.Combine(fx.Root, "sparse-" + optimizer);
         var selections = RunSparse(cfg, outDir, 4);
         var before = Weights(fx.BaseDir);
@@ -65,10 +72,10 @@ public sealed class FinetuneMethodTests(FinetuneFixture fx) : IClassFixture<Fine
     [Fact]
     public void A_row_selected_earlier_but_not_now_does_not_move_with_adamw()
     {
-        var cfg = Config(FinetuneMethodKind.Sparse, "sparse.top_t=6", "lr=0.5", "sparse.optimizer=adam_w", "sparse.weight_decay=0.1");
+        var cfg = Config("sparse", "sparse.top_t=6", "lr=0.5", "sparse.optimizer=adam_w", "sparse.weight_decay=0.1");
         var loaded = Checkpoint.Load(fx.BaseDir);
         var data = new FactStreamData(FactsFile.Read(fx.FactsPath), loaded.Tokenizer, 4, 1, 1, false, 32);
-        var method = (SparseMemoryMethod)FinetuneRun.CreateMethod(cfg, fx.BaseDir);
+        var method = (SparseMemoryMethod)FinetuneMethods.Create(cfg, fx.BaseDir);
         var values = loaded.Model.MemoryValues!;
         var trainer = new Trainer(loaded.Model, method, data, new LoopSettings(1, 0, 1, 0, 1, 100, 100), torch.CPU);
         // Step twice by hand through the trainer's loop pieces: run 1 step, snapshot, run the next fact.
@@ -106,7 +113,7 @@ public sealed class FinetuneMethodTests(FinetuneFixture fx) : IClassFixture<Fine
         var dense = model.MemoryValues.grad!.clone();
         model.MemoryValues.grad = null;
         // Fast path: captured reads.
-        var method = new SparseMemoryMethod(new SparseMemoryOptions(8, SlotRankerKind.AllAccessed, SparseOptimizer.Sgd, 1.0), null);
+        var method = new SparseMemoryMethod(new SparseMemoryOptions(8, "all_accessed", "sgd", 1.0), null);
         method.Prepare(model);
         var log = new MemoryAccessLog();
         LanguageModel.Loss(model.Forward(batch.Inputs, log, batch.ValidMask), batch.Targets).backward();
@@ -126,7 +133,7 @@ public sealed class FinetuneMethodTests(FinetuneFixture fx) : IClassFixture<Fine
         var model = loaded.Model;                                              // float32: the managed path applies
         var batch = new FactStreamData(FactsFile.Read(fx.FactsPath), loaded.Tokenizer, 4, 1, 1, false, 32).Get(0);
         Assert.NotNull(batch.ValidMask);
-        var method = new SparseMemoryMethod(new SparseMemoryOptions(8, SlotRankerKind.AllAccessed, SparseOptimizer.Sgd, 1.0), null);
+        var method = new SparseMemoryMethod(new SparseMemoryOptions(8, "all_accessed", "sgd", 1.0), null);
         method.Prepare(model);
         var log = new MemoryAccessLog();
         LanguageModel.Loss(model.Forward(batch.Inputs, log, batch.ValidMask), batch.Targets).backward();
@@ -165,7 +172,7 @@ public sealed class FinetuneMethodTests(FinetuneFixture fx) : IClassFixture<Fine
         var before = model.MemoryValues.detach().clone();
         // Fast path: the method's own SGD step through the optimizer hook.
         const double lr = 3.0;
-        var method = new SparseMemoryMethod(new SparseMemoryOptions(5, SlotRankerKind.TfOnly, SparseOptimizer.Sgd, lr), null);
+        var method = new SparseMemoryMethod(new SparseMemoryOptions(5, "tf_only", "sgd", lr), null);
         method.Prepare(model);
         var opt = method.CreateOptimizer(method.ParameterGroups(model), new LoopSettings(1, 0, 1, 0, 1, 1, 1))!;
         var log = new MemoryAccessLog();
@@ -183,36 +190,47 @@ public sealed class FinetuneMethodTests(FinetuneFixture fx) : IClassFixture<Fine
     }
 
     [Theory]
-    [InlineData(FinetuneMethodKind.Full)]
-    [InlineData(FinetuneMethodKind.Lora)]
-    [InlineData(FinetuneMethodKind.MemoryAll)]
-    public void Baselines_change_what_they_declare(FinetuneMethodKind kind)
+    [MemberData(nameof(Methods))]
+    public void Every_method_changes_exactly_what_it_declares_trainable_finitely_and_reproducibly(string name)
     {
-        string outDir = Path.Combine(fx.Root, "m-" + kind);
-        var cfg = Config(kind, "steps=3", kind == FinetuneMethodKind.MemoryAll ? "lr=5" : "lr=0.01");
+        var spec = FinetuneMethods.Registry.Get(name, "method");
+        string outDir = Path.Combine(fx.Root, "m-" + name);
+        var cfg = Config(name, "steps=3", Lr(name));
         FinetuneRun.Run(cfg, outDir, NullObserver.Instance);
         var before = Weights(fx.BaseDir);
         var after = Weights(outDir);
-        Assert.Equal(before.Keys.Order(), after.Keys.Order());            // LoRA exports merged, plain keys
-        var moved = before.Keys.Where(k => !TensorAssert.Same(before[k], after[k])).ToHashSet();
-        switch (kind)
-        {
-            case FinetuneMethodKind.Full:
-                Assert.Equal(before.Keys.ToHashSet(), moved);                // every trainable tensor moves
-                break;
-            case FinetuneMethodKind.MemoryAll:
-                Assert.Equal(["memory_values.weight"], moved);
-                break;
-            case FinetuneMethodKind.Lora:
-                Assert.All(moved, k => Assert.Matches(@"\.(attention\.w[qkvo]|feed_forward\.w[123])\.weight$", k));
-                Assert.NotEmpty(moved);
-                break;
-        }
+        Assert.Equal(before.Keys.Order(), after.Keys.Order());            // every method exports the plain key set (LoRA: merged)
+        var moved = before.Keys.Where(k => !TensorAssert.Same(before[k], after[k])).Order().ToList();
+        var declared = before.Keys.Where(k => spec.Trains(cfg, k)).Order().ToList();
+        Assert.NotEmpty(declared);
+        Assert.Equal(declared, moved);
+        foreach (var (k, t) in after) Assert.True(t.isfinite().all().item<bool>(), $"{name}: {k} is not finite");
+        var loaded = Checkpoint.Load(outDir);
+        var batch = new FactStreamData(FactsFile.Read(fx.FactsPath), loaded.Tokenizer, 4, 1, 1, false, 32).Get(0);
+        using (torch.no_grad())
+            Assert.True(loaded.Model.Forward(batch.Inputs, null, batch.ValidMask).isfinite().all().item<bool>(), $"{name}: logits not finite");
         // Same config, same seed → same numbers.
-        string again = Path.Combine(fx.Root, "m2-" + kind);
+        string again = Path.Combine(fx.Root, "m2-" + name);
         FinetuneRun.Run(cfg, again, NullObserver.Instance);
         var rerun = Weights(again);
         foreach (var k in after.Keys) TensorAssert.Identical(after[k], rerun[k], k);
+    }
+
+    [Theory]
+    [MemberData(nameof(Methods))]
+    public void Every_method_at_lr_zero_changes_nothing(string name)
+    {
+        var cfg = FinetuneMethods.Canonical(Config(name));
+        var spec = FinetuneMethods.Spec(cfg);
+        var loaded = Checkpoint.Load(fx.BaseDir);
+        var method = spec.Create(cfg, 0.0, FinetuneMethods.LoadBackground(cfg, fx.BaseDir));
+        var data = new FactStreamData(FactsFile.Read(fx.FactsPath), loaded.Tokenizer, 4, 1, 1, false, 32);
+        string outDir = Path.Combine(fx.Root, "lr0-" + name);
+        new Trainer(loaded.Model, method, data, FinetuneMethods.Loop(cfg, 2), torch.CPU).Run(outDir);
+        (method as IDisposable)?.Dispose();
+        var before = Weights(fx.BaseDir);
+        var after = Weights(outDir);
+        foreach (var k in before.Keys) TensorAssert.Identical(before[k], after[k], $"{name}: {k}");
     }
 
     sealed class CrashAt(int step) : ITrainingObserver
@@ -222,14 +240,25 @@ public sealed class FinetuneMethodTests(FinetuneFixture fx) : IClassFixture<Fine
         public void OnMessage(string m) { }
     }
 
-    [Theory]
-    [InlineData(FinetuneMethodKind.Sparse, "adam_w")]
-    [InlineData(FinetuneMethodKind.Lora, "sgd")]
-    public void Resume_mid_stream_neither_skips_nor_repeats_an_item(FinetuneMethodKind kind, string optimizer)
+    /// <summary>Every method, plus the sparse method with each row optimizer (their state must survive the resume too).</summary>
+    public static TheoryData<string, string> ResumeCases
     {
-        var cfg = Config(kind, "steps=5", $"sparse.optimizer={optimizer}", kind == FinetuneMethodKind.Sparse ? "lr=0.5" : "lr=0.01");
-        string full = Path.Combine(fx.Root, $"r-full-{kind}");
-        string crashed = Path.Combine(fx.Root, $"r-crash-{kind}");
+        get
+        {
+            var cases = new TheoryData<string, string>();
+            foreach (var m in FinetuneMethods.Registry.Names) cases.Add(m, RowOptimizers.Registry.Names[0]);
+            foreach (var o in RowOptimizers.Registry.Names.Skip(1)) cases.Add(SparseMemoryMethod.Spec.Name, o);
+            return cases;
+        }
+    }
+
+    [Theory]
+    [MemberData(nameof(ResumeCases))]
+    public void Resume_mid_stream_neither_skips_nor_repeats_an_item(string kind, string optimizer)
+    {
+        var cfg = Config(kind, "steps=5", $"sparse.optimizer={optimizer}", FinetuneMethods.Registry.Get(kind, "method").DefaultLr >= 1 ? "lr=0.5" : "lr=0.01");
+        string full = Path.Combine(fx.Root, $"r-full-{kind}-{optimizer}");
+        string crashed = Path.Combine(fx.Root, $"r-crash-{kind}-{optimizer}");
         FinetuneRun.Run(cfg, full, NullObserver.Instance);
         Assert.Throws<OperationCanceledException>(() => FinetuneRun.Run(cfg, crashed, new CrashAt(3)));  // checkpoint at 2
         FinetuneRun.Run(cfg, crashed, NullObserver.Instance);

@@ -1,3 +1,4 @@
+using SparseMemory.Data;
 using SparseMemory.Checkpoints;
 using SparseMemory.Finetuning;
 using SparseMemory.Model;

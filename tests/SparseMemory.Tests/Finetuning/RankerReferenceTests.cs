@@ -1,3 +1,4 @@
+using SparseMemory.Config;
 using SparseMemory.Finetuning;
 using TorchSharp;
 using Xunit;
@@ -199,21 +200,24 @@ public sealed class RankerReferenceTests
     {
         var counts = new long[] { 0, 2, 1 };
         var bg = new BackgroundStats(3, "fp");
-        foreach (var kind in Enum.GetValues<SlotRankerKind>())
+        foreach (var kind in SlotRankers.Registry.Names)
         {
-            var e = Assert.Throws<ArgumentOutOfRangeException>(() => SlotRankerFactory.Create(kind, 0, bg));
+            var e = Assert.Throws<ArgumentOutOfRangeException>(() => SlotRankers.Create(kind, 0, bg));
             Assert.Contains("at least 1", e.Message, StringComparison.Ordinal);
         }
 
         Assert.Throws<ArgumentOutOfRangeException>(() => new TfIdfRanker().Select(counts, bg, -1));
-        var missing = Assert.Throws<ArgumentException>(() => SlotRankerFactory.Create(SlotRankerKind.TfIdf, 5, null));
+        var missing = Assert.Throws<ArgumentException>(() => SlotRankers.Create("tf_idf", 5, null));
         Assert.Contains("smf background", missing.Message, StringComparison.Ordinal);
-        Assert.Throws<ArgumentException>(() => SlotRankerFactory.Create(SlotRankerKind.Kl, 5, null));
+        Assert.Throws<ArgumentException>(() => SlotRankers.Create("kl", 5, null));
         Assert.Throws<ArgumentException>(() => new KlRanker().Select(counts, null, 5));
         Assert.Throws<ArgumentException>(() => new TfIdfRanker().Select(counts, new BackgroundStats(4, "fp"), 5));
-        Assert.IsType<TfOnlyRanker>(SlotRankerFactory.Create(SlotRankerKind.TfOnly, 5, null));
-        Assert.IsType<RandomRanker>(SlotRankerFactory.Create(SlotRankerKind.Random, 5, null, seed: 3));
-        Assert.IsType<AllAccessedRanker>(SlotRankerFactory.Create(SlotRankerKind.AllAccessed, 5, null));
+        Assert.IsType<TfOnlyRanker>(SlotRankers.Create("tf-only", 5, null));
+        Assert.IsType<RandomRanker>(SlotRankers.Create("random", 5, null, new RankerSettings(Seed: 3)));
+        Assert.IsType<AllAccessedRanker>(SlotRankers.Create("AllAccessed", 5, null));
+        Assert.IsType<TfIdfRanker>(SlotRankers.Create("tfidf", 5, bg));                        // spellings: case, '-' and '_' do not matter
+        var unknown = Assert.Throws<ConfigException>(() => SlotRankers.Create("tf_idfx", 5, bg));
+        Assert.Contains("tf_idf, tf_only", unknown.Message, StringComparison.Ordinal);
     }
 
     /// <summary>Scores to 1e-12 relative, the tie-aware rules of peers.md §5A, then exact equality (deterministic tie-break).</summary>

@@ -1,3 +1,4 @@
+using SparseMemory.Runs;
 using System.Text.Json.Nodes;
 using SparseMemory.Checkpoints;
 using SparseMemory.Model;

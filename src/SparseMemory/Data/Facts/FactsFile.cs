@@ -46,14 +46,16 @@ public static class FactsFile
         return facts;
     }
 
-    /// <summary>Writes facts atomically (gzip'd when the name ends in .gz; deterministic bytes).</summary>
-    public static void Write(string path, IEnumerable<Fact> facts) => AtomicFile.Write(path, fs =>
+    /// <summary>
+    /// Writes facts as JSONL to <paramref name="stream"/> (gzip'd when <paramref name="gzip"/>; deterministic bytes).
+    /// Files are written through the persistence layer (<c>Checkpoints.DataFiles.WriteFacts</c>), which makes the write atomic.
+    /// </summary>
+    public static void WriteTo(Stream stream, IEnumerable<Fact> facts, bool gzip)
     {
-        using Stream s = path.EndsWith(".gz", StringComparison.OrdinalIgnoreCase)
-            ? new GZipStream(fs, CompressionLevel.SmallestSize, leaveOpen: true) : new NonClosing(fs);
+        using Stream s = gzip ? new GZipStream(stream, CompressionLevel.SmallestSize, leaveOpen: true) : new NonClosing(stream);
         using var w = new StreamWriter(s, new UTF8Encoding(false)) { NewLine = "\n" };
         foreach (var f in facts) w.WriteLine(JsonSerializer.Serialize(f, Json));
-    });
+    }
 
     /// <summary>Names of the embedded fact sets (e.g. "known", "new").</summary>
     public static IReadOnlyList<string> EmbeddedNames =>

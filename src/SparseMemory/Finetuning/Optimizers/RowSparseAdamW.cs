@@ -1,0 +1,202 @@
+using TorchSharp;
+using static TorchSharp.torch;
+
+namespace SparseMemory.Finetuning;
+
+/// <summary>
+/// AdamW for a value table that updates only the rows selected at each step (peers.md trap 1, §5C).
+/// </summary>
+/// <remarks>
+/// <para>For the selected rows R of a step, with per-row step counter n_r (incremented only when r is selected):</para>
+/// <code>
+/// w_r ← w_r · (1 − lr·λ)                        decoupled weight decay, selected rows only
+/// m_r ← β1·m_r + (1 − β1)·g_r
+/// v_r ← β2·v_r + (1 − β2)·g_r²
+/// w_r ← w_r − lr/(1 − β1^n_r) · m_r / (√v_r / √(1 − β2^n_r) + ε)
+/// </code>
+/// <para>Rows outside R, their moments and their counters are not touched at all, bit for bit: there is no
+/// momentum leak and no weight decay on unselected rows. The moments are dense [S, Dv] tensors allocated on the
+/// first step, updated only through <c>index_select</c> → Adam math → <c>index_copy_</c> on R.</para>
+/// </remarks>
+/// <param name="beta1">β1.</param>
+/// <param name="beta2">β2.</param>
+/// <param name="eps">ε.</param>
+/// <param name="weightDecay">Decoupled weight decay λ.</param>
+public sealed class RowSparseAdamW(double beta1 = 0.9, double beta2 = 0.999, double eps = 1e-8, double weightDecay = 0.0) : IRowUpdate
+{
+    /// <summary>Registry entry (see <see cref="RowOptimizers"/>).</summary>
+    public static readonly RowOptimizerSpec Spec = new("adam_w", "row-lazy AdamW: state only for rows ever selected; only rows selected this step move", true,
+        wd => new RowSparseAdamW(weightDecay: wd));
+
+    private readonly RowGradientMask _mask = new();
+    private Tensor? _expAvg;
+    private Tensor? _expAvgSq;
+    private long[]? _rowSteps;
+
+    /// <summary>β1.</summary>
+    public double Beta1 { get; } = CheckUnit(beta1, nameof(beta1));
+
+    /// <summary>β2.</summary>
+    public double Beta2 { get; } = CheckUnit(beta2, nameof(beta2));
+
+    /// <summary>ε.</summary>
+    public double Eps { get; } = eps > 0 ? eps : throw new ArgumentOutOfRangeException(nameof(eps), eps, "ε must be positive, e.g. 1e-8.");
+
+    /// <summary>Decoupled weight decay λ.</summary>
+    public double WeightDecay { get; } = weightDecay >= 0 ? weightDecay : throw new ArgumentOutOfRangeException(nameof(weightDecay), weightDecay, "Weight decay must be ≥ 0.");
+
+    /// <summary>First moments [S, Dv]; null before the first step.</summary>
+    public Tensor? ExpAvg => _expAvg;
+
+    /// <summary>Second moments [S, Dv]; null before the first step.</summary>
+    public Tensor? ExpAvgSq => _expAvgSq;
+
+    /// <summary>How many times <paramref name="row"/> has been updated (its bias-correction step).</summary>
+    /// <param name="row">A row of the table.</param>
+    public long RowStepCount(long row) => _rowSteps is null ? 0 : _rowSteps[row];
+
+    /// <summary>Updates only <paramref name="rows"/> of <paramref name="weight"/>.</summary>
+    /// <param name="weight">The value table [S, Dv], a leaf parameter; changed in place.</param>
+    /// <param name="grad">Its dense gradient [S, Dv]; only the selected rows are read.</param>
+    /// <param name="rows">Distinct rows to update, each in [0, S); may be empty (then nothing happens).</param>
+    /// <param name="lr">Learning rate, ≥ 0.</param>
+    public void Step(Tensor weight, Tensor grad, long[] rows, double lr)
+    {
+        ArgumentNullException.ThrowIfNull(weight);
+        ArgumentNullException.ThrowIfNull(grad);
+        ArgumentNullException.ThrowIfNull(rows);
+        if (!(lr >= 0) || double.IsInfinity(lr))
+        {
+            throw new ArgumentOutOfRangeException(nameof(lr), lr, "The learning rate must be finite and ≥ 0.");
+        }
+
+        if (weight.dim() != 2 || !grad.shape.SequenceEqual(weight.shape))
+        {
+            throw new ArgumentException(
+                $"Expected weight [S, Dv] and a gradient of the same shape, got [{string.Join(", ", weight.shape)}] and [{string.Join(", ", grad.shape)}].");
+        }
+
+        CheckRows(rows, weight.shape[0]);
+        using var gscope = torch.NewDisposeScope();
+        using var _ = torch.no_grad();
+        StepRows(weight, grad.index_select(0, torch.tensor(rows, device: grad.device)), rows, lr);
+    }
+
+    /// <summary>
+    /// One AdamW step on <paramref name="rows"/> given only their gradients <paramref name="rowGrads"/> [rows, Dv]
+    /// (row i of it belongs to rows[i]); used when no dense table gradient exists.
+    /// </summary>
+    public void StepRows(Tensor weight, Tensor rowGrads, long[] rows, double lr)
+    {
+        if (!(lr >= 0) || double.IsInfinity(lr))
+            throw new ArgumentOutOfRangeException(nameof(lr), lr, "The learning rate must be finite and ≥ 0.");
+        if (weight.dim() != 2 || rowGrads.dim() != 2 || rowGrads.shape[0] != rows.Length || rowGrads.shape[1] != weight.shape[1])
+            throw new ArgumentException($"Expected weight [S, Dv] and row gradients [{rows.Length}, Dv], got [{string.Join(", ", weight.shape)}] and [{string.Join(", ", rowGrads.shape)}].");
+        long s = weight.shape[0];
+        CheckRows(rows, s);
+        if (_expAvg is null || _expAvgSq is null || _rowSteps is null)
+        {
+            _expAvg = torch.zeros_like(weight).detach().DetachFromDisposeScope();
+            _expAvgSq = torch.zeros_like(weight).detach().DetachFromDisposeScope();
+            _rowSteps = new long[s];
+        }
+        else if (!_expAvg.shape.SequenceEqual(weight.shape) || _expAvg.dtype != weight.dtype)
+        {
+            throw new ArgumentException("This optimizer's state belongs to a value table of another shape or dtype; use one optimizer per table.", nameof(weight));
+        }
+
+        if (rows.Length == 0)
+        {
+            return;
+        }
+
+        var bc1 = new double[rows.Length];
+        var bc2Sqrt = new double[rows.Length];
+        for (int i = 0; i < rows.Length; i++)
+        {
+            long n = ++_rowSteps[rows[i]];
+            bc1[i] = 1 - Math.Pow(Beta1, n);
+            bc2Sqrt[i] = Math.Sqrt(1 - Math.Pow(Beta2, n));
+        }
+
+        using var scope = torch.NewDisposeScope();
+        using (torch.no_grad())
+        {
+            var device = weight.device;
+            var idx = torch.tensor(rows, device: device);
+            var stepSize = torch.tensor(bc1, device: device).reciprocal_().mul_(-lr).to(weight.dtype).unsqueeze(1);
+            var bias2 = torch.tensor(bc2Sqrt, device: device).to(weight.dtype).unsqueeze(1);
+
+            var w = weight.index_select(0, idx);
+            var g = rowGrads.to(weight.dtype);
+            var m = _expAvg.index_select(0, idx);
+            var v = _expAvgSq.index_select(0, idx);
+
+            if (WeightDecay != 0)
+            {
+                w.mul_(1 - (lr * WeightDecay));
+            }
+
+            m.mul_(Beta1).add_(g, alpha: 1 - Beta1);
+            v.mul_(Beta2).addcmul_(g, g, value: 1 - Beta2);
+            var denom = v.sqrt().div_(bias2).add_(Eps);
+            w.add_(m.div(denom).mul_(stepSize));
+
+            weight.index_copy_(0, idx, w);
+            _expAvg.index_copy_(0, idx, m);
+            _expAvgSq.index_copy_(0, idx, v);
+        }
+    }
+
+    /// <summary>The moments and per-row step counts, so a resumed run continues exactly (empty before the first step).</summary>
+    public IReadOnlyList<(string Name, Tensor Tensor)> State() =>
+        _expAvg is not null && _expAvgSq is not null && _rowSteps is not null
+            ? [("exp_avg", _expAvg), ("exp_avg_sq", _expAvgSq), ("row_steps", torch.tensor(_rowSteps))]
+            : [];
+
+    /// <summary>Restores what <see cref="State"/> returned.</summary>
+    public void LoadState(IReadOnlyDictionary<string, Tensor> t, string source)
+    {
+        if (t.Count == 0) return;
+        if (!t.ContainsKey("exp_avg") || !t.ContainsKey("exp_avg_sq") || !t.ContainsKey("row_steps"))
+            throw new InvalidDataException($"{source}: not a row-sparse AdamW state (needs exp_avg, exp_avg_sq, row_steps)");
+        _expAvg = t["exp_avg"].DetachFromDisposeScope();
+        _expAvgSq = t["exp_avg_sq"].DetachFromDisposeScope();
+        _rowSteps = t["row_steps"].data<long>().ToArray();
+    }
+
+    /// <summary>Zeroes all rows of <paramref name="grad"/> but <paramref name="rows"/>, reusing one mask buffer.</summary>
+    /// <param name="grad">Dense gradient [S, ...], changed in place.</param>
+    /// <param name="rows">Rows to keep.</param>
+    public void MaskRowsInPlace(Tensor grad, long[] rows) => _mask.MaskRowsInPlace(grad, rows);
+
+    /// <inheritdoc />
+    public void Dispose()
+    {
+        _expAvg?.Dispose();
+        _expAvgSq?.Dispose();
+        _expAvg = null;
+        _expAvgSq = null;
+        _mask.Dispose();
+    }
+
+    internal static void CheckRows(long[] rows, long slotCount)
+    {
+        var seen = new HashSet<long>();
+        foreach (long r in rows)
+        {
+            if (r < 0 || r >= slotCount)
+            {
+                throw new ArgumentOutOfRangeException(nameof(rows), r, $"Row {r} is outside the value table [0, {slotCount}).");
+            }
+
+            if (!seen.Add(r))
+            {
+                throw new ArgumentException($"Row {r} appears twice; pass distinct rows (a SlotSelection's ids are distinct).", nameof(rows));
+            }
+        }
+    }
+
+    private static double CheckUnit(double beta, string name) =>
+        beta >= 0 && beta < 1 ? beta : throw new ArgumentOutOfRangeException(name, beta, "β must lie in [0, 1), e.g. 0.9 or 0.999.");
+}
