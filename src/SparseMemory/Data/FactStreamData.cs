@@ -1,5 +1,4 @@
 using SparseMemory.Data.Facts;
-using SparseMemory.Training;
 using TorchSharp;
 using static TorchSharp.torch;
 
@@ -34,7 +33,7 @@ public sealed class FactStreamData : IBatchSource
     public Fact FactAt(int step) => _facts[step / _stepsPerItem % _facts.Count];
 
     /// <summary>The texts of step <paramref name="step"/>'s batch.</summary>
-    public IReadOnlyList<string> Texts(int step) => FactParaphraser.Paraphrases(FactAt(step), _paraphrases, _seed + step / _stepsPerItem / _facts.Count);
+    public IReadOnlyList<string> Texts(int step) => FactParaphraser.Paraphrases(FactAt(step), _paraphrases, _seed + step / _stepsPerItem / _facts.Count, _options);
 
     /// <inheritdoc/>
     public TrainingBatch Get(int step) => Pad(Texts(step).Select(t => _tok.Encode(t)).ToList(), _tok, _maxLen);

@@ -66,3 +66,20 @@ public sealed class FactStreamTests
         Assert.True(fallbackShare < 0.1, $"fallback share {fallbackShare:P1}");
     }
 }
+
+public sealed class FactStreamDataTests
+{
+    [Fact]
+    public void Question_form_option_reaches_the_paraphrases_of_the_stream()
+    {
+        var fact = new Fact("f1", "Ada", "home", "Zorn", ["Zorn"], "Where does Ada live?", ["Ada lives in Zorn."], "test");
+        var tok = SparseMemory.Data.ByteLevelBpeTokenizer.Train(["Ada lives in Zorn. Where does Ada live? Question: Answer:"], 300);
+        // The pool has 1 statement × prefixes × suffixes, plus the question forms when allowed; ask for more than the
+        // statement pool so the question forms must appear when the option is on, and never when it is off.
+        int statementsOnly = FactParaphraser.Pool(fact).Count;
+        var off = new SparseMemory.Data.FactStreamData([fact], tok, statementsOnly + 4, 1, 1, allowQuestionForm: false, 64);
+        var on = new SparseMemory.Data.FactStreamData([fact], tok, statementsOnly + 4, 1, 1, allowQuestionForm: true, 64);
+        Assert.DoesNotContain(off.Texts(0), t => t.Contains("Where does Ada live?", StringComparison.Ordinal));
+        Assert.Contains(on.Texts(0), t => t.Contains("Where does Ada live?", StringComparison.Ordinal));
+    }
+}
