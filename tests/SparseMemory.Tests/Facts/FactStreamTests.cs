@@ -83,3 +83,40 @@ public sealed class FactStreamDataTests
         Assert.Contains(on.Texts(0), t => t.Contains("Where does Ada live?", StringComparison.Ordinal));
     }
 }
+
+public sealed class TriviaQaAsPublishedTests
+{
+    [Fact]
+    public void Facts_reader_accepts_the_triviaqa_file_format_and_makes_statements()
+    {
+        string dir = Fixtures.TempDir("tqa");
+        string path = Path.Combine(dir, "qa.jsonl");
+        File.WriteAllLines(path,
+        [
+            """{"context": "Question: Flanders is part of what country?\nAnswer:", "answer": "Belgium", "aliases": ["Belgium", "Kingdom of Belgium"]}""",
+            """{"context": "Question: What type of animal is a dik-dik?\nAnswer:", "answer": "Antelope", "aliases": ["Antelope"]}""",
+        ]);
+        Assert.True(FactsFile.IsTriviaQaFile(path));
+        var facts = FactsFile.ReadNamedOrFile(path);
+        Assert.Equal(2, facts.Count);
+        Assert.Equal("Flanders is part of what country?", facts[0].Question);
+        Assert.Contains("Kingdom of Belgium", facts[0].Aliases);
+        Assert.All(facts, f => Assert.NotEmpty(f.Statements));
+        Assert.Contains("Belgium", facts[0].Statements[0]);
+        // A facts file is not mistaken for one.
+        string factsPath = Path.Combine(dir, "facts.jsonl");
+        SparseMemory.Checkpoints.DataFiles.WriteFacts(factsPath, facts);
+        Assert.False(FactsFile.IsTriviaQaFile(factsPath));
+        Assert.Equal(facts.Select(f => f.Id), FactsFile.ReadNamedOrFile(factsPath).Select(f => f.Id));
+    }
+
+    [Fact]
+    public void A_malformed_triviaqa_line_names_the_file_and_line()
+    {
+        string path = Path.Combine(Fixtures.TempDir("tqa-bad"), "qa.jsonl");
+        File.WriteAllLines(path, ["""{"context": "Question: Q?\nAnswer:", "answer": "A", "aliases": []}""", """{"context": "no prefix", "answer": "A", "aliases": []}"""]);
+        var e = Assert.Throws<InvalidDataException>(() => FactsFile.ReadNamedOrFile(path));
+        Assert.Contains("qa.jsonl", e.Message);
+        Assert.Contains("2", e.Message);
+    }
+}

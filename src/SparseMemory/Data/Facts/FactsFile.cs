@@ -8,7 +8,9 @@ namespace SparseMemory.Data.Facts;
 /// <summary>
 /// Facts on disk: JSONL (optionally gzip'd), one object per line with the fields of <see cref="Fact"/> in snake_case:
 /// <c>{"id","subject","relation","object","aliases":[…],"question","statements":[…],"source"}</c>.
-/// The committed fact sets are embedded in the library (<see cref="OpenEmbedded"/>).
+/// The committed fact sets are embedded in the library (<see cref="ReadEmbedded"/>). <see cref="ReadNamedOrFile"/> also
+/// accepts a question–answer JSONL in the TriviaQA benchmark's format (<c>{"context": "Question: …\nAnswer:", "answer",
+/// "aliases"}</c>) and turns each item into a fact with the statement rules of <see cref="TriviaQaStatements"/>.
 /// </summary>
 public static class FactsFile
 {
@@ -72,8 +74,43 @@ public static class FactsFile
     }
 
     /// <summary>"known", "new" etc. name an embedded set; anything else is a file path.</summary>
-    public static IReadOnlyList<Fact> ReadNamedOrFile(string nameOrPath) =>
-        EmbeddedNames.Contains(nameOrPath) ? ReadEmbedded(nameOrPath) : Read(nameOrPath);
+    public static IReadOnlyList<Fact> ReadNamedOrFile(string nameOrPath)
+    {
+        if (EmbeddedNames.Contains(nameOrPath)) return ReadEmbedded(nameOrPath);
+        if (IsTriviaQaFile(nameOrPath))
+        {
+            // A question–answer file as the TriviaQA benchmark ships it: every item becomes a fact whose statements come
+            // from the project's statement rules (docs/data.md#triviaqa-as-published).
+            var items = Benchmarks.TriviaQa.Read(nameOrPath);
+            return FactStream.FromItems(items, items.Count, sourceName: Path.GetFileName(nameOrPath)).Facts;
+        }
+        return Read(nameOrPath);
+    }
+
+    /// <summary>
+    /// Whether <paramref name="path"/> is a TriviaQA-format JSONL (its first object has <c>context</c> and <c>answer</c>
+    /// and no <c>statements</c>) rather than a facts file.
+    /// </summary>
+    public static bool IsTriviaQaFile(string path)
+    {
+        if (!File.Exists(path)) return false;
+        using var fs = File.OpenRead(path);
+        using Stream s = path.EndsWith(".gz", StringComparison.OrdinalIgnoreCase) ? new GZipStream(fs, CompressionMode.Decompress) : fs;
+        using var r = new StreamReader(s, Encoding.UTF8);
+        for (string? line; (line = r.ReadLine()) is not null;)
+        {
+            if (string.IsNullOrWhiteSpace(line)) continue;
+            try
+            {
+                using var doc = JsonDocument.Parse(line);
+                var o = doc.RootElement;
+                return o.ValueKind == JsonValueKind.Object && o.TryGetProperty("context", out _) && o.TryGetProperty("answer", out _)
+                       && !o.TryGetProperty("statements", out _);
+            }
+            catch (JsonException) { return false; }                 // the facts reader reports the line with a clear message
+        }
+        return false;
+    }
 
     sealed class NonClosing(Stream inner) : Stream
     {
