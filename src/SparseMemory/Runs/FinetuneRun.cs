@@ -10,6 +10,12 @@ using SparseMemory.Training;
 
 namespace SparseMemory.Runs;
 
+/// <summary>One paraphrase of a previewed batch: its text, the tokens the model reads (with the end-of-text tokens around it) and the padding after it.</summary>
+public sealed record BatchRow(string Text, IReadOnlyList<string> Tokens, int PadTokens);
+
+/// <summary>One step of <see cref="FinetuneRun.Preview"/>: the fact taught and its batch.</summary>
+public sealed record BatchPreview(int Step, string FactId, string Question, string Answer, int PaddedLength, IReadOnlyList<BatchRow> Rows);
+
 /// <summary>Summary of a finished finetuning run (also <c>summary.json</c>).</summary>
 public sealed record FinetuneSummary(string Method, int Steps, int Facts, double FirstLoss, double LastLoss, double Seconds,
     IReadOnlyDictionary<string, double> Probes);
@@ -33,25 +39,74 @@ public static class FinetuneRun
         return e;
     }
 
-    /// <summary>Runs (or resumes) finetuning into <paramref name="outDir"/>.</summary>
-    public static FinetuneSummary Run(FinetuneConfig requested, string outDir, ITrainingObserver observer)
+    /// <summary>
+    /// The validated config (model section from the base checkpoint, registry names canonical) and the fact stream it
+    /// trains on (shuffled and limited as configured). Everything that can fail on bad input fails here, before any
+    /// folder is created.
+    /// </summary>
+    public static (FinetuneConfig Config, IReadOnlyList<Fact> Facts) Resolve(FinetuneConfig requested)
     {
         string baseDir = requested.BaseModel;
+        if (string.IsNullOrWhiteSpace(baseDir)) throw new ConfigException("base_model must name a checkpoint folder (--model DIR)");
         var baseCfg = Checkpoint.ReadModelConfig(baseDir).Model;
         if (requested.Model is not null && ConfigLoader.ToJson(requested.Model) != ConfigLoader.ToJson(baseCfg))
             throw new ConfigException($"model: the config's model section differs from {baseDir}/config.json; leave it unset");
-        var withModel = FinetuneMethods.Canonical(requested with { Model = baseCfg });
-        var errors = Validate(withModel);
+        var cfg = FinetuneMethods.Canonical(requested with { Model = baseCfg });
+        var errors = Validate(cfg);
         if (errors.Count > 0) throw new ConfigException("invalid finetune config:\n  " + string.Join("\n  ", errors));
-        // Everything that can fail on bad input is checked before the run folder is created.
-        var facts = FactsFile.ReadNamedOrFile(withModel.Data.Facts);
-        if (withModel.Data.Shuffle)
+        var facts = FactsFile.ReadNamedOrFile(cfg.Data.Facts);
+        if (cfg.Data.Shuffle)
         {
             var shuffled = facts.ToArray();
-            new Random(SeedMix.Mix(withModel.Seed, 0x5f)).Shuffle(shuffled);
+            new Random(SeedMix.Mix(cfg.Seed, 0x5f)).Shuffle(shuffled);
             facts = shuffled;
         }
-        if (withModel.Data.Limit > 0) facts = facts.Take(withModel.Data.Limit).ToList();
+        if (cfg.Data.Limit > 0) facts = facts.Take(cfg.Data.Limit).ToList();
+        return (cfg, facts);
+    }
+
+    /// <summary>The batches of a resolved run: step s trains on the paraphrases of fact ⌊s / steps_per_item⌋.</summary>
+    public static FactStreamData Stream(FinetuneConfig cfg, IReadOnlyList<Fact> facts, ByteLevelBpeTokenizer tokenizer) =>
+        new(facts, tokenizer, cfg.Data.Paraphrases, cfg.Data.StepsPerItem, cfg.Seed, cfg.Data.AllowQuestionForm, cfg.Model!.MaxSeqLen);
+
+    /// <summary>Optimizer steps of a resolved run (0 in the config = one pass over the stream).</summary>
+    public static int Steps(FinetuneConfig cfg, IReadOnlyList<Fact> facts) => cfg.Steps > 0 ? cfg.Steps : facts.Count * cfg.Data.StepsPerItem;
+
+    /// <summary>
+    /// What a run would train on, without training (<c>smf finetune --dry-run</c>): for the first
+    /// <paramref name="maxSteps"/> steps, the fact, each paraphrase with its tokens, and the padding of the batch.
+    /// Reads only the base checkpoint's config and tokenizer.
+    /// </summary>
+    public static IEnumerable<BatchPreview> Preview(FinetuneConfig requested, int maxSteps)
+    {
+        var (cfg, facts) = Resolve(requested);
+        var tok = ByteLevelBpeTokenizer.Load(Path.Combine(cfg.BaseModel, Checkpoint.TokenizerFile));
+        var data = Stream(cfg, facts, tok);
+        int steps = Math.Min(maxSteps, Steps(cfg, facts));
+        for (int step = 0; step < steps; step++)
+        {
+            var texts = data.Texts(step);
+            var batch = data.Get(step);
+            long length = batch.Inputs.shape[1];
+            var valid = batch.ValidMask!.data<bool>().ToArray();
+            var rows = new List<BatchRow>();
+            for (int i = 0; i < texts.Count; i++)
+            {
+                var ids = batch.Inputs[i].data<long>().Select(v => (int)v).ToArray();
+                int real = valid.Skip(i * (int)length).Take((int)length).Count(v => v);
+                rows.Add(new BatchRow(texts[i], ids[..real].Select(tok.IdToToken).ToArray(), (int)length - real));
+            }
+            var fact = data.FactAt(step);
+            yield return new BatchPreview(step, fact.Id, fact.Question, fact.Object, (int)length, rows);
+            batch.Inputs.Dispose(); batch.Targets.Dispose(); batch.ValidMask?.Dispose();
+        }
+    }
+
+    /// <summary>Runs (or resumes) finetuning into <paramref name="outDir"/>.</summary>
+    public static FinetuneSummary Run(FinetuneConfig requested, string outDir, ITrainingObserver observer)
+    {
+        var (withModel, facts) = Resolve(requested);
+        string baseDir = withModel.BaseModel;
         var method = FinetuneMethods.Create(withModel, baseDir);
         var cfg = RunFolder.Prepare(withModel, outDir);
         if (RunFolder.CompletedSummary<FinetuneSummary>(outDir) is { } done)
@@ -64,10 +119,9 @@ public static class FinetuneRun
         var started = DateTime.UtcNow;
         var loaded = Checkpoint.Load(baseDir, device);
         string tokOut = Path.Combine(outDir, Checkpoint.TokenizerFile);
-        if (!File.Exists(tokOut)) File.Copy(Path.Combine(baseDir, Checkpoint.TokenizerFile), tokOut);
-        var data = new FactStreamData(facts, loaded.Tokenizer, cfg.Data.Paraphrases, cfg.Data.StepsPerItem, cfg.Seed,
-            cfg.Data.AllowQuestionForm, cfg.Model!.MaxSeqLen);
-        int steps = cfg.Steps > 0 ? cfg.Steps : facts.Count * cfg.Data.StepsPerItem;
+        if (!File.Exists(tokOut)) loaded.Tokenizer.SaveTokenizer(tokOut);
+        var data = Stream(cfg, facts, loaded.Tokenizer);
+        int steps = Steps(cfg, facts);
         observer.OnMessage($"finetuning {baseDir} with {method.Name} (lr {FinetuneMethods.EffectiveLr(cfg):G4}) on {facts.Count} facts, {steps} steps");
         var loop = FinetuneMethods.Loop(cfg, steps);
         var probes = new Dictionary<string, double>();
