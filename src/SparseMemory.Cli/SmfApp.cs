@@ -17,5 +17,6 @@ public static class SmfApp
         BenchCommand.Create(),
         DemoCommand.Create(),
         DataCommand.Create(),
+        ReportCommand.Create(),
     };
 }
