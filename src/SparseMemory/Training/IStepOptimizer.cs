@@ -25,18 +25,16 @@ public interface IStepOptimizer : IDisposable
     void Load(string path);
 }
 
-/// <summary>AdamW or plain SGD (momentum 0) over explicit parameter groups.</summary>
+/// <summary>AdamW over explicit parameter groups (β1, β2, ε from the loop settings; weight decay per group).</summary>
 public sealed class TorchStepOptimizer : IStepOptimizer
 {
     readonly OptimizerHelper _opt;
 
     /// <summary>Builds the optimizer.</summary>
-    public TorchStepOptimizer(IReadOnlyList<ParamGroupSpec> groups, bool sgd, LoopSettings loop)
+    public TorchStepOptimizer(IReadOnlyList<ParamGroupSpec> groups, LoopSettings loop)
     {
         Groups = groups;
-        _opt = sgd
-            ? torch.optim.SGD(groups.Select(g => new SGD.ParamGroup(g.Parameters, g.Lr, 0.0, 0.0, g.WeightDecay, false, false)), groups[0].Lr)
-            : torch.optim.AdamW(groups.Select(g => new AdamW.ParamGroup(g.Parameters, g.Lr, loop.Beta1, loop.Beta2, loop.Eps, g.WeightDecay, false, false)), groups[0].Lr);
+        _opt = torch.optim.AdamW(groups.Select(g => new AdamW.ParamGroup(g.Parameters, g.Lr, loop.Beta1, loop.Beta2, loop.Eps, g.WeightDecay, false, false)), groups[0].Lr);
     }
 
     /// <inheritdoc/>

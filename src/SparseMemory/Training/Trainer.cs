@@ -63,7 +63,7 @@ public sealed class Trainer
         var groups = _method.ParameterGroups(model).ToList();
         if (groups.Count == 0 || groups.All(g => g.Parameters.Count == 0))
             throw new InvalidOperationException($"method {method.Name} declared no trainable parameters");
-        _optimizer = method.CreateOptimizer(groups, loop) ?? new TorchStepOptimizer(groups, method.UsesSgd, loop);
+        _optimizer = method.CreateOptimizer(groups, loop) ?? new TorchStepOptimizer(groups, loop);
         _groups = _optimizer.Groups.ToList();
     }
 
