@@ -64,7 +64,7 @@ public static class FinetuneRun
         var started = DateTime.UtcNow;
         var loaded = Checkpoint.Load(baseDir, device);
         string tokOut = Path.Combine(outDir, Checkpoint.TokenizerFile);
-        if (!File.Exists(tokOut)) File.Copy(Path.Combine(baseDir, Checkpoint.TokenizerFile), tokOut);
+        if (!File.Exists(tokOut)) AtomicFile.Copy(Path.Combine(baseDir, Checkpoint.TokenizerFile), tokOut);
         var data = new FactStreamData(facts, loaded.Tokenizer, cfg.Data.Paraphrases, cfg.Data.StepsPerItem, cfg.Seed,
             cfg.Data.AllowQuestionForm, cfg.Model!.MaxSeqLen);
         int steps = cfg.Steps > 0 ? cfg.Steps : facts.Count * cfg.Data.StepsPerItem;
@@ -95,7 +95,7 @@ public static class FinetuneRun
         };
         var state = trainer.Run(outDir);
         (method as IDisposable)?.Dispose();
-        var losses = File.ReadLines(Path.Combine(outDir, "metrics.jsonl"))
+        var losses = File.ReadLines(Path.Combine(outDir, Checkpoint.MetricsFile))
             .Select(l => System.Text.Json.Nodes.JsonNode.Parse(l)!["loss"]?.GetValue<double>() ?? double.NaN).ToList();
         var summary = new FinetuneSummary(method.Name, state.Step, facts.Count, losses.FirstOrDefault(double.NaN), losses.LastOrDefault(double.NaN),
             (DateTime.UtcNow - started).TotalSeconds, probes);
