@@ -17,7 +17,7 @@ public static partial class AtomicFile
     public const string TempMarker = ".tmp-";
 
     /// <summary>Our temp names: <c>NAME.tmp-PID-GUID</c> (32 hex digits).</summary>
-    [GeneratedRegex(@"^(?<target>.+)\.tmp-(?<pid>[0-9]+)-[0-9a-f]{32}$", RegexOptions.CultureInvariant)]
+    [GeneratedRegex(@"^.+\.tmp-(?<pid>[0-9]+)-[0-9a-f]{32}$", RegexOptions.CultureInvariant)]
     private static partial Regex TempName();
 
     /// <summary>Temp names of earlier versions: <c>NAME.tmpPID</c> and the trainer's <c>optimizer.bin.tmp</c>.</summary>
@@ -124,12 +124,6 @@ public static partial class AtomicFile
     /// The caller fsyncs the folder (<see cref="SyncDirectory"/>) once after a batch of renames.
     /// </summary>
     public static void Rename(string source, string destination) => File.Move(source, destination, overwrite: true);
-
-    /// <summary>Deletes a file if it exists.</summary>
-    public static void Delete(string path)
-    {
-        if (File.Exists(path)) File.Delete(path);
-    }
 
     static void TryDelete(string path)
     {
