@@ -1,3 +1,4 @@
+using SparseMemory.Checkpoints;
 using SparseMemory.Data;
 using SparseMemory.Data.Facts;
 using System.IO.Compression;
@@ -56,7 +57,7 @@ public static class DefaultCorpusBuilder
     /// <summary>WordNet database files data.{noun,verb,adj,adv}.</summary>
     public const string WordNetDir = "debroot/usr/share/wordnet";
 
-    /// <summary>Builds the corpus and writes it to <paramref name="outFile"/> (atomically, via <c>.tmp</c>).</summary>
+    /// <summary>Builds the corpus and writes it to <paramref name="outFile"/> atomically (<see cref="AtomicFile"/>).</summary>
     /// <exception cref="DirectoryNotFoundException">A raw source directory is missing (run scripts/get-data.sh).</exception>
     public static CorpusBuildReport Build(string rawDir, string outFile, TextWriter log, int seed = 1234)
     {
@@ -101,11 +102,7 @@ public static class DefaultCorpusBuilder
         }
 
         new SplitMix64((ulong)seed).Shuffle(selected);
-        string? dir = Path.GetDirectoryName(Path.GetFullPath(outFile));
-        if (dir is not null) Directory.CreateDirectory(dir);
-        string tmp = outFile + ".tmp";
-        WriteJsonlGz(tmp, selected);
-        File.Move(tmp, outFile, overwrite: true);
+        AtomicFile.Write(outFile, s => WriteJsonlGz(s, selected));
 
         long bytes = new FileInfo(outFile).Length;
         string sha;
@@ -117,11 +114,10 @@ public static class DefaultCorpusBuilder
 
     private readonly record struct Doc(string Text, string Source);
 
-    private static void WriteJsonlGz(string path, List<Doc> docs)
+    private static void WriteJsonlGz(Stream file, List<Doc> docs)
     {
-        using var file = new FileStream(path, FileMode.Create, FileAccess.Write, FileShare.None);
         // GZipStream writes no timestamp or file name, so the bytes depend only on the content and zlib.
-        using var gz = new GZipStream(file, CompressionLevel.SmallestSize);
+        using var gz = new GZipStream(file, CompressionLevel.SmallestSize, leaveOpen: true);
         var options = new JsonWriterOptions { Encoder = JavaScriptEncoder.UnsafeRelaxedJsonEscaping };
         foreach (Doc d in docs)
         {

@@ -19,8 +19,10 @@ public sealed record LoadedModel(LanguageModel Model, ByteLevelBpeTokenizer Toke
 /// <summary>
 /// The checkpoint folder layout shared by every verb: <c>model.safetensors</c> (weights, names as in
 /// <see cref="LanguageModel"/>), <c>config.json</c> (the frozen run config, with a <c>model</c> section),
-/// <c>tokenizer.json</c> (Hugging Face format), and for resuming <c>optimizer.bin</c> + <c>trainer_state.json</c>.
-/// Every file is written atomically (temp + rename).
+/// <c>tokenizer.json</c> (Hugging Face format), and for resuming <c>optimizer.bin</c> + <c>trainer_state.json</c>
+/// (+ <c>trainable_state.safetensors</c> for methods with adapters) and <c>metrics.jsonl</c>. Every file is written
+/// atomically (<see cref="AtomicFile"/>); the files of one training checkpoint commit together
+/// (<see cref="TrainingCheckpoint"/>, docs/persistence.md).
 /// </summary>
 public static class Checkpoint
 {
@@ -38,16 +40,26 @@ public static class Checkpoint
     /// <summary>Method-specific trainable state for resuming (e.g. LoRA adapters), next to the exported weights.</summary>
     public const string TrainableStateFile = "trainable_state.safetensors";
 
+    /// <summary>Training metrics, one JSON row per logged step (<see cref="JsonlWriter"/>).</summary>
+    public const string MetricsFile = "metrics.jsonl";
+
     /// <summary>Writes the model's weights to <c>dir/model.safetensors</c>.</summary>
     public static void SaveWeights(string dir, LanguageModel model, IReadOnlyDictionary<string, string>? metadata = null) =>
         SaveWeights(dir, model.state_dict().Select(kv => (kv.Key, kv.Value)), metadata);
 
-    /// <summary>Writes named tensors as <c>dir/model.safetensors</c>.</summary>
-    public static void SaveWeights(string dir, IEnumerable<(string Name, Tensor Tensor)> weights, IReadOnlyDictionary<string, string>? metadata = null)
+    /// <summary>Writes named tensors as <c>dir/model.safetensors</c>, atomically.</summary>
+    public static void SaveWeights(string dir, IEnumerable<(string Name, Tensor Tensor)> weights, IReadOnlyDictionary<string, string>? metadata = null) =>
+        AtomicFile.Write(Path.Combine(dir, ModelFile), s => WriteWeights(s, weights, metadata));
+
+    /// <summary>
+    /// Writes named tensors in the <c>model.safetensors</c> format to <paramref name="destination"/>: metadata
+    /// <c>format=pt</c>, <c>library=SparseMemory</c>, then <paramref name="metadata"/>.
+    /// </summary>
+    public static void WriteWeights(Stream destination, IEnumerable<(string Name, Tensor Tensor)> weights, IReadOnlyDictionary<string, string>? metadata = null)
     {
         var meta = new Dictionary<string, string> { ["format"] = "pt", ["library"] = "SparseMemory" };
         foreach (var (k, v) in metadata ?? new Dictionary<string, string>()) meta[k] = v;
-        SafeTensors.Save(Path.Combine(dir, ModelFile), weights, meta);
+        SafeTensors.Write(destination, weights, meta);
     }
 
     /// <summary>

@@ -6,13 +6,22 @@ namespace SparseMemory.Checkpoints;
 /// <summary>Appends flat JSON rows to a .jsonl file, flushing each row (a crash loses at most the row being written).</summary>
 public sealed class JsonlWriter : IDisposable
 {
+    readonly FileStream _file;
     readonly StreamWriter _w;
 
     /// <summary>Opens <paramref name="path"/> for appending.</summary>
     public JsonlWriter(string path)
     {
         Directory.CreateDirectory(Path.GetDirectoryName(Path.GetFullPath(path))!);
-        _w = new StreamWriter(new FileStream(path, FileMode.Append, FileAccess.Write, FileShare.Read)) { AutoFlush = true };
+        _file = new FileStream(path, FileMode.Append, FileAccess.Write, FileShare.Read);
+        _w = new StreamWriter(_file) { AutoFlush = true };
+    }
+
+    /// <summary>Makes every row written so far durable (fsync); a checkpoint calls it before it commits.</summary>
+    public void Sync()
+    {
+        _w.Flush();
+        _file.Flush(flushToDisk: true);
     }
 
     /// <summary>Writes one row; doubles that are not finite become null.</summary>

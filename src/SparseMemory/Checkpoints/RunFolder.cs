@@ -1,4 +1,3 @@
-using SparseMemory.Checkpoints;
 using SparseMemory.Config;
 
 namespace SparseMemory.Checkpoints;
@@ -6,7 +5,7 @@ namespace SparseMemory.Checkpoints;
 /// <summary>
 /// Run folders: a new folder gets the requested config frozen into it before step 0; an existing run folder must
 /// hold the same config (it is then resumed); a non-empty folder that is not a run is refused, so nothing is
-/// overwritten.
+/// overwritten. Temp files that an interrupted write of ours left behind do not count (they are deleted first).
 /// </summary>
 public static class RunFolder
 {
@@ -14,6 +13,7 @@ public static class RunFolder
     public static T Prepare<T>(T requested, string runDir) where T : notnull
     {
         string cfgPath = Path.Combine(runDir, Checkpoint.ConfigFile);
+        AtomicFile.DeleteLeftovers(runDir);                       // e.g. config.json.tmp-… of a run killed while it started
         if (File.Exists(cfgPath))
         {
             var saved = ConfigLoader.ReadFile<T>(cfgPath);

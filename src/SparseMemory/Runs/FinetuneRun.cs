@@ -119,7 +119,7 @@ public static class FinetuneRun
         var started = DateTime.UtcNow;
         var loaded = Checkpoint.Load(baseDir, device);
         string tokOut = Path.Combine(outDir, Checkpoint.TokenizerFile);
-        if (!File.Exists(tokOut)) loaded.Tokenizer.SaveTokenizer(tokOut);
+        if (!File.Exists(tokOut)) AtomicFile.Copy(Path.Combine(baseDir, Checkpoint.TokenizerFile), tokOut);
         var data = Stream(cfg, facts, loaded.Tokenizer);
         int steps = Steps(cfg, facts);
         observer.OnMessage($"finetuning {baseDir} with {method.Name} (lr {FinetuneMethods.EffectiveLr(cfg):G4}) on {facts.Count} facts, {steps} steps");
@@ -149,7 +149,7 @@ public static class FinetuneRun
         };
         var state = trainer.Run(outDir);
         (method as IDisposable)?.Dispose();
-        var losses = File.ReadLines(Path.Combine(outDir, "metrics.jsonl"))
+        var losses = File.ReadLines(Path.Combine(outDir, Checkpoint.MetricsFile))
             .Select(l => System.Text.Json.Nodes.JsonNode.Parse(l)!["loss"]?.GetValue<double>() ?? double.NaN).ToList();
         var summary = new FinetuneSummary(method.Name, state.Step, facts.Count, losses.FirstOrDefault(double.NaN), losses.LastOrDefault(double.NaN),
             (DateTime.UtcNow - started).TotalSeconds, probes);

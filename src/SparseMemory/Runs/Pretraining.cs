@@ -95,7 +95,7 @@ public static class Pretraining
 
     static double? ReadFirstEval(string runDir)
     {
-        string p = Path.Combine(runDir, "metrics.jsonl");
+        string p = Path.Combine(runDir, Checkpoint.MetricsFile);
         if (!File.Exists(p)) return null;
         foreach (string line in File.ReadLines(p))
             if (JsonNode.Parse(line) is JsonObject o && o["eval_loss"] is JsonNode v) return v.GetValue<double>();

@@ -19,24 +19,25 @@ public interface IStepOptimizer : IDisposable
     void Step();
     /// <summary>Clears gradients.</summary>
     void ZeroGrad();
-    /// <summary>Writes optimizer state to <paramref name="path"/>.</summary>
-    void Save(string path);
-    /// <summary>Restores optimizer state from <paramref name="path"/>.</summary>
-    void Load(string path);
+    /// <summary>
+    /// Writes the optimizer state to <paramref name="destination"/> (the checkpoint layer decides where the bytes go:
+    /// <see cref="SparseMemory.Checkpoints.TrainingCheckpoint"/> stages them as <c>optimizer.bin</c>).
+    /// </summary>
+    void Save(Stream destination);
+    /// <summary>Restores the state <see cref="Save"/> wrote; <paramref name="origin"/> names the source in errors.</summary>
+    void Load(Stream source, string origin);
 }
 
-/// <summary>AdamW or plain SGD (momentum 0) over explicit parameter groups.</summary>
+/// <summary>AdamW over explicit parameter groups (β1, β2, ε from the loop settings; weight decay per group).</summary>
 public sealed class TorchStepOptimizer : IStepOptimizer
 {
     readonly OptimizerHelper _opt;
 
     /// <summary>Builds the optimizer.</summary>
-    public TorchStepOptimizer(IReadOnlyList<ParamGroupSpec> groups, bool sgd, LoopSettings loop)
+    public TorchStepOptimizer(IReadOnlyList<ParamGroupSpec> groups, LoopSettings loop)
     {
         Groups = groups;
-        _opt = sgd
-            ? torch.optim.SGD(groups.Select(g => new SGD.ParamGroup(g.Parameters, g.Lr, 0.0, 0.0, g.WeightDecay, false, false)), groups[0].Lr)
-            : torch.optim.AdamW(groups.Select(g => new AdamW.ParamGroup(g.Parameters, g.Lr, loop.Beta1, loop.Beta2, loop.Eps, g.WeightDecay, false, false)), groups[0].Lr);
+        _opt = torch.optim.AdamW(groups.Select(g => new AdamW.ParamGroup(g.Parameters, g.Lr, loop.Beta1, loop.Beta2, loop.Eps, g.WeightDecay, false, false)), groups[0].Lr);
     }
 
     /// <inheritdoc/>
@@ -47,10 +48,24 @@ public sealed class TorchStepOptimizer : IStepOptimizer
     public void Step() => _opt.step();
     /// <inheritdoc/>
     public void ZeroGrad() => _opt.zero_grad();
-    /// <inheritdoc/>
-    public void Save(string path) => _opt.save_state_dict(path);
-    /// <inheritdoc/>
-    public void Load(string path) => _opt.load_state_dict(path);
+    /// <summary>Writes TorchSharp's optimizer state format (as <c>save_state_dict(path)</c> does) to <paramref name="destination"/>.</summary>
+    public void Save(Stream destination)
+    {
+        using var w = new BinaryWriter(destination, new System.Text.UTF8Encoding(false), leaveOpen: true);
+        _opt.save_state_dict(w);
+        w.Flush();
+    }
+
+    /// <summary>Reads TorchSharp's optimizer state format; a file of another optimizer or shape is an <see cref="InvalidDataException"/>.</summary>
+    public void Load(Stream source, string origin)
+    {
+        using var r = new BinaryReader(source, new System.Text.UTF8Encoding(false), leaveOpen: true);
+        try { _opt.load_state_dict(r); }
+        catch (Exception e) when (e is EndOfStreamException or ArgumentException or InvalidDataException)
+        {
+            throw new InvalidDataException($"{origin}: cannot restore the optimizer state ({e.Message}); the file is truncated, corrupt or from another run", e);
+        }
+    }
     /// <inheritdoc/>
     public void Dispose() { }
 }

@@ -26,11 +26,8 @@ public interface ITrainingMethod
     /// <summary>Freeze parameters, attach adapters, … (called once, before the optimizer is built).</summary>
     void Prepare(LanguageModel model);
 
-    /// <summary>The optimizer groups (AdamW, or SGD when <see cref="UsesSgd"/>).</summary>
+    /// <summary>The optimizer groups (AdamW unless <see cref="CreateOptimizer"/> supplies another optimizer).</summary>
     IReadOnlyList<ParamGroupSpec> ParameterGroups(LanguageModel model);
-
-    /// <summary>Plain SGD (no momentum, no weight decay) instead of AdamW.</summary>
-    bool UsesSgd => false;
 
     /// <summary>Whether the trainer should record memory reads for <see cref="AfterBackward"/>.</summary>
     bool NeedsAccessLog => false;
@@ -40,7 +37,7 @@ public interface ITrainingMethod
 
     /// <summary>
     /// An optimizer with its own update rule, or null for the default (<see cref="TorchStepOptimizer"/> over
-    /// <see cref="ParameterGroups"/>: SGD when <see cref="UsesSgd"/>, else AdamW).
+    /// <see cref="ParameterGroups"/>: AdamW).
     /// </summary>
     IStepOptimizer? CreateOptimizer(IReadOnlyList<ParamGroupSpec> groups, LoopSettings loop) => null;
 

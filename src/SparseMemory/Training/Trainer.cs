@@ -1,6 +1,5 @@
 using SparseMemory.Data;
 using System.Diagnostics;
-using System.Text.Json;
 using SparseMemory.Checkpoints;
 using SparseMemory.Config;
 using SparseMemory.Memory;
@@ -33,8 +32,10 @@ public sealed record LoopSettings(int Steps, int WarmupSteps, double MinLrRatio,
 /// <summary>
 /// The one training loop. Per step: dispose scope → lr schedule → forward (recording memory reads if the method wants
 /// them) → backward → <see cref="ITrainingMethod.AfterBackward"/> → clip → optimizer step → zero grads → metrics /
-/// evaluation / checkpoint by cadence. It writes <c>metrics.jsonl</c>, <c>model.safetensors</c>, <c>optimizer.bin</c>
-/// and <c>trainer_state.json</c> into the run folder and resumes from them. It has no method-specific code.
+/// evaluation / checkpoint by cadence. It appends to <c>metrics.jsonl</c> and hands each checkpoint
+/// (<c>model.safetensors</c>, <c>optimizer.bin</c>, <c>trainer_state.json</c>, …) to <see cref="TrainingCheckpoint"/>,
+/// which commits it as a whole and resumes from it. It has no method-specific code and does no file I/O of its own
+/// beyond the metrics rows.
 /// </summary>
 public sealed class Trainer
 {
@@ -63,7 +64,7 @@ public sealed class Trainer
         var groups = _method.ParameterGroups(model).ToList();
         if (groups.Count == 0 || groups.All(g => g.Parameters.Count == 0))
             throw new InvalidOperationException($"method {method.Name} declared no trainable parameters");
-        _optimizer = method.CreateOptimizer(groups, loop) ?? new TorchStepOptimizer(groups, method.UsesSgd, loop);
+        _optimizer = method.CreateOptimizer(groups, loop) ?? new TorchStepOptimizer(groups, loop);
         _groups = _optimizer.Groups.ToList();
     }
 
@@ -71,13 +72,13 @@ public sealed class Trainer
     public IReadOnlyList<ParamGroupSpec> Groups => _groups;
 
     /// <summary>
-    /// Runs (or resumes) training in <paramref name="runDir"/>. <paramref name="writeCheckpointExtras"/> is called at every
-    /// checkpoint to add files next to the weights (config, tokenizer, …).
+    /// Runs (or resumes) training in <paramref name="runDir"/>: an interrupted checkpoint commit is rolled forward or back
+    /// and leftover temp files are removed first (<see cref="TrainingCheckpoint.Recover"/>).
     /// </summary>
-    public TrainerState Run(string runDir, Action<string>? writeCheckpointExtras = null)
+    public TrainerState Run(string runDir)
     {
         Directory.CreateDirectory(runDir);
-        string metricsPath = Path.Combine(runDir, "metrics.jsonl");
+        string metricsPath = Path.Combine(runDir, Checkpoint.MetricsFile);
         var state = TryResume(runDir);
         if (state.Completed) { _observer.OnMessage($"run in {runDir} is already complete ({state.Step} steps)"); return state; }
         JsonlWriter.TruncateAfterStep(metricsPath, state.Step == 0 ? -1 : state.Step);
@@ -138,7 +139,7 @@ public sealed class Trainer
             if (done % _loop.CheckpointEvery == 0 || last)
             {
                 state = new TrainerState { Step = done, TotalSteps = _loop.Steps, Method = _method.Name, Completed = last, Tokens = tokens };
-                SaveCheckpoint(runDir, state, writeCheckpointExtras);
+                TrainingCheckpoint.Save(runDir, new TrainingSnapshot(state, _method.ExportWeights(_model), _method.TrainableState(_model), _optimizer.Save), metrics);
                 _observer.OnMessage($"checkpoint at step {done} → {runDir}");
             }
         }
@@ -190,37 +191,14 @@ public sealed class Trainer
         return Math.Sqrt(total);
     }
 
-    void SaveCheckpoint(string dir, TrainerState state, Action<string>? extras)
-    {
-        extras?.Invoke(dir);
-        var stepMeta = new Dictionary<string, string> { ["step"] = state.Step.ToString() };
-        Checkpoint.SaveWeights(dir, _method.ExportWeights(_model), stepMeta);
-        if (_method.TrainableState(_model) is { } trainable)
-            SafeTensors.Save(Path.Combine(dir, Checkpoint.TrainableStateFile), trainable, stepMeta);
-        string optTmp = Path.Combine(dir, Checkpoint.OptimizerFile + ".tmp");
-        _optimizer.Save(optTmp);
-        File.Move(optTmp, Path.Combine(dir, Checkpoint.OptimizerFile), overwrite: true);
-        AtomicFile.WriteAllText(Path.Combine(dir, Checkpoint.StateFile), JsonSerializer.Serialize(state, ConfigLoader.Json) + "\n");
-    }
-
     TrainerState TryResume(string dir)
     {
-        string statePath = Path.Combine(dir, Checkpoint.StateFile);
-        if (!File.Exists(statePath)) return new TrainerState { TotalSteps = _loop.Steps, Method = _method.Name };
-        TrainerState state;
-        try { state = JsonSerializer.Deserialize<TrainerState>(File.ReadAllText(statePath), ConfigLoader.Json) ?? throw new JsonException("null"); }
-        catch (JsonException e) { throw new InvalidDataException($"{statePath}: cannot resume, the file is corrupt ({e.Message}); delete the run folder to start over"); }
-        if (state.Method != _method.Name)
-            throw new InvalidDataException($"{statePath}: the run in {dir} used method {state.Method}, not {_method.Name}; use a new --out folder");
-        var trainable = _method.TrainableState(_model);
-        string stateFile = Path.Combine(dir, trainable is null ? Checkpoint.ModelFile : Checkpoint.TrainableStateFile);
-        if (trainable is null) Checkpoint.LoadWeights(_model, stateFile);
-        else Checkpoint.LoadInto(trainable, stateFile);
-        var meta = SafeTensors.ReadMetadata(stateFile);
-        if (meta.TryGetValue("step", out var s) && s != state.Step.ToString())
-            throw new InvalidDataException($"{dir}: {Checkpoint.ModelFile} is from step {s} but {Checkpoint.StateFile} says {state.Step} (interrupted while checkpointing); delete the folder to start over");
+        var restore = new TrainingRestore(_method.Name, _model.state_dict().Select(kv => (kv.Key, kv.Value)).ToList(),
+            _method.TrainableState(_model), _optimizer.Load);
+        var (state, recovery) = TrainingCheckpoint.Resume(dir, restore, _loop.Steps);
+        if (!recovery.Clean) _observer.OnMessage($"{dir}: {recovery}");
+        if (state is null) return new TrainerState { TotalSteps = _loop.Steps, Method = _method.Name };
         if (state.Completed && state.Step >= _loop.Steps) return state;
-        _optimizer.Load(Path.Combine(dir, Checkpoint.OptimizerFile));
         _observer.OnMessage($"resuming {dir} from step {state.Step} of {_loop.Steps}");
         return state with { Completed = false, TotalSteps = _loop.Steps };
     }

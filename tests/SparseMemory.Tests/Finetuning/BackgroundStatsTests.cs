@@ -1,3 +1,4 @@
+using SparseMemory.Checkpoints;
 using SparseMemory.Finetuning;
 using Xunit;
 
@@ -97,12 +98,12 @@ public sealed class BackgroundStatsTests : IDisposable
             ["pad_policy"] = "ExcludePadding",
             ["created_at"] = DateTimeOffset.UtcNow.ToString("O"),
         };
-        Int64Safetensors.Write(path, [("df", [1, 0]), ("counts", [2, 0])], meta);
+        SafeTensors.SaveInt64(path, [("df", [1, 0]), ("counts", [2, 0])], meta);
         var v = Assert.Throws<InvalidDataException>(() => BackgroundStats.Load(path));
         Assert.Contains("version 2", v.Message, StringComparison.Ordinal);
 
         meta["format_version"] = "1";
-        Int64Safetensors.Write(path, [("df", [2, 0]), ("counts", [2, 0])], meta);
+        SafeTensors.SaveInt64(path, [("df", [2, 0]), ("counts", [2, 0])], meta);
         Assert.Throws<InvalidDataException>(() => BackgroundStats.Load(path)); // df > |B|
     }
 

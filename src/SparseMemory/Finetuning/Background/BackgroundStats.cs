@@ -1,4 +1,5 @@
 using System.Globalization;
+using SparseMemory.Checkpoints;
 
 namespace SparseMemory.Finetuning;
 
@@ -117,7 +118,7 @@ public sealed class BackgroundStats
         }
     }
 
-    /// <summary>Writes the statistics atomically (temp file, then rename over <paramref name="path"/>).</summary>
+    /// <summary>Writes the statistics atomically (<see cref="AtomicFile"/>) as safetensors (<see cref="SafeTensors.SaveInt64"/>).</summary>
     /// <param name="path">Destination file, conventionally <c>background_stats.safetensors</c>.</param>
     public void Save(string path)
     {
@@ -132,7 +133,7 @@ public sealed class BackgroundStats
             ["pad_policy"] = PadPolicy.ToString(),
             ["created_at"] = CreatedAt.ToString("O", CultureInfo.InvariantCulture),
         };
-        Int64Safetensors.Write(path, [("df", _df), ("counts", _counts)], metadata);
+        SafeTensors.SaveInt64(path, [("df", _df), ("counts", _counts)], metadata);
     }
 
     /// <summary>Reads and validates statistics written by <see cref="Save"/>.</summary>
@@ -142,7 +143,18 @@ public sealed class BackgroundStats
     public static BackgroundStats Load(string path, long? expectedSlotCount = null)
     {
         ArgumentException.ThrowIfNullOrEmpty(path);
-        var (tensors, meta) = Int64Safetensors.Read(path);
+        Dictionary<string, long[]> tensors;
+        Dictionary<string, string> meta;
+        try
+        {
+            (tensors, meta) = SafeTensors.LoadInt64(path);
+        }
+        catch (InvalidDataException e)
+        {
+            string detail = e.Message.StartsWith(path + ": ", StringComparison.Ordinal) ? e.Message[(path.Length + 2)..] : e.Message;
+            throw new InvalidDataException(
+                $"Background stats file '{path}' is not a valid safetensors file: {detail}. Delete it and re-run `smf background --model DIR` to recompute it.", e);
+        }
 
         string Meta(string key) => meta.TryGetValue(key, out var v)
             ? v

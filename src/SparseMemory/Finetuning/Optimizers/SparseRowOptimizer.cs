@@ -47,15 +47,11 @@ internal sealed class SparseRowOptimizer(SparseMemoryOptions options) : IStepOpt
         _rows = [];
     }
 
-    public void Save(string path)
-    {
-        SafeTensors.Save(path, _update.State(), new Dictionary<string, string> { ["optimizer"] = options.Optimizer });
-    }
+    /// <summary>The row update's state as safetensors (metadata <c>optimizer</c> = the row optimizer's name).</summary>
+    public void Save(Stream destination) =>
+        SafeTensors.Write(destination, _update.State(), new Dictionary<string, string> { ["optimizer"] = options.Optimizer });
 
-    public void Load(string path)
-    {
-        _update.LoadState(SafeTensors.Load(path).Tensors, path);
-    }
+    public void Load(Stream source, string origin) => _update.LoadState(SafeTensors.Load(source, origin).Tensors, origin);
 
     public void Dispose()
     {

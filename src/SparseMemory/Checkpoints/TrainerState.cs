@@ -1,6 +1,9 @@
-namespace SparseMemory.Training;
+namespace SparseMemory.Checkpoints;
 
-/// <summary>Progress of a run, written with each checkpoint (<c>trainer_state.json</c>).</summary>
+/// <summary>
+/// Progress of a training run, written with each checkpoint as <c>trainer_state.json</c> (snake_case JSON) and read back
+/// when the run resumes (<see cref="TrainingCheckpoint"/>).
+/// </summary>
 public sealed record TrainerState
 {
     /// <summary>Optimizer steps completed.</summary>
