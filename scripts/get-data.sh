@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Downloads the raw public-domain / permissive text and fact packages described in
-# ../shared/docs/data.md §3.3 into data/raw/ (git-ignored). Idempotent: anything already
+# docs/data.md#package-downloads into data/raw/ (git-ignored). Idempotent: anything already
 # present is skipped. Records name, registry, version, file and sha256 in data/raw/manifest.tsv.
 #
 # Layout produced:

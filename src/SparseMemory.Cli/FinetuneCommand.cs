@@ -19,12 +19,14 @@ public static class FinetuneCommand
         var background = new Option<string?>("--background") { Description = "sparse: background statistics file (default: MODEL/background.safetensors)" };
         var data = new Option<string?>("--data") { Description = "Facts to learn: a facts JSONL(.gz) file, or the embedded sets 'new' (default) / 'known'" };
         var steps = new Option<int?>("--steps") { Description = "Optimizer steps (default: one step per fact)" };
-        var outDir = new Option<string>("--out") { Description = "Run folder (checkpoint in the pretrain layout; an existing run resumes)", Required = true };
+        var outDir = new Option<string>("--out") { Description = "Run folder (checkpoint in the pretrain layout; an existing run resumes); not needed with --dry-run" };
+        var dryRun = new Option<bool>("--dry-run") { Description = "Print the batches the run would train on (each paraphrase, its tokens and padding) and exit without training" };
+        var show = new Option<int>("--show") { Description = "--dry-run: how many steps to print", DefaultValueFactory = _ => 3 };
         var config = CliRunner.ConfigOption();
         var sets = CliRunner.SetOption();
         var cmd = new Command("finetune", "Learn a stream of facts with sparse memory finetuning or a baseline (full, LoRA)")
         {
-            model, method, topT, lr, ranker, background, data, steps, outDir, config, sets,
+            model, method, topT, lr, ranker, background, data, steps, outDir, dryRun, show, config, sets,
         };
         cmd.SetAction(pr =>
         {
@@ -37,7 +39,17 @@ public static class FinetuneCommand
             if (pr.GetValue(steps) is int s) overrides.Add($"steps={s}");
             overrides.AddRange(pr.GetValue(sets) ?? []);
             var cfg = ConfigLoader.Load<FinetuneConfig>(null, pr.GetValue(config), overrides);
-            string dir = pr.GetValue(outDir)!;
+            if (pr.GetValue(dryRun))
+            {
+                foreach (var b in FinetuneRun.Preview(cfg, pr.GetValue(show)))
+                {
+                    Console.WriteLine($"step {b.Step}: fact {b.FactId} — Q: {b.Question}  A: {b.Answer}  ({b.Rows.Count} paraphrases, padded to {b.PaddedLength} tokens, {b.Rows.Sum(row => row.PadTokens)} pad tokens)");
+                    foreach (var row in b.Rows)
+                        Console.WriteLine($"  [{row.Tokens.Count,3} tok + {row.PadTokens,2} pad] {row.Text}\n      {string.Join(" ", row.Tokens.Select(t => "|" + t.Replace("Ġ", "␣")))}|");
+                }
+                return 0;
+            }
+            string dir = pr.GetValue(outDir) ?? throw new ConfigException("--out is required (the run folder), unless --dry-run");
             var summary = FinetuneRun.Run(cfg, dir, new ConsoleObserver(10));
             Console.WriteLine($"done: {summary.Method}, {summary.Steps} steps on {summary.Facts} facts, loss {summary.FirstLoss:F3} → {summary.LastLoss:F3}, {summary.Seconds:F1} s; checkpoint in {dir}");
             return 0;

@@ -5,7 +5,7 @@ namespace SparseMemory.Cli;
 /// <summary>
 /// glibc allocator settings for long training runs. libtorch allocates tensors with malloc; glibc's dynamic mmap
 /// threshold then moves large, short-lived buffers onto the heap, which fragments and lets RSS grow by gigabytes
-/// over a run (stack.md pitfall 14). A fixed 1 MiB threshold (which also switches the dynamic adjustment off) keeps
+/// over a run (docs/pitfalls.md#glibc-malloc-rss-growth). A fixed 1 MiB threshold (which also switches the dynamic adjustment off) keeps
 /// large buffers in mmap'd chunks that are returned on free.
 /// <para>Opt-in with <c>SMF_MALLOC_TUNING=1</c>, because it costs speed. Measured on the base preset (D=128, 16k slots,
 /// batch 32×128, 2 cores), same binary, step 75: 460 MB RSS at 2,480 tokens/s with the setting against about 1.5 GB

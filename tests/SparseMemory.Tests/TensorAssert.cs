@@ -4,7 +4,7 @@ using static TorchSharp.torch;
 
 namespace SparseMemory.Tests;
 
-/// <summary>Bitwise tensor comparisons (torch.equal returns a tensor in TorchSharp, see stack.md pitfall 1).</summary>
+/// <summary>Bitwise tensor comparisons (torch.equal returns a tensor in TorchSharp, see docs/pitfalls.md#torch-equal-returns-a-tensor).</summary>
 internal static class TensorAssert
 {
     public static bool Same(Tensor a, Tensor b) =>

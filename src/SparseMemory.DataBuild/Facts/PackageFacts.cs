@@ -11,7 +11,7 @@ namespace SparseMemory.DataBuild.Facts;
 
 /// <summary>
 /// Readers that turn the raw package data fetched by <c>scripts/get-data.sh</c> into <see cref="FactCandidate"/>s
-/// (docs/data.md §3.2). Each reader takes one file or folder in the package's own format and rejects malformed input
+/// (docs/data.md#package-facts). Each reader takes one file or folder in the package's own format and rejects malformed input
 /// with an <see cref="InvalidDataException"/> naming the file and line. Readers do no filtering beyond their format;
 /// <see cref="FactSetBuilder"/> cleans, de-duplicates and splits.
 /// </summary>

@@ -17,7 +17,7 @@ public sealed record MemoryAccess(int Layer, Tensor Indices, Tensor Weights, Ten
 
 /// <summary>
 /// Collects what every memory layer read during forward passes, in train and eval mode alike (no
-/// eval-only <c>last_indices</c> flag; see peers.md trap 5). Attach one to a forward call, read it, clear it.
+/// eval-only <c>last_indices</c> flag; see docs/pitfalls.md#access-logging-in-train-mode). Attach one to a forward call, read it, clear it.
 /// Tensors in it belong to the dispose scope of the forward pass: consume them before that scope ends.
 /// </summary>
 public sealed class MemoryAccessLog

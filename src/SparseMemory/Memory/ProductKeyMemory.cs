@@ -48,7 +48,7 @@ public sealed class ProductKeyMemory : nn.Module<Tensor, Tensor>
     /// <summary>Read the values outside autograd and expose the read as a grad-requiring leaf (see <see cref="MemoryAccess.Read"/>).</summary>
     internal bool CaptureReads { get; set; }
 
-    /// <summary>Builds the layer with the initialisations of the Memory+ reference (paper.md §2.4).</summary>
+    /// <summary>Builds the layer with the initialisations of the Memory+ reference (docs/method.md#memory-plus-initialisation).</summary>
     public ProductKeyMemory(int layerIndex, int dim, MemoryConfig cfg, SharedValues values) : base(nameof(ProductKeyMemory))
     {
         _layerIndex = layerIndex;

@@ -11,7 +11,7 @@ public enum LrSchedule
     WarmupCosine,
 }
 
-/// <summary>An explicit optimizer parameter group (no settings hung on tensors; style.md §7).</summary>
+/// <summary>An explicit optimizer parameter group (no settings hung on tensors; docs/pitfalls.md#explicit-parameter-groups).</summary>
 /// <param name="Name">Group name used in logs (e.g. "values", "decay", "no_decay").</param>
 /// <param name="Parameters">The parameters of the group.</param>
 /// <param name="Lr">Base learning rate.</param>

@@ -7,6 +7,26 @@ namespace SparseMemory.Tests.Cli;
 
 public sealed class FinetuneCliTests(FinetuneFixture fx) : IClassFixture<FinetuneFixture>
 {
+    [Fact]
+    public void Dry_run_on_a_triviaqa_file_prints_the_paraphrases_tokens_and_padding_and_writes_nothing()
+    {
+        string tqa = Path.Combine(fx.Root, "tqa.jsonl");
+        File.WriteAllLines(tqa,
+        [
+            """{"context": "Question: Flanders is part of what country?\nAnswer:", "answer": "Belgium", "aliases": ["Belgium"]}""",
+            """{"context": "Question: What type of animal is a dik-dik?\nAnswer:", "answer": "Antelope", "aliases": ["Antelope"]}""",
+        ]);
+        string outDir = Path.Combine(fx.Root, "dry");
+        var (code, output, err) = Smf.Run("finetune", "--model", fx.BaseDir, "--data", tqa, "--dry-run", "--show", "2",
+            "--out", outDir, "--set", "data.paraphrases=3", "--set", "data.shuffle=false");
+        Assert.True(code == 0, err);
+        Assert.Contains("step 0: fact tqa-0001 — Q: Flanders is part of what country?  A: Belgium  (3 paraphrases", output);
+        Assert.Contains("step 1: fact tqa-0002", output);
+        Assert.Contains("pad]", output);
+        Assert.Contains("|<|endoftext|>", output);
+        Assert.False(Directory.Exists(outDir));
+    }
+
 
     [Fact]
     public void Sparse_finetune_then_diff_changes_at_most_t_rows_per_step_and_nothing_else()

@@ -5,7 +5,7 @@ using Xunit;
 
 namespace SparseMemory.Tests.Finetuning;
 
-/// <summary>Production counting and ranking against the plain-loop references of peers.md §5A.</summary>
+/// <summary>Production counting and ranking against the plain-loop references of docs/testing.md#reference-implementations.</summary>
 public sealed class RankerReferenceTests
 {
     public static TheoryData<string> CaseNames => new(RankingCase.Names);
@@ -220,7 +220,7 @@ public sealed class RankerReferenceTests
         Assert.Contains("tf_idf, tf_only", unknown.Message, StringComparison.Ordinal);
     }
 
-    /// <summary>Scores to 1e-12 relative, the tie-aware rules of peers.md §5A, then exact equality (deterministic tie-break).</summary>
+    /// <summary>Scores to 1e-12 relative, the tie-aware rules of docs/testing.md#tie-aware-comparison, then exact equality (deterministic tie-break).</summary>
     private static void AssertSelection(Dictionary<long, double> expectedScores, int t, SlotSelection actual)
     {
         Assert.Equal(expectedScores.Count, actual.CandidateCount);

@@ -5,7 +5,7 @@ internal sealed record RankingCase(string Name, long SlotCount, RawLayerBatch[] 
 {
     public override string ToString() => Name;
 
-    /// <summary>The named scenarios of peers.md §5A.</summary>
+    /// <summary>The named scenarios of docs/testing.md#ranking-scenarios.</summary>
     public static RankingCase Build(string name)
     {
         var rng = new Random(1234 + (7919 * Array.IndexOf(Names, name)));

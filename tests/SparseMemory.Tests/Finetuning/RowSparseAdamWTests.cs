@@ -5,7 +5,7 @@ using static TorchSharp.torch;
 
 namespace SparseMemory.Tests.Finetuning;
 
-/// <summary>Row-invariance of the row-sparse AdamW (peers.md §5C).</summary>
+/// <summary>Row-invariance of the row-sparse AdamW (docs/testing.md#optimizer-row-invariance).</summary>
 public sealed class RowSparseAdamWTests
 {
     private const long S = 10, Dv = 4;

@@ -1,7 +1,7 @@
 namespace SparseMemory.Tests.Finetuning;
 
 /// <summary>
-/// Plain-loop float64 references written from the maths in paper.md §3 and §8.2 (peers.md §5A).
+/// Plain-loop float64 references written from the maths in docs/method.md#access-counting to docs/method.md#kl-ranking (docs/testing.md#reference-implementations).
 /// Deliberately naive: no shared code with the production rankers.
 /// </summary>
 internal static class SlowReference

@@ -71,7 +71,7 @@ public sealed class ProductKeyMemoryTests
         var touched = fastValueGrad.abs().sum(1).gt(0).nonzero().squeeze(1).data<long>().ToHashSet();
         var retrieved = ids.data<long>().ToHashSet();
         Assert.Equal(retrieved.Order(), touched.Order());
-        // Keys and query receive gradient (attention weights are not dropped; peers.md trap 4).
+        // Keys and query receive gradient (attention weights are not dropped; docs/pitfalls.md#keys-and-query-receive-gradient).
         Assert.True(fastGrads["keys"].abs().sum().item<double>() > 0);
         Assert.True(fastGrads["query.weight"].abs().sum().item<double>() > 0);
     }

@@ -2,7 +2,7 @@ namespace SparseMemory.Data.Benchmarks;
 
 /// <summary>
 /// Where the benchmark files published in <c>../shared/data/benchmarks/</c> live, and the path of each file
-/// inside that folder (see docs/data.md §1). The files are read in place and never copied into the repository.
+/// inside that folder (see docs/data.md#benchmark-files). The files are read in place and never copied into the repository.
 /// </summary>
 public sealed class BenchmarkPaths
 {

@@ -1,11 +1,11 @@
 namespace SparseMemory.Data.Facts;
 
 /// <summary>
-/// Renders known facts as pretraining documents (docs/data.md §2: known-facts probes). Each fact contributes
+/// Renders known facts as pretraining documents (docs/data.md#known-facts-in-pretraining). Each fact contributes
 /// <c>repeats</c> lines: about half are its QA example in <see cref="QaFormat"/> (at least one, so the model learns the
 /// probe format for every known fact) and the rest are its statements, cycling from a seeded offset so the phrasings
 /// vary. All lines are shuffled with a seeded <see cref="Random"/> and packed 4–8 per document. Mixing both forms is
-/// what lets statement-only finetuning on new facts transfer to QA (feasibility.md).
+/// what lets statement-only finetuning on new facts transfer to QA (docs/data.md#statement-to-qa-transfer).
 /// </summary>
 public static class FactDocuments
 {

@@ -1,7 +1,7 @@
 namespace SparseMemory.Data.Facts;
 
 /// <summary>
-/// Template paraphrases of a fact's statements (docs/data.md §2.4: without an LLM, use templates with a seeded
+/// Template paraphrases of a fact's statements (docs/data.md#paraphrase-templates: without an LLM, use templates with a seeded
 /// sampler). Every statement variant is combined with every prefix and suffix template; a sample of the distinct
 /// texts is drawn with a <see cref="Random"/> seeded from the caller's seed and the fact id. Padding to a common
 /// token length is the trainer's job.

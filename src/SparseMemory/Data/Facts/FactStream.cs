@@ -4,7 +4,7 @@ namespace SparseMemory.Data.Facts;
 
 /// <summary>
 /// The TriviaQA fact stream of paper §4: facts made from <c>triviaqa_sm_sub.jsonl</c>, split into the stream to
-/// learn (one fact per step) and a same-distribution held-out remainder (docs/data.md §2.5).
+/// learn (one fact per step) and a same-distribution held-out remainder (docs/data.md#triviaqa-stream).
 /// </summary>
 public sealed class FactStream
 {

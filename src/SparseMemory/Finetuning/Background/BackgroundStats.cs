@@ -4,7 +4,7 @@ using SparseMemory.Checkpoints;
 namespace SparseMemory.Finetuning;
 
 /// <summary>
-/// Background statistics of one value table (paper.md §3.2), computed once on the frozen model and stored
+/// Background statistics of one value table (docs/method.md#background-statistics), computed once on the frozen model and stored
 /// next to the checkpoint: the number of background batches |B|, the batch-level document frequency
 /// df(i) = Σ_b 1[c_b(i) &gt; 0], and the total background access count C_bg(i) = Σ_b c_b(i) (for the KL ranker).
 /// </summary>

@@ -7,7 +7,7 @@ namespace SparseMemory.Finetuning;
 /// <remarks>
 /// Memory-layer projections (the product-key query, gate and output maps inside
 /// <see cref="Memory.ProductKeyMemory"/>) are deliberately never targets: they are plain linear layers rather than
-/// <see cref="Model.Projection"/>s, and putting adapters on the memory layer made a poor baseline (feasibility.md). The
+/// <see cref="Model.Projection"/>s, and putting adapters on the memory layer made a poor baseline (docs/baselines.md#lora-placement). The
 /// LM head and embeddings are not targets either.
 /// </remarks>
 [Flags]

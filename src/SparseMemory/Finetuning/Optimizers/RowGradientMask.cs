@@ -5,7 +5,7 @@ namespace SparseMemory.Finetuning;
 
 /// <summary>
 /// Zeroes every row of a dense value-table gradient except the selected ones, reusing one [S, 1] bool buffer
-/// across calls so no table-sized tensor is allocated per step (peers.md trap 12).
+/// across calls so no table-sized tensor is allocated per step (docs/pitfalls.md#no-table-sized-tensors-per-step).
 /// </summary>
 /// <remarks>Uses <c>masked_fill_</c>, so NaN or infinite gradients in unselected rows are cleared too.</remarks>
 public sealed class RowGradientMask : IDisposable

@@ -4,7 +4,7 @@ using static TorchSharp.torch;
 namespace SparseMemory.Finetuning;
 
 /// <summary>
-/// AdamW for a value table that updates only the rows selected at each step (peers.md trap 1, §5C).
+/// AdamW for a value table that updates only the rows selected at each step (docs/method.md#row-sparse-adamw; docs/pitfalls.md#unselected-rows-must-not-move; tests: docs/testing.md#optimizer-row-invariance).
 /// </summary>
 /// <remarks>
 /// <para>For the selected rows R of a step, with per-row step counter n_r (incremented only when r is selected):</para>

@@ -1,7 +1,7 @@
 namespace SparseMemory.Finetuning;
 
 /// <summary>
-/// Selects every slot read by the batch and ignores t (naive memory finetuning, paper.md §7.2). The selection
+/// Selects every slot read by the batch and ignores t (naive memory finetuning, docs/method.md#all-accessed-ranking). The selection
 /// is ordered by tf = c(i)/Σc descending, then slot id, and carries tf as the score.
 /// </summary>
 public sealed class AllAccessedRanker : ISlotRanker

@@ -1,7 +1,7 @@
 namespace SparseMemory.Finetuning;
 
 /// <summary>
-/// Chooses the value rows that SMF trains for one batch (paper.md §3.3).
+/// Chooses the value rows that SMF trains for one batch (docs/method.md#slot-ranking).
 /// </summary>
 /// <remarks>
 /// Conventions shared by every ranker: counts and statistics are per value row of the one shared table,

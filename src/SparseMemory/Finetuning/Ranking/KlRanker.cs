@@ -1,7 +1,7 @@
 namespace SparseMemory.Finetuning;
 
 /// <summary>
-/// KL slot ranking as coded by the authors of arXiv 2605.03229 (paper.md §8.2):
+/// KL slot ranking as coded by the authors of arXiv 2605.03229 (docs/method.md#kl-ranking):
 /// p_batch(i) = c(i) / Σ_j c(j), p_bg(i) = (C_bg(i) + 1) / Σ_j (C_bg(j) + 1),
 /// score(i) = p_batch(i) · ln((p_batch(i) + 1e-8) / (p_bg(i) + 1e-8)).
 /// </summary>

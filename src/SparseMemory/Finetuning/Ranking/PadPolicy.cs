@@ -1,7 +1,7 @@
 namespace SparseMemory.Finetuning;
 
 /// <summary>
-/// Whether padding positions contribute to slot access counts (paper.md §9 row 1).
+/// Whether padding positions contribute to slot access counts (docs/method.md#padding-is-not-counted).
 /// </summary>
 public enum PadPolicy
 {

@@ -10,7 +10,7 @@ namespace SparseMemory.Finetuning;
 /// <see cref="SlotCount"/> rows.
 /// </summary>
 /// <remarks>
-/// <para>Counting rules (paper.md §3.1 and §9):</para>
+/// <para>Counting rules (docs/method.md#access-counting and docs/method.md#decisions):</para>
 /// <list type="bullet">
 /// <item>Every (token, head, rank) lookup counts once, with multiplicity: a slot hit by several heads (or
 /// ranks) of one token counts each time.</item>
@@ -151,7 +151,7 @@ public sealed class SlotCounts
     }
 
     /// <summary>
-    /// Sums counts of several micro-batches that make up one optimizer step (paper.md §9 row 7:
+    /// Sums counts of several micro-batches that make up one optimizer step (docs/method.md#gradient-accumulation:
     /// count over the whole step, mask once).
     /// </summary>
     /// <param name="parts">Counts of the same table with the same pad policy.</param>

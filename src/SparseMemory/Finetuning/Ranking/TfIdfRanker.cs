@@ -1,7 +1,7 @@
 namespace SparseMemory.Finetuning;
 
 /// <summary>
-/// TF-IDF slot ranking exactly as in Lin et al. 2025 (paper.md §3.3):
+/// TF-IDF slot ranking exactly as in Lin et al. 2025 (docs/method.md#tf-idf-ranking):
 /// tf(i) = c(i) / Σ_j c(j), idf(i) = ln((|B| + 1) / (df(i) + 1)), score(i) = tf(i) · idf(i).
 /// </summary>
 /// <remarks>
