@@ -1,3 +1,4 @@
+using SparseMemory.Reporting;
 using SparseMemory.Runs;
 using System.CommandLine;
 using System.Text.Json;
@@ -57,9 +58,13 @@ public static class BenchCommand
                 }, new JsonSerializerOptions { Encoder = System.Text.Encodings.Web.JavaScriptEncoder.UnsafeRelaxedJsonEscaping }));
                 return 0;
             }
-            Console.WriteLine($"{"method",-34} {"ms/step",8} {"range",15} {"÷ full",7}");
+            var table = new Table(null, new TableColumn("method"), new TableColumn("ms/step", ColumnAlign.Right),
+                new TableColumn("range", ColumnAlign.Right), new TableColumn("÷ full", ColumnAlign.Right));
             foreach (var r in results)
-                Console.WriteLine($"{r.Method,-34} {r.MedianMs,8:F1} {$"{r.MillisecondsPerStep.Min():F1}–{r.MillisecondsPerStep.Max():F1}",15} {r.MedianRatio,7:F3}");
+                table.AddRow(r.Method, TableCell.Of(r.MedianMs, "F1"),
+                    string.Create(System.Globalization.CultureInfo.InvariantCulture, $"{r.MillisecondsPerStep.Min():F1}–{r.MillisecondsPerStep.Max():F1}"),
+                    TableCell.Of(r.MedianRatio, "F3"));
+            Console.Write(table.ToText());
             Console.WriteLine("ms/step: median over rounds; ÷ full: median of the ratios measured within each round");
             return 0;
         });

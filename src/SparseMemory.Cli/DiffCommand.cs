@@ -1,3 +1,4 @@
+using SparseMemory.Reporting;
 using System.CommandLine;
 using System.Globalization;
 using SparseMemory.Checkpoints;
@@ -33,13 +34,14 @@ public static class DiffCommand
         var rows = (all ? r.Tensors : r.Differing).ToList();
         if (rows.Count > 0)
         {
-            int w = Math.Max(6, rows.Max(t => t.Name.Length));
-            Console.WriteLine($"{"tensor".PadRight(w)}  {"status",-14}  {"shape",-14}  {"changed",10}  {"rows",8}  {"max |Δ|",10}");
+            var table = new Table(null, new TableColumn("tensor"), new TableColumn("status"), new TableColumn("shape"),
+                new TableColumn("changed", ColumnAlign.Right), new TableColumn("rows", ColumnAlign.Right), new TableColumn("max |Δ|", ColumnAlign.Right));
             foreach (var t in rows)
             {
                 string shape = "[" + string.Join(",", t.Shape) + "]" + (t.ShapeB is null ? "" : "→[" + string.Join(",", t.ShapeB) + "]");
-                Console.WriteLine($"{t.Name.PadRight(w)}  {CheckpointDiffResult.StatusName(t.Status),-14}  {shape,-14}  {t.ChangedElements,10}  {t.ChangedRows,8}  {t.MaxAbsDelta.ToString("G4", CultureInfo.InvariantCulture),10}");
+                table.AddRow(t.Name, CheckpointDiffResult.StatusName(t.Status), shape, t.ChangedElements, t.ChangedRows, TableCell.Of(t.MaxAbsDelta, "G4"));
             }
+            Console.Write(table.ToText());
         }
         string slots = r.ChangedSlots == 0 ? "" :
             " (" + string.Join(", ", r.ChangedSlotIds.Take(20)) + (r.ChangedSlots > 20 ? ", …" : "") + ")";

@@ -34,6 +34,19 @@ public static class RunFolder
     /// <summary>File name of a finished run's summary; its presence marks the run complete.</summary>
     public const string SummaryFile = "summary.json";
 
+    /// <summary>
+    /// Opens a run folder for a job: freezes or checks the config (<see cref="Prepare{T}"/>) and returns the summary of
+    /// a run that already finished there (after telling <paramref name="message"/>), or null when there is work to do.
+    /// </summary>
+    public static (T Config, TSummary? Done) Open<T, TSummary>(T requested, string runDir, Action<string> message)
+        where T : notnull where TSummary : class
+    {
+        var cfg = Prepare(requested, runDir);
+        var done = CompletedSummary<TSummary>(runDir);
+        if (done is not null) message($"run in {runDir} is already complete; pass a new --out (or delete the folder) to run again");
+        return (cfg, done);
+    }
+
     /// <summary>The summary of a run that already finished in <paramref name="runDir"/>, or null when it has not.</summary>
     public static TSummary? CompletedSummary<TSummary>(string runDir) where TSummary : class
     {

@@ -108,12 +108,8 @@ public static class FinetuneRun
         var (withModel, facts) = Resolve(requested);
         string baseDir = withModel.BaseModel;
         var method = FinetuneMethods.Create(withModel, baseDir);
-        var cfg = RunFolder.Prepare(withModel, outDir);
-        if (RunFolder.CompletedSummary<FinetuneSummary>(outDir) is { } done)
-        {
-            observer.OnMessage($"run in {outDir} is already complete; pass a new --out to run again");
-            return done;
-        }
+        var (cfg, done) = RunFolder.Open<FinetuneConfig, FinetuneSummary>(withModel, outDir, observer.OnMessage);
+        if (done is not null) return done;
         Runtime.Configure(cfg.Seed, cfg.Threads);
         var device = Runtime.Device(cfg.Device);
         var started = DateTime.UtcNow;

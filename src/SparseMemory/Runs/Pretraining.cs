@@ -24,12 +24,8 @@ public static class Pretraining
     /// <summary>Runs or resumes pretraining into <paramref name="runDir"/>.</summary>
     public static PretrainSummary Run(ExperimentConfig requested, string runDir, ITrainingObserver observer)
     {
-        var cfg = RunFolder.Prepare(requested, runDir);
-        if (RunFolder.CompletedSummary<PretrainSummary>(runDir) is { } done)
-        {
-            observer.OnMessage($"run in {runDir} is already complete; delete the folder or pass a new --out to train again");
-            return done;
-        }
+        var (cfg, done) = RunFolder.Open<ExperimentConfig, PretrainSummary>(requested, runDir, observer.OnMessage);
+        if (done is not null) return done;
         Runtime.Configure(cfg.Seed, cfg.Threads);
         var device = Runtime.Device(cfg.Device);
         var started = DateTime.UtcNow;
