@@ -11,6 +11,7 @@ public static class SmfApp
         PretrainCommand.Create(),
         BackgroundCommand.Create(),
         FinetuneCommand.Create(),
+        ExperimentCommand.Create(),
         EvalCommand.Create(),
         DiffCommand.Create(),
         GenerateCommand.Create(),

@@ -24,27 +24,36 @@ public static class ConfigLoader
         Converters = { new JsonStringEnumConverter(JsonNamingPolicy.SnakeCaseLower) },
     };
 
+    /// <summary>Resource group of the pretraining presets (files <c>presets/*.json</c>).</summary>
+    public const string ModelPresets = "presets";
+
+    /// <summary>Resource group of the experiment presets (files <c>presets/experiments/*.json</c>).</summary>
+    public const string ExperimentPresets = "experiments";
+
     /// <summary>Names of the presets embedded in the library (files <c>presets/*.json</c>).</summary>
-    public static IReadOnlyList<string> PresetNames =>
+    public static IReadOnlyList<string> PresetNames => PresetNamesOf(ModelPresets);
+
+    /// <summary>Names of the embedded presets of a group (<see cref="ModelPresets"/>, <see cref="ExperimentPresets"/>).</summary>
+    public static IReadOnlyList<string> PresetNamesOf(string group) =>
         typeof(ConfigLoader).Assembly.GetManifestResourceNames()
-            .Where(n => n.StartsWith("SparseMemory.presets.", StringComparison.Ordinal))
-            .Select(n => n["SparseMemory.presets.".Length..^".json".Length]).Order().ToArray();
+            .Where(n => n.StartsWith($"SparseMemory.{group}.", StringComparison.Ordinal))
+            .Select(n => n[$"SparseMemory.{group}.".Length..^".json".Length]).Order().ToArray();
 
     /// <summary>Reads an embedded preset's JSON text.</summary>
-    public static string PresetJson(string name)
+    public static string PresetJson(string name, string group = ModelPresets)
     {
-        using Stream? s = typeof(ConfigLoader).Assembly.GetManifestResourceStream($"SparseMemory.presets.{name}.json");
-        if (s is null) throw new ConfigException($"unknown preset \"{name}\"; available: {string.Join(", ", PresetNames)}");
+        using Stream? s = typeof(ConfigLoader).Assembly.GetManifestResourceStream($"SparseMemory.{group}.{name}.json");
+        if (s is null) throw new ConfigException($"unknown preset \"{name}\"; available: {string.Join(", ", PresetNamesOf(group))}");
         using var r = new StreamReader(s);
         return r.ReadToEnd();
     }
 
     /// <summary>Builds a validated config from defaults, an optional preset, an optional JSON file and overrides.</summary>
     public static T Load<T>(string? preset = null, string? file = null, IEnumerable<string>? sets = null,
-        Func<T, IReadOnlyList<string>>? validate = null) where T : new()
+        Func<T, IReadOnlyList<string>>? validate = null, string presetGroup = ModelPresets) where T : new()
     {
         JsonNode tree = JsonSerializer.SerializeToNode(new T(), Json)!;
-        if (preset is not null) Merge(tree, Parse(PresetJson(preset), $"preset {preset}"), $"preset {preset}");
+        if (preset is not null) Merge(tree, Parse(PresetJson(preset, presetGroup), $"preset {preset}"), $"preset {preset}");
         if (file is not null)
         {
             if (!File.Exists(file)) throw new ConfigException($"{file}: config file not found");

@@ -98,8 +98,7 @@ public static class Plots
             var idx = Pareto.Frontier(pts.Select(p => (p.X, p.Y)).ToList());
             if (idx.Length < 2) continue;
             var line = plot.Add.Scatter(idx.Select(k => pts[k].X).ToArray(), idx.Select(k => pts[k].Y).ToArray(), color);
-            line.LineWidth = 1.5f;
-            line.LinePattern = LinePattern.Dashed;
+            line.LineWidth = 1.5f;          // solid: Skia's SVG backend cannot draw dash patterns (it prints "Unsupported path effect")
             line.MarkerSize = 0;
         }
         // Room on the right for the point labels, which do not take part in autoscaling.

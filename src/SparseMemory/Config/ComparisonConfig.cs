@@ -1,0 +1,69 @@
+using System.Text.Json.Nodes;
+
+namespace SparseMemory.Config;
+
+/// <summary>
+/// An experiment (<c>smf experiment</c>): one base checkpoint and its background statistics, then every method over its
+/// grid on the same fact stream, for each seed, each run probed before, along and after the stream. Presets live in
+/// <c>presets/experiments/</c>.
+/// </summary>
+public sealed record ComparisonConfig
+{
+    /// <summary>Experiment name (reports).</summary>
+    public string Name { get; init; } = "experiment";
+    /// <summary>Finetuning seeds (stream order, paraphrase sampling, adapters); every configuration runs once per seed.</summary>
+    public int[] Seeds { get; init; } = [1];
+    /// <summary>Pretraining preset of the base checkpoint built in <c>OUT/base</c> (ignored when <see cref="BaseModel"/> is set).</summary>
+    public string BasePreset { get; init; } = "tiny";
+    /// <summary><c>--set</c> overrides of the base pretraining config (e.g. <c>train.steps=300</c>, <c>model.memory.num_keys=64</c>).</summary>
+    public string[] BaseSet { get; init; } = [];
+    /// <summary>An existing checkpoint folder to use as the base instead of pretraining one.</summary>
+    public string? BaseModel { get; init; }
+    /// <summary>Background batches for the statistics (computed once next to the base checkpoint when missing).</summary>
+    public int BackgroundBatches { get; init; } = 100;
+    /// <summary><c>--set</c> overrides of the finetune config shared by every run (data, paraphrases, steps per fact, …).</summary>
+    public string[] Finetune { get; init; } = [];
+    /// <summary>Probes run before, every <see cref="EvalEvery"/> steps and after each run; <c>target-f1</c> measures learning.</summary>
+    public string[] Probes { get; init; } = ["target-f1", "known-facts-f1", "heldout-nll"];
+    /// <summary>Items per probe (0 = all).</summary>
+    public int ProbeLimit { get; init; } = 100;
+    /// <summary>Probe cadence in steps (0 = before and after only).</summary>
+    public int EvalEvery { get; init; } = 0;
+    /// <summary>The grid: per entry a method and the finetune keys it sweeps (every combination runs).</summary>
+    public GridEntry[] Grid { get; init; } = [];
+
+    /// <summary>All structural problems at once (method and key names are checked when the runs are built).</summary>
+    public IReadOnlyList<string> Validate()
+    {
+        var e = new List<string>();
+        if (string.IsNullOrWhiteSpace(Name)) e.Add("name must not be empty");
+        if (Seeds.Length == 0) e.Add("seeds must list at least one seed");
+        if (Seeds.Distinct().Count() != Seeds.Length) e.Add("seeds must be distinct");
+        if (BaseModel is null && string.IsNullOrWhiteSpace(BasePreset)) e.Add("base_preset or base_model must name the base checkpoint");
+        if (BackgroundBatches <= 0) e.Add("background_batches must be ≥ 1");
+        if (ProbeLimit < 0) e.Add("probe_limit must be ≥ 0 (0 = all items)");
+        if (EvalEvery < 0) e.Add("eval_every must be ≥ 0");
+        if (!Probes.Contains("target-f1")) e.Add("probes must include target-f1 (it measures learning)");
+        if (Grid.Length == 0) e.Add("grid must have at least one entry");
+        for (int i = 0; i < Grid.Length; i++)
+        {
+            if (string.IsNullOrWhiteSpace(Grid[i].Method)) e.Add($"grid[{i}].method must name a finetuning method");
+            foreach (var (key, values) in Grid[i].Sweep)
+                if (values is null || values.Length == 0) e.Add($"grid[{i}].sweep.{key} must list at least one value");
+        }
+        return e;
+    }
+}
+
+/// <summary>One method of an experiment and the finetune keys it sweeps.</summary>
+public sealed record GridEntry
+{
+    /// <summary>Finetuning method name (as <c>--method</c>).</summary>
+    public string Method { get; init; } = "sparse";
+    /// <summary>Finetune key → values (e.g. <c>"lr": [10, 100]</c>, <c>"sparse.top_t": [50, 500]</c>); the grid is their product.</summary>
+    public Dictionary<string, JsonNode?[]> Sweep { get; init; } = [];
+    /// <summary>Fixed finetune overrides of this entry only (e.g. <c>sparse.ranker=tf_only</c> for an ablation).</summary>
+    public string[] Set { get; init; } = [];
+    /// <summary>Name of the entry in reports (default: the method), so one method can appear in several entries (ablations).</summary>
+    public string? Label { get; init; }
+}

@@ -1,0 +1,162 @@
+using System.Globalization;
+using System.Text.Json.Nodes;
+using SparseMemory.Checkpoints;
+using SparseMemory.Config;
+using SparseMemory.Evaluation.Probes;
+using SparseMemory.Finetuning;
+using SparseMemory.Reporting;
+using SparseMemory.Training;
+
+namespace SparseMemory.Runs;
+
+/// <summary>One finetuning run of an experiment: a grid point at one seed.</summary>
+/// <param name="Id">Folder name under <c>OUT/runs</c>, unique within the experiment.</param>
+/// <param name="Entry">Report name of the grid entry (the method, or the entry's label).</param>
+/// <param name="Method">Finetuning method.</param>
+/// <param name="Seed">Finetuning seed.</param>
+/// <param name="Params">The swept keys and their values at this point.</param>
+/// <param name="Config">The finetune config of the run.</param>
+public sealed record ExperimentRunSpec(string Id, string Entry, string Method, int Seed, IReadOnlyDictionary<string, string> Params, FinetuneConfig Config);
+
+/// <summary>
+/// <c>smf experiment</c>: builds or reuses the base checkpoint and its background statistics, runs every grid point for
+/// every seed on the same fact stream, and renders the report (<see cref="ExperimentReport"/>). Every run is its own
+/// resumable run folder, so an interrupted experiment continues where it stopped: finished runs are skipped, an
+/// interrupted one resumes mid-stream, and <c>results.jsonl</c> is rebuilt from the run folders each time, so no run is
+/// repeated or lost.
+/// </summary>
+public static class ExperimentRun
+{
+    /// <summary>File of one row per finished run (read by <see cref="ExperimentReport"/>).</summary>
+    public const string ResultsFile = ExperimentReport.ResultsFile;
+
+    /// <summary>Loads an experiment config: defaults → <c>--preset</c> (presets/experiments) → file → <c>--set</c>, validated.</summary>
+    public static ComparisonConfig LoadConfig(string? preset, string? file, IEnumerable<string>? sets) =>
+        ConfigLoader.Load<ComparisonConfig>(preset, file, sets, c => c.Validate(), ConfigLoader.ExperimentPresets);
+
+    /// <summary>The base checkpoint folder of an experiment in <paramref name="outDir"/>.</summary>
+    public static string BaseDir(ComparisonConfig cfg, string outDir) => cfg.BaseModel ?? Path.Combine(outDir, "base");
+
+    /// <summary>
+    /// Every run of the experiment, in order (entry, grid point, seed). Names and values are checked against the
+    /// registries and the finetune config here, before anything is trained.
+    /// </summary>
+    public static IReadOnlyList<ExperimentRunSpec> Plan(ComparisonConfig cfg, string outDir)
+    {
+        string baseDir = BaseDir(cfg, outDir);
+        var runs = new List<ExperimentRunSpec>();
+        var errors = new List<string>();
+        for (int g = 0; g < cfg.Grid.Length; g++)
+        {
+            var entry = cfg.Grid[g];
+            var spec = FinetuneMethods.Registry.Find(entry.Method);
+            if (spec is null) { errors.Add($"grid[{g}].method: " + FinetuneMethods.Registry.UnknownMessage(entry.Method, "method")); continue; }
+            string name = entry.Label ?? spec.Name;
+            foreach (var point in Product(entry.Sweep.Select(kv => (kv.Key, kv.Value.Select(SetValue).ToArray())).ToList()))
+            foreach (int seed in cfg.Seeds)
+            {
+                var sets = new List<string>
+                {
+                    $"base_model={baseDir}", $"method={spec.Name}", $"seed={seed}", $"probe_limit={cfg.ProbeLimit}", $"eval_every={cfg.EvalEvery}",
+                    "probes=[" + string.Join(",", cfg.Probes.Select(p => $"\"{p}\"")) + "]",
+                };
+                sets.AddRange(cfg.Finetune);
+                sets.AddRange(entry.Set);
+                sets.AddRange(point.Select(kv => $"{kv.Key}={kv.Value}"));
+                FinetuneConfig ft;
+                try { ft = ConfigLoader.Load<FinetuneConfig>(null, null, sets); }
+                catch (ConfigException e) { errors.Add($"grid[{g}] ({name}): {e.Message}"); continue; }
+                var problems = FinetuneRun.Validate(FinetuneMethods.Canonical(ft)).Where(p => !p.StartsWith("model", StringComparison.Ordinal)).ToList();
+                if (problems.Count > 0) { errors.Add($"grid[{g}] ({name}): " + string.Join("; ", problems)); continue; }
+                string id = RunId(name, point, seed);
+                runs.Add(new ExperimentRunSpec(id, name, spec.Name, seed, point, FinetuneMethods.Canonical(ft)));
+            }
+        }
+        var dup = runs.GroupBy(r => r.Id).FirstOrDefault(x => x.Count() > 1);
+        if (dup is not null) errors.Add($"grid: two entries produce the same run \"{dup.Key}\"; give one a distinct label");
+        if (errors.Count > 0) throw new ConfigException("invalid experiment:\n  " + string.Join("\n  ", errors.Distinct()));
+        return runs;
+    }
+
+    /// <summary>Runs (or resumes) the experiment into <paramref name="outDir"/> and renders its report.</summary>
+    public static ExperimentReport Run(ComparisonConfig requested, string outDir, ITrainingObserver observer)
+    {
+        foreach (string p in requested.Probes.Where(p => ProbeRegistry.Find(p) is null))
+            throw new ConfigException($"probes: unknown probe '{p}'; known: {string.Join(", ", ProbeRegistry.Names)}");
+        var runs = Plan(requested, outDir);                     // every grid point is checked before a folder is created
+        var cfg = RunFolder.Prepare(requested, outDir);
+        string baseDir = BaseDir(cfg, outDir);
+        if (cfg.BaseModel is null)
+        {
+            var pre = ConfigLoader.Load<ExperimentConfig>(cfg.BasePreset, null, cfg.BaseSet, c => c.Validate());
+            observer.OnMessage($"base model: preset {cfg.BasePreset} → {baseDir}");
+            Pretraining.Run(pre, baseDir, observer);
+        }
+        else if (!File.Exists(Path.Combine(baseDir, Checkpoint.ConfigFile)))
+            throw new ConfigException($"base_model: {baseDir} is not a checkpoint folder (no {Checkpoint.ConfigFile})");
+        string bgPath = Path.Combine(baseDir, BackgroundStatsBuilder.FileName);
+        if (!File.Exists(bgPath))
+        {
+            observer.OnMessage($"background statistics: {cfg.BackgroundBatches} batches → {bgPath}");
+            BackgroundStatsBuilder.Build(baseDir, cfg.BackgroundBatches, 16, 32, 1).Save(bgPath);
+        }
+        for (int i = 0; i < runs.Count; i++)
+        {
+            var r = runs[i];
+            observer.OnMessage($"run {i + 1}/{runs.Count}: {r.Id}");
+            FinetuneRun.Run(r.Config, Path.Combine(outDir, "runs", r.Id), observer);
+        }
+        WriteResults(runs, outDir);
+        var report = ExperimentReport.Load(outDir);
+        report.Render(outDir);
+        return report;
+    }
+
+    /// <summary>Rebuilds <c>results.jsonl</c> from the finished run folders: one flat row per run.</summary>
+    public static void WriteResults(IReadOnlyList<ExperimentRunSpec> runs, string outDir)
+    {
+        var lines = new System.Text.StringBuilder();
+        foreach (var r in runs)
+        {
+            string dir = Path.Combine(outDir, "runs", r.Id);
+            if (!File.Exists(Path.Combine(dir, RunFolder.SummaryFile))) continue;
+            var evals = File.ReadLines(Path.Combine(dir, Checkpoint.MetricsFile)).Select(l => JsonNode.Parse(l)!.AsObject())
+                .Where(o => o.ContainsKey("target-f1/f1")).ToList();
+            var row = new JsonObject
+            {
+                ["run"] = r.Id, ["entry"] = r.Entry, ["method"] = r.Method, ["seed"] = r.Seed, ["dir"] = Path.Combine("runs", r.Id),
+                ["label"] = FinetuneMethods.Spec(r.Config).Label(r.Config),
+                ["lr"] = FinetuneMethods.EffectiveLr(r.Config),
+            };
+            row["params"] = new JsonObject(r.Params.Select(kv => KeyValuePair.Create(kv.Key, (JsonNode?)kv.Value)));
+            row["before"] = ProbeValues(evals[0]);
+            row["after"] = ProbeValues(evals[^1]);
+            row["direction"] = new JsonObject(r.Config.Probes.Select(p => ProbeRegistry.Find(p)!)
+                .Select(p => KeyValuePair.Create($"{p.Name}/{p.Metric}", (JsonNode?)(p.HigherIsBetter ? "higher" : "lower"))));
+            lines.Append(row.ToJsonString()).Append('\n');
+        }
+        AtomicFile.WriteAllText(Path.Combine(outDir, ResultsFile), lines.ToString());
+    }
+
+    static JsonObject ProbeValues(JsonObject metrics) =>
+        new(metrics.Where(kv => kv.Key.Contains('/')).Select(kv => KeyValuePair.Create(kv.Key, kv.Value?.DeepClone())));
+
+    static string SetValue(JsonNode? v) => v is JsonValue j && j.TryGetValue(out string? s) ? s : v?.ToJsonString() ?? "null";
+
+    static IEnumerable<IReadOnlyDictionary<string, string>> Product(List<(string Key, string[] Values)> axes)
+    {
+        IEnumerable<List<(string, string)>> acc = [[]];
+        foreach (var (key, values) in axes)
+            acc = acc.SelectMany(p => values.Select(v => new List<(string, string)>(p) { (key, v) }));
+        return acc.Select(p => (IReadOnlyDictionary<string, string>)p.ToDictionary(x => x.Item1, x => x.Item2));
+    }
+
+    static string RunId(string entry, IReadOnlyDictionary<string, string> point, int seed)
+    {
+        var parts = new List<string> { entry };
+        parts.AddRange(point.Select(kv => $"{kv.Key.Split('.')[^1]}{kv.Value}"));
+        parts.Add($"s{seed}");
+        var id = string.Join("_", parts);
+        return new string(id.Select(c => char.IsLetterOrDigit(c) || c is '-' or '.' or '_' ? c : '-').ToArray());
+    }
+}

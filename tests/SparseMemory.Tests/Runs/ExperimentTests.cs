@@ -1,0 +1,79 @@
+using System.Text.Json.Nodes;
+using System.Xml.Linq;
+using SparseMemory.Runs;
+using Xunit;
+
+namespace SparseMemory.Tests.Runs;
+
+/// <summary>The smoke experiment end to end: every output file, its fields, valid plots, and resuming without repeats.</summary>
+public sealed class ExperimentTests
+{
+    [Fact]
+    public void Smoke_experiment_writes_summary_report_and_decodable_plots_and_resumes_without_repeating_runs()
+    {
+        string dir = Path.Combine(Fixtures.TempDir("exp"), "smoke");
+        var (code, output, err) = Smf.Run("experiment", "--preset", "smoke", "--out", dir);
+        Assert.True(code == 0, err);
+        Assert.Contains("Learning vs forgetting", output);
+
+        var summary = JsonNode.Parse(File.ReadAllText(Path.Combine(dir, "summary.json")))!;
+        var methods = summary["methods"]!.AsObject();
+        foreach (var m in new[] { "sparse", "full", "lora", "sparse-tf_only" })
+        {
+            var s = methods[m] ?? throw new Xunit.Sdk.XunitException($"summary.json has no method {m}");
+            Assert.NotNull(s["target_f1"]);
+            foreach (var probe in new[] { "target-f1", "known-facts-f1", "heldout-nll" })
+            {
+                var p = s["probes"]![probe]!;
+                Assert.NotNull(p["before"]);
+                Assert.NotNull(p["after"]);
+                Assert.True(p.AsObject().ContainsKey("relative_drop"), $"{m}/{probe}: relative_drop");
+            }
+        }
+        string report = File.ReadAllText(Path.Combine(dir, "report.md"));
+        Assert.Contains("| method | configuration | target F1", report);
+
+        var pngs = Directory.GetFiles(Path.Combine(dir, "plots"), "*.png");
+        var svgs = Directory.GetFiles(Path.Combine(dir, "plots"), "*.svg");
+        Assert.Contains(pngs, p => Path.GetFileName(p).StartsWith("pareto-f1-", StringComparison.Ordinal));
+        Assert.Contains(pngs, p => Path.GetFileName(p).StartsWith("pareto-nll-", StringComparison.Ordinal));
+        Assert.Contains(pngs, p => Path.GetFileName(p) == "learning-curve-nll.png");
+        foreach (var png in pngs)
+        {
+            using var bmp = SkiaSharp.SKBitmap.Decode(png);
+            Assert.True(bmp is { Width: > 100, Height: > 100 }, $"{png} does not decode as an image");
+        }
+        foreach (var svg in svgs) Assert.Equal("svg", XDocument.Load(svg).Root!.Name.LocalName);
+
+        // Resume: remove one finished run and the derived files; a rerun redoes exactly that run and leaves the others untouched.
+        var runDirs = Directory.GetDirectories(Path.Combine(dir, "runs")).Order().ToArray();
+        Assert.Equal(6, runDirs.Length);
+        var stamps = runDirs.ToDictionary(d => d, d => File.GetLastWriteTimeUtc(Path.Combine(d, "model.safetensors")));
+        Directory.Delete(runDirs[1], recursive: true);
+        File.Delete(Path.Combine(dir, "summary.json"));
+        File.Delete(Path.Combine(dir, ExperimentRun.ResultsFile));
+        var (code2, _, err2) = Smf.Run("experiment", "--preset", "smoke", "--out", dir);
+        Assert.True(code2 == 0, err2);
+        foreach (var d in runDirs.Where(d => d != runDirs[1]))
+            Assert.Equal(stamps[d], File.GetLastWriteTimeUtc(Path.Combine(d, "model.safetensors")));
+        Assert.True(File.Exists(Path.Combine(runDirs[1], "summary.json")));
+        Assert.Equal(6, File.ReadAllLines(Path.Combine(dir, ExperimentRun.ResultsFile)).Length);
+
+        // The report re-renders from the files alone.
+        File.Delete(Path.Combine(dir, "report.md"));
+        var (code3, _, err3) = Smf.Run("report", dir);
+        Assert.True(code3 == 0, err3);
+        Assert.True(File.Exists(Path.Combine(dir, "report.md")));
+    }
+
+    [Fact]
+    public void A_grid_with_an_unknown_method_or_key_fails_before_anything_is_trained()
+    {
+        string dir = Path.Combine(Fixtures.TempDir("exp-bad"), "x");
+        var (code, _, err) = Smf.Run("experiment", "--preset", "smoke", "--out", dir, "--set", "grid=[{\"method\":\"dense\"},{\"method\":\"sparse\",\"sweep\":{\"sparse.top_k\":[1]}}]");
+        Assert.Equal(2, code);
+        Assert.Contains("unknown method \"dense\"", err);
+        Assert.Contains("sparse.top_k", err);
+        Assert.False(Directory.Exists(dir));
+    }
+}
