@@ -81,6 +81,28 @@ public static class ExperimentRun
     /// <summary>Runs (or resumes) the experiment into <paramref name="outDir"/> and renders its report.</summary>
     public static ExperimentReport Run(ComparisonConfig requested, string outDir, ITrainingObserver observer)
     {
+        var (cfg, runs) = Prepare(requested, outDir, observer);
+        for (int i = 0; i < runs.Count; i++)
+        {
+            var r = runs[i];
+            observer.OnMessage($"run {i + 1}/{runs.Count}: {r.Id}");
+            FinetuneRun.Run(r.Config, RunDir(outDir, r), observer);
+        }
+        WriteResults(runs, outDir);
+        var report = ExperimentReport.Load(outDir);
+        report.Render(outDir);
+        return report;
+    }
+
+    /// <summary>The folder of one run.</summary>
+    public static string RunDir(string outDir, ExperimentRunSpec run) => Path.Combine(outDir, "runs", run.Id);
+
+    /// <summary>
+    /// Checks every grid point, freezes the config into <paramref name="outDir"/>, and builds (or reuses) the base
+    /// checkpoint and its background statistics; returns the frozen config and the planned runs.
+    /// </summary>
+    public static (ComparisonConfig Config, IReadOnlyList<ExperimentRunSpec> Runs) Prepare(ComparisonConfig requested, string outDir, ITrainingObserver observer)
+    {
         foreach (string p in requested.Probes.Where(p => ProbeRegistry.Find(p) is null))
             throw new ConfigException($"probes: unknown probe '{p}'; known: {string.Join(", ", ProbeRegistry.Names)}");
         var runs = Plan(requested, outDir);                     // every grid point is checked before a folder is created
@@ -100,16 +122,7 @@ public static class ExperimentRun
             observer.OnMessage($"background statistics: {cfg.BackgroundBatches} batches → {bgPath}");
             BackgroundStatsBuilder.Build(baseDir, cfg.BackgroundBatches, 16, 32, 1).Save(bgPath);
         }
-        for (int i = 0; i < runs.Count; i++)
-        {
-            var r = runs[i];
-            observer.OnMessage($"run {i + 1}/{runs.Count}: {r.Id}");
-            FinetuneRun.Run(r.Config, Path.Combine(outDir, "runs", r.Id), observer);
-        }
-        WriteResults(runs, outDir);
-        var report = ExperimentReport.Load(outDir);
-        report.Render(outDir);
-        return report;
+        return (cfg, runs);
     }
 
     /// <summary>Rebuilds <c>results.jsonl</c> from the finished run folders: one flat row per run.</summary>
@@ -118,7 +131,7 @@ public static class ExperimentRun
         var lines = new System.Text.StringBuilder();
         foreach (var r in runs)
         {
-            string dir = Path.Combine(outDir, "runs", r.Id);
+            string dir = RunDir(outDir, r);
             if (!File.Exists(Path.Combine(dir, RunFolder.SummaryFile))) continue;
             var evals = File.ReadLines(Path.Combine(dir, Checkpoint.MetricsFile)).Select(l => JsonNode.Parse(l)!.AsObject())
                 .Where(o => o.ContainsKey("target-f1/f1")).ToList();

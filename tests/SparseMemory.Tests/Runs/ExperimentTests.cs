@@ -77,3 +77,23 @@ public sealed class ExperimentTests
         Assert.False(Directory.Exists(dir));
     }
 }
+
+/// <summary><c>smf demo</c> on a tiny base (the real demo uses the demo preset; the flow is the same).</summary>
+public sealed class DemoTests
+{
+    [Fact]
+    public void Demo_shows_questions_before_and_after_and_the_learning_vs_forgetting_table()
+    {
+        string dir = Path.Combine(Fixtures.TempDir("demo"), "demo");
+        var (code, output, err) = Smf.Run("demo", "--out", dir, "--set", "base_preset=tiny", "--set", "base_set=[\"train.steps=60\",\"data.known_facts=known\"]",
+            "--set", "background_batches=10", "--set", "finetune=[\"data.facts=new\",\"data.limit=4\",\"data.paraphrases=4\"]",
+            "--set", "probe_limit=6", "--set", "eval_every=0");
+        Assert.True(code == 0, err);
+        foreach (var section in new[] { "1. A small language model", "2. It has never seen these facts", "3. Teaching it 4 new facts", "4. The same questions afterwards", "5. What each method learned" })
+            Assert.Contains(section, output);
+        Assert.Equal(3, output.Split("(true answer:").Length - 1 - 3);            // 3 questions before, 3 after
+        foreach (var method in new[] { "sparse", "full", "lora" }) Assert.Contains($"\n{method} ", output);
+        Assert.True(File.Exists(Path.Combine(dir, "report.md")));
+        Assert.NotEmpty(Directory.GetFiles(Path.Combine(dir, "plots"), "*.png"));
+    }
+}
