@@ -113,10 +113,10 @@ public sealed class Trainer
                 _optimizer.Step();
                 _optimizer.ZeroGrad();
                 loss = lossT.item<float>();
-                long n = batch.Inputs.numel();
+                long n = batch.ValidMask is null ? batch.Inputs.numel() : batch.ValidMask.sum().item<long>();   // padding is not a token
                 tokens += n; tokensThisRun += n;
                 row["grad_norm"] = gradNorm;
-                foreach (var (k, v) in extra) row[k] = v;
+                foreach (var (k, v) in extra) row[k] = v;            // a method with its own gradients (sparse rows) reports their norm
                 log?.Clear();
             }
             int done = step + 1;

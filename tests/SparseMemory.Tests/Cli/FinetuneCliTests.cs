@@ -46,6 +46,14 @@ public sealed class FinetuneCliTests(FinetuneFixture fx) : IClassFixture<Finetun
             Assert.True(File.Exists(Path.Combine(outDir, f)), f);
         var rows = File.ReadLines(Path.Combine(outDir, "metrics.jsonl")).Select(l => JsonNode.Parse(l)!).ToList();
         Assert.Equal(5, rows[1]["selected_slots"]!.GetValue<double>());
+        // grad_norm is the norm of the selected rows' gradient (autograd has none to report); tokens exclude padding.
+        Assert.True(rows[1]["grad_norm"]!.GetValue<double>() > 0);
+        var cfg = SparseMemory.Config.ConfigLoader.ReadFile<SparseMemory.Config.FinetuneConfig>(Path.Combine(outDir, "config.json"));
+        var (resolved, facts) = SparseMemory.Runs.FinetuneRun.Resolve(cfg);
+        var tok = SparseMemory.Data.ByteLevelBpeTokenizer.Load(Path.Combine(outDir, "tokenizer.json"));
+        var stream = SparseMemory.Runs.FinetuneRun.Stream(resolved, facts, tok);
+        long real = Enumerable.Range(0, 4).Sum(s => stream.Get(s).ValidMask!.sum().item<long>());
+        Assert.Equal(real, rows[^1]["tokens"]!.GetValue<long>());
         // The target probe runs at step 0 and at the end, on the facts of the stream.
         Assert.NotNull(rows[0]["target-f1/f1"]);
         Assert.NotNull(rows[^1]["target-f1/f1"]);

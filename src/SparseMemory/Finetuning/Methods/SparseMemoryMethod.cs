@@ -107,7 +107,10 @@ public sealed class SparseMemoryMethod : ITrainingMethod, IDisposable
         var selection = _ranker.Select(counts.Counts, _background, _options.TopT);
         long[] rows = selection.SlotIds;
         LastSelection = rows;
-        _optimizer.SetRows(rows, rows.Length == 0 ? null : RowGradients(log, rows, values));
+        var rowGrads = rows.Length == 0 ? null : RowGradients(log, rows, values);
+        _optimizer.SetRows(rows, rowGrads);
+        // The trainer's grad_norm covers autograd gradients only; this method's gradient is that of the selected rows.
+        context.Metrics["grad_norm"] = rowGrads is null ? 0 : torch.linalg.vector_norm(rowGrads).to(ScalarType.Float64).item<double>();
         context.Metrics["selected_slots"] = rows.Length;
         context.Metrics["candidate_slots"] = selection.CandidateCount;
         context.Metrics["accesses"] = counts.TotalAccesses;
