@@ -103,7 +103,8 @@ public sealed record SparseConfig
     public string Optimizer { get; init; } = "sgd";
     /// <summary>Weight decay (row optimizers that support it; selected rows only).</summary>
     public double WeightDecay { get; init; } = 0;
-    /// <summary>Background statistics file; null = <c>background.safetensors</c> in the base checkpoint.</summary>
+    /// <summary>Background statistics file; null = <c>background.safetensors</c> in the base checkpoint; <c>stream</c> = computed
+    /// from the learning stream itself (one document per fact; an IDF-source ablation).</summary>
     public string? Background { get; init; }
     /// <summary>Never select zero-score (zero-IDF) slots.</summary>
     public bool ExcludeZeroIdf { get; init; } = false;

@@ -107,7 +107,8 @@ public static class FinetuneRun
     {
         var (withModel, facts) = Resolve(requested);
         string baseDir = withModel.BaseModel;
-        var method = FinetuneMethods.Create(withModel, baseDir);
+        bool streamIdf = FinetuneMethods.BackgroundFromStream(withModel);
+        var method = streamIdf ? null : FinetuneMethods.Create(withModel, baseDir);
         var (cfg, done) = RunFolder.Open<FinetuneConfig, FinetuneSummary>(withModel, outDir, observer.OnMessage);
         if (done is not null) return done;
         Runtime.Configure(cfg.Seed, cfg.Threads);
@@ -118,7 +119,16 @@ public static class FinetuneRun
         if (!File.Exists(tokOut)) AtomicFile.Copy(Path.Combine(baseDir, Checkpoint.TokenizerFile), tokOut);
         var data = Stream(cfg, facts, loaded.Tokenizer);
         int steps = Steps(cfg, facts);
-        observer.OnMessage($"finetuning {baseDir} with {method.Name} (lr {FinetuneMethods.EffectiveLr(cfg):G4}) on {facts.Count} facts, {steps} steps");
+        if (streamIdf)
+        {
+            // Ablation: document frequencies from the learning stream itself (one document per fact: its first batch)
+            // instead of background text, so IDF down-weights slots that every fact of the stream uses.
+            var bg = new BackgroundStats(loaded.Model.MemoryValues!.shape[0], Checkpoint.Fingerprint(baseDir));
+            BackgroundStatsBuilder.Accumulate(bg, loaded.Model, new FirstBatchPerFact(data, cfg.Data.StepsPerItem), facts.Count);
+            method = FinetuneMethods.Create(cfg, bg);
+            observer.OnMessage($"background statistics from the stream itself: {facts.Count} facts");
+        }
+        observer.OnMessage($"finetuning {baseDir} with {method!.Name} (lr {FinetuneMethods.EffectiveLr(cfg):G4}) on {facts.Count} facts, {steps} steps");
         var loop = FinetuneMethods.Loop(cfg, steps);
         var probes = new Dictionary<string, double>();
         int trainedFacts = Math.Min(facts.Count, (steps + cfg.Data.StepsPerItem - 1) / cfg.Data.StepsPerItem);
@@ -151,5 +161,10 @@ public static class FinetuneRun
             (DateTime.UtcNow - started).TotalSeconds, probes);
         RunFolder.WriteSummary(outDir, summary);
         return summary;
+    }
+
+    sealed class FirstBatchPerFact(IBatchSource stream, int stepsPerItem) : IBatchSource
+    {
+        public TrainingBatch Get(int step) => stream.Get(step * stepsPerItem);
     }
 }

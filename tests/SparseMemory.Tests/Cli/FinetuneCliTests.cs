@@ -8,6 +8,22 @@ namespace SparseMemory.Tests.Cli;
 public sealed class FinetuneCliTests(FinetuneFixture fx) : IClassFixture<FinetuneFixture>
 {
     [Fact]
+    public void Idf_from_the_stream_itself_is_an_ablation_switch()
+    {
+        string outDir = Path.Combine(fx.Root, "stream-idf");
+        var (code, _, err) = Smf.Run("finetune", "--model", fx.BaseDir, "--top-t", "5", "--lr", "5", "--data", fx.FactsPath, "--steps", "3",
+            "--out", outDir, "--set", "data.paraphrases=4", "--set", "sparse.background=stream", "--set", "probes=[]");
+        Assert.True(code == 0, err);
+        Assert.Contains("background statistics from the stream itself", err);
+        var rows = File.ReadLines(Path.Combine(outDir, "metrics.jsonl")).Select(l => JsonNode.Parse(l)!).Skip(1).ToList();
+        Assert.All(rows, r => Assert.Equal(5, r["selected_slots"]!.GetValue<double>()));
+        var (dcode, dout, _) = Smf.Run("diff", fx.BaseDir, outDir, "--json");
+        Assert.Equal(0, dcode);
+        var changed = JsonNode.Parse(dout)!["tensors"]!.AsArray().Where(t => t!["changed_elements"]!.GetValue<long>() > 0).Select(t => t!["name"]!.GetValue<string>());
+        Assert.Equal(["memory_values.weight"], changed);
+    }
+
+    [Fact]
     public void Dry_run_on_a_triviaqa_file_prints_the_paraphrases_tokens_and_padding_and_writes_nothing()
     {
         string tqa = Path.Combine(fx.Root, "tqa.jsonl");

@@ -82,10 +82,18 @@ public static class FinetuneMethods
     /// <summary>Builds the method of a config with already loaded background statistics.</summary>
     public static ITrainingMethod Create(FinetuneConfig cfg, BackgroundStats? background) => Spec(cfg).Create(cfg, EffectiveLr(cfg), background);
 
+    /// <summary>Value of <c>sparse.background</c> that computes the statistics from the learning stream itself (an ablation).</summary>
+    public const string StreamBackground = "stream";
+
+    /// <summary>Whether the config asks for background statistics computed from its own stream (the finetune run builds them).</summary>
+    public static bool BackgroundFromStream(FinetuneConfig cfg) => cfg.Sparse.Background == StreamBackground && Spec(cfg).NeedsBackground(cfg);
+
     /// <summary>The background statistics the config's method needs (null when it needs none), checked against the checkpoint.</summary>
     public static BackgroundStats? LoadBackground(FinetuneConfig cfg, string baseDir)
     {
         if (!Spec(cfg).NeedsBackground(cfg)) return null;
+        if (BackgroundFromStream(cfg))
+            throw new ConfigException("sparse.background=stream: the statistics come from the fact stream; only `smf finetune` (FinetuneRun) builds them");
         string path = cfg.Sparse.Background ?? Path.Combine(baseDir, BackgroundStatsBuilder.FileName);
         if (!File.Exists(path))
             throw new FileNotFoundException($"{path}: background statistics not found; run `smf background --model {baseDir}` first (or pass --background FILE)", path);
