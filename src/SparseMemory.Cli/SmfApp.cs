@@ -12,6 +12,7 @@ public static class SmfApp
         BackgroundCommand.Create(),
         FinetuneCommand.Create(),
         ExperimentCommand.Create(),
+        CoreSetCommand.Create(),
         EvalCommand.Create(),
         DiffCommand.Create(),
         GenerateCommand.Create(),

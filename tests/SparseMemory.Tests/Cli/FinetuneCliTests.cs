@@ -24,6 +24,27 @@ public sealed class FinetuneCliTests(FinetuneFixture fx) : IClassFixture<Finetun
     }
 
     [Fact]
+    public void Coreset_reports_core_within_union_and_the_t_tried_per_fact()
+    {
+        string outFile = Path.Combine(fx.Root, "coreset.jsonl");
+        var (code, output, err) = Smf.Run("coreset", "--model", fx.BaseDir, "--data", fx.FactsPath, "--facts", "2", "--top-t", "4,32",
+            "--steps", "2", "--out", outFile, "--set", "data.paraphrases=4");
+        Assert.True(code == 0, err);
+        Assert.Contains("core ∩ question", output);
+        var rows = File.ReadAllLines(outFile).Select(l => JsonNode.Parse(l)!).ToList();
+        Assert.Equal(2, rows.Count);
+        foreach (var r in rows)
+        {
+            long union = r["union_slots"]!.GetValue<long>(), core = r["core_slots"]!.GetValue<long>(), both = r["core_also_read_by_question"]!.GetValue<long>();
+            Assert.InRange(core, 0, union);
+            Assert.InRange(both, 0, Math.Min(core, r["question_slots"]!.GetValue<long>()));
+            Assert.Equal(["4", "32"], r["answered_at"]!.AsObject().Select(kv => kv.Key));
+        }
+        // The model is left as loaded: the base checkpoint is untouched.
+        Assert.False(File.Exists(Path.Combine(fx.BaseDir, "checkpoint.commit")));
+    }
+
+    [Fact]
     public void Dry_run_on_a_triviaqa_file_prints_the_paraphrases_tokens_and_padding_and_writes_nothing()
     {
         string tqa = Path.Combine(fx.Root, "tqa.jsonl");

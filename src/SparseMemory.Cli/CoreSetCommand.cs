@@ -1,0 +1,53 @@
+using System.CommandLine;
+using System.Globalization;
+using System.Text.Json;
+using SparseMemory.Checkpoints;
+using SparseMemory.Config;
+using SparseMemory.Reporting;
+using SparseMemory.Runs;
+
+namespace SparseMemory.Cli;
+
+/// <summary><c>smf coreset</c>: the core set of sampled facts and the smallest t that teaches each one.</summary>
+public static class CoreSetCommand
+{
+    /// <summary>Builds the command.</summary>
+    public static Command Create()
+    {
+        var model = new Option<string>("--model") { Description = "Base checkpoint folder (with background.safetensors for TF-IDF)", Required = true };
+        var data = new Option<string?>("--data") { Description = "Facts: embedded set name, facts JSONL or TriviaQA-format JSONL (default: new)" };
+        var facts = new Option<int>("--facts") { Description = "Facts to analyse (the first of the shuffled stream)", DefaultValueFactory = _ => 10 };
+        var ts = new Option<string>("--top-t") { Description = "Comma-separated t values tried when learning each fact alone", DefaultValueFactory = _ => "16,64,256,1024" };
+        var steps = new Option<int>("--steps") { Description = "Steps when learning each fact alone", DefaultValueFactory = _ => 3 };
+        var outFile = new Option<string?>("--out") { Description = "Also write one JSON line per fact to this file" };
+        var sets = CliRunner.SetOption();
+        var cmd = new Command("coreset", "Core sets of facts: rows every paraphrase reads, how many the question reads, the t covering them, the smallest t that teaches the fact")
+        {
+            model, data, facts, ts, steps, outFile, sets,
+        };
+        cmd.SetAction(pr =>
+        {
+            var overrides = new List<string> { $"base_model={pr.GetValue(model)}" };
+            if (pr.GetValue(data) is string d) overrides.Add($"data.facts={d}");
+            overrides.AddRange(pr.GetValue(sets) ?? []);
+            var cfg = ConfigLoader.Load<FinetuneConfig>(null, null, overrides);
+            int[] topTs;
+            try { topTs = pr.GetValue(ts)!.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries).Select(s => int.Parse(s, CultureInfo.InvariantCulture)).ToArray(); }
+            catch (FormatException) { throw new ConfigException($"--top-t: expected comma-separated integers, got \"{pr.GetValue(ts)}\""); }
+            if (topTs.Length == 0 || topTs.Any(t => t <= 0)) throw new ConfigException("--top-t: give positive integers, e.g. 16,64,256");
+            if (pr.GetValue(facts) <= 0 || pr.GetValue(steps) <= 0) throw new ConfigException("--facts and --steps must be ≥ 1");
+            var rows = CoreSetReport.Run(cfg, new CoreSetOptions(pr.GetValue(facts), topTs, pr.GetValue(steps)), line => Console.Error.WriteLine(line));
+            var table = new Table(null, new TableColumn("fact"), new TableColumn("answer"), new TableColumn("rows read", ColumnAlign.Right),
+                new TableColumn("core", ColumnAlign.Right), new TableColumn("core ∩ question", ColumnAlign.Right),
+                new TableColumn("t covering core", ColumnAlign.Right), new TableColumn("min t answered", ColumnAlign.Right));
+            foreach (var r in rows)
+                table.AddRow(r.FactId, r.Answer, (long)r.UnionSlots, (long)r.CoreSlots, (long)r.CoreAlsoReadByQuestion, (long)r.TCoveringCore,
+                    r.MinTAnswered is int m ? m.ToString(CultureInfo.InvariantCulture) : $"> {topTs.Max()}");
+            Console.Write(table.ToText());
+            if (pr.GetValue(outFile) is { } path)
+                AtomicFile.WriteAllText(path, string.Concat(rows.Select(r => JsonSerializer.Serialize(r, ConfigLoader.Json).ReplaceLineEndings("").Replace("  ", "") + "\n")));
+            return 0;
+        });
+        return cmd;
+    }
+}
