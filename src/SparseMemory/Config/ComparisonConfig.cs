@@ -21,6 +21,12 @@ public sealed record ComparisonConfig
     public string? BaseModel { get; init; }
     /// <summary>Background batches for the statistics (computed once next to the base checkpoint when missing).</summary>
     public int BackgroundBatches { get; init; } = 100;
+    /// <summary>
+    /// Extra background statistics built once next to the base checkpoint, name → corpus (<c>smf background --corpus</c>:
+    /// <c>known</c>, <c>nq</c>, a facts or .txt file), written as <c>background-NAME.safetensors</c>. Grid entries use one
+    /// with <c>sparse.background={base}/background-NAME.safetensors</c> (<c>{base}</c> is replaced by the base folder).
+    /// </summary>
+    public Dictionary<string, string> Backgrounds { get; init; } = [];
     /// <summary><c>--set</c> overrides of the finetune config shared by every run (data, paraphrases, steps per fact, …).</summary>
     public string[] Finetune { get; init; } = [];
     /// <summary>Probes run before, every <see cref="EvalEvery"/> steps and after each run; <c>target-f1</c> measures learning.</summary>
@@ -41,6 +47,9 @@ public sealed record ComparisonConfig
         if (Seeds.Distinct().Count() != Seeds.Length) e.Add("seeds must be distinct");
         if (BaseModel is null && string.IsNullOrWhiteSpace(BasePreset)) e.Add("base_preset or base_model must name the base checkpoint");
         if (BackgroundBatches <= 0) e.Add("background_batches must be ≥ 1");
+        foreach (var (name, corpus) in Backgrounds)
+            if (string.IsNullOrWhiteSpace(name) || name.Any(c => !(char.IsLetterOrDigit(c) || c is '_' or '-')) || string.IsNullOrWhiteSpace(corpus))
+                e.Add($"backgrounds.{name}: names are letters, digits, '-' or '_', and the corpus must be given");
         if (ProbeLimit < 0) e.Add("probe_limit must be ≥ 0 (0 = all items)");
         if (EvalEvery < 0) e.Add("eval_every must be ≥ 0");
         if (!Probes.Contains("target-f1")) e.Add("probes must include target-f1 (it measures learning)");

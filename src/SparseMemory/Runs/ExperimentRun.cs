@@ -34,6 +34,9 @@ public static class ExperimentRun
     public static ComparisonConfig LoadConfig(string? preset, string? file, IEnumerable<string>? sets) =>
         ConfigLoader.Load<ComparisonConfig>(preset, file, sets, c => c.Validate(), ConfigLoader.ExperimentPresets);
 
+    /// <summary>Replaced by the base checkpoint folder in finetune overrides (e.g. <c>sparse.background={base}/background-known.safetensors</c>).</summary>
+    public const string BasePlaceholder = "{base}";
+
     /// <summary>The base checkpoint folder of an experiment in <paramref name="outDir"/>.</summary>
     public static string BaseDir(ComparisonConfig cfg, string outDir) => cfg.BaseModel ?? Path.Combine(outDir, "base");
 
@@ -60,8 +63,8 @@ public static class ExperimentRun
                     $"base_model={baseDir}", $"method={spec.Name}", $"seed={seed}", $"probe_limit={cfg.ProbeLimit}", $"eval_every={cfg.EvalEvery}",
                     "probes=[" + string.Join(",", cfg.Probes.Select(p => $"\"{p}\"")) + "]",
                 };
-                sets.AddRange(cfg.Finetune);
-                sets.AddRange(entry.Set);
+                sets.AddRange(cfg.Finetune.Select(x => x.Replace(BasePlaceholder, baseDir)));
+                sets.AddRange(entry.Set.Select(x => x.Replace(BasePlaceholder, baseDir)));
                 sets.AddRange(point.Select(kv => $"{kv.Key}={kv.Value}"));
                 FinetuneConfig ft;
                 try { ft = ConfigLoader.Load<FinetuneConfig>(null, null, sets); }
@@ -121,6 +124,13 @@ public static class ExperimentRun
         {
             observer.OnMessage($"background statistics: {cfg.BackgroundBatches} batches → {bgPath}");
             BackgroundStatsBuilder.Build(baseDir, cfg.BackgroundBatches, 16, 32, 1).Save(bgPath);
+        }
+        foreach (var (name, corpus) in cfg.Backgrounds)
+        {
+            string path = Path.Combine(baseDir, $"background-{name}.safetensors");
+            if (File.Exists(path)) continue;
+            observer.OnMessage($"background statistics from {corpus}: {cfg.BackgroundBatches} batches → {path}");
+            BackgroundStatsBuilder.Build(baseDir, cfg.BackgroundBatches, 16, 32, 1, corpus: corpus).Save(path);
         }
         return (cfg, runs);
     }

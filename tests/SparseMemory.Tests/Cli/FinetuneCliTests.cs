@@ -45,6 +45,21 @@ public sealed class FinetuneCliTests(FinetuneFixture fx) : IClassFixture<Finetun
     }
 
     [Fact]
+    public void Background_statistics_from_another_corpus()
+    {
+        string outFile = Path.Combine(fx.Root, "bg-facts.safetensors");
+        var (code, _, err) = Smf.Run("background", "--model", fx.BaseDir, "--batches", "5", "--corpus", fx.FactsPath, "--out", outFile);
+        Assert.True(code == 0, err);
+        var stats = SparseMemory.Finetuning.BackgroundStats.Load(outFile);
+        Assert.Equal(5, stats.NumBatches);
+        var pretrain = SparseMemory.Finetuning.BackgroundStats.Load(Path.Combine(fx.BaseDir, "background.safetensors"));
+        Assert.NotEqual(pretrain.DocumentFrequency.ToArray(), stats.DocumentFrequency.ToArray());
+        var (bad, _, badErr) = Smf.Run("background", "--model", fx.BaseDir, "--batches", "5", "--corpus", Path.Combine(fx.Root, "none.txt"), "--out", outFile + "2");
+        Assert.NotEqual(0, bad);
+        Assert.Contains("none.txt", badErr);
+    }
+
+    [Fact]
     public void Dry_run_on_a_triviaqa_file_prints_the_paraphrases_tokens_and_padding_and_writes_nothing()
     {
         string tqa = Path.Combine(fx.Root, "tqa.jsonl");

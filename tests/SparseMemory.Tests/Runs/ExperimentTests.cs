@@ -18,7 +18,7 @@ public sealed class ExperimentTests
 
         var summary = JsonNode.Parse(File.ReadAllText(Path.Combine(dir, "summary.json")))!;
         var methods = summary["methods"]!.AsObject();
-        foreach (var m in new[] { "sparse", "full", "lora", "sparse-tf_only" })
+        foreach (var m in new[] { "sparse", "full", "lora", "sparse-tf_only", "sparse-bg_known" })
         {
             var s = methods[m] ?? throw new Xunit.Sdk.XunitException($"summary.json has no method {m}");
             Assert.NotNull(s["target_f1"]);
@@ -30,6 +30,7 @@ public sealed class ExperimentTests
                 Assert.True(p.AsObject().ContainsKey("relative_drop"), $"{m}/{probe}: relative_drop");
             }
         }
+        Assert.True(File.Exists(Path.Combine(dir, "base", "background-known.safetensors")));
         string report = File.ReadAllText(Path.Combine(dir, "report.md"));
         Assert.Contains("| method | configuration | target F1", report);
 
@@ -47,7 +48,7 @@ public sealed class ExperimentTests
 
         // Resume: remove one finished run and the derived files; a rerun redoes exactly that run and leaves the others untouched.
         var runDirs = Directory.GetDirectories(Path.Combine(dir, "runs")).Order().ToArray();
-        Assert.Equal(6, runDirs.Length);
+        Assert.Equal(7, runDirs.Length);
         var stamps = runDirs.ToDictionary(d => d, d => File.GetLastWriteTimeUtc(Path.Combine(d, "model.safetensors")));
         Directory.Delete(runDirs[1], recursive: true);
         File.Delete(Path.Combine(dir, "summary.json"));
@@ -57,7 +58,7 @@ public sealed class ExperimentTests
         foreach (var d in runDirs.Where(d => d != runDirs[1]))
             Assert.Equal(stamps[d], File.GetLastWriteTimeUtc(Path.Combine(d, "model.safetensors")));
         Assert.True(File.Exists(Path.Combine(runDirs[1], "summary.json")));
-        Assert.Equal(6, File.ReadAllLines(Path.Combine(dir, ExperimentRun.ResultsFile)).Length);
+        Assert.Equal(7, File.ReadAllLines(Path.Combine(dir, ExperimentRun.ResultsFile)).Length);
 
         // The report re-renders from the files alone.
         File.Delete(Path.Combine(dir, "report.md"));

@@ -21,7 +21,16 @@ public static class BackgroundStatsBuilder
     public const string FileName = "background.safetensors";
 
     /// <summary>Computes the statistics for the checkpoint in <paramref name="modelDir"/>.</summary>
-    public static BackgroundStats Build(string modelDir, int batches, int batchSize, int seqLen, int seed, Action<int, int>? progress = null)
+    /// <param name="modelDir">The checkpoint.</param>
+    /// <param name="batches">|B|.</param>
+    /// <param name="batchSize">Sequences per batch.</param>
+    /// <param name="seqLen">Tokens per sequence.</param>
+    /// <param name="seed">Batch sampling seed.</param>
+    /// <param name="progress">Called after each batch (done, total).</param>
+    /// <param name="corpus">The background text: null or <c>pretrain</c> (the model's own pretraining text, the paper's
+    /// choice), an embedded fact set or facts file (its facts rendered as documents), <c>nq</c> (NaturalQuestions-open dev
+    /// questions, from the benchmark files) or a <c>.txt</c> file (documents separated by blank lines).</param>
+    public static BackgroundStats Build(string modelDir, int batches, int batchSize, int seqLen, int seed, Action<int, int>? progress = null, string? corpus = null)
     {
         if (batches <= 0) throw new ArgumentOutOfRangeException(nameof(batches), batches, "--batches must be ≥ 1");
         var loaded = Checkpoint.Load(modelDir);
@@ -29,10 +38,34 @@ public static class BackgroundStatsBuilder
         var values = model.MemoryValues ?? throw new InvalidOperationException($"{modelDir}: the model has no memory layer; background statistics need one");
         var (data, corpusSeed) = Checkpoint.PretrainingData(loaded);
         var train = new TrainConfig { BatchSize = batchSize, SeqLen = Math.Min(seqLen, model.Config.MaxSeqLen) };
-        var stream = new PretrainData(CorpusLoader.Load(data, corpusSeed), loaded.Tokenizer, data, train, seed);
+        var stream = new PretrainData(Documents(corpus, data, corpusSeed), loaded.Tokenizer, data, train, seed);
         var stats = new BackgroundStats(values.shape[0], Checkpoint.Fingerprint(modelDir));
         Accumulate(stats, model, stream, batches, progress);
         return stats;
+    }
+
+    /// <summary>Names of the background corpora besides files (see <see cref="Build"/>).</summary>
+    public const string PretrainCorpus = "pretrain", NqCorpus = "nq";
+
+    /// <summary>The documents of a background corpus (see <see cref="Build"/>).</summary>
+    public static IReadOnlyList<string> Documents(string? corpus, DataConfig pretraining, int seed)
+    {
+        if (corpus is null or PretrainCorpus) return CorpusLoader.Load(pretraining, seed);
+        if (corpus == NqCorpus)
+        {
+            var paths = Data.Benchmarks.BenchmarkPaths.LocateDefault()
+                ?? throw new FileNotFoundException($"corpus nq: the benchmark folder was not found (set {Data.Benchmarks.BenchmarkPaths.EnvironmentVariable})");
+            // Questions in the QA format, 16 to a document so that batches are windows of question text.
+            return Data.Benchmarks.NqOpen.Read(paths.NqOpenDev).Select(q => Data.Facts.QaFormat.Prompt(q.Question)).Chunk(16)
+                .Select(c => string.Join("\n", c)).ToList();
+        }
+        if (corpus.EndsWith(".txt", StringComparison.OrdinalIgnoreCase))
+        {
+            if (!File.Exists(corpus)) throw new FileNotFoundException($"{corpus}: background corpus not found", corpus);
+            var docs = File.ReadAllText(corpus).Split(["\n\n", "\r\n\r\n"], StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries);
+            return docs.Length > 0 ? docs : throw new InvalidDataException($"{corpus}: no text");
+        }
+        return Data.Facts.FactDocuments.Build(Data.Facts.FactsFile.ReadNamedOrFile(corpus), 4, seed);
     }
 
     /// <summary>Adds batches 0 … <paramref name="batches"/>−1 of <paramref name="source"/> to <paramref name="stats"/> (model frozen, eval mode).</summary>
