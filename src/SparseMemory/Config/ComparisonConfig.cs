@@ -17,6 +17,11 @@ public sealed record ComparisonConfig
     public string BasePreset { get; init; } = "tiny";
     /// <summary><c>--set</c> overrides of the base pretraining config (e.g. <c>train.steps=300</c>, <c>model.memory.num_keys=64</c>).</summary>
     public string[] BaseSet { get; init; } = [];
+    /// <summary>
+    /// Base pretraining keys swept like the grid (e.g. <c>"model.memory.num_keys": [64, 128, 256]</c> for memory size): one
+    /// base checkpoint per combination (<c>OUT/base-…</c>), and every grid run on each of them.
+    /// </summary>
+    public Dictionary<string, JsonNode?[]> BaseSweep { get; init; } = [];
     /// <summary>An existing checkpoint folder to use as the base instead of pretraining one.</summary>
     public string? BaseModel { get; init; }
     /// <summary>Background batches for the statistics (computed once next to the base checkpoint when missing).</summary>
@@ -46,6 +51,9 @@ public sealed record ComparisonConfig
         if (Seeds.Length == 0) e.Add("seeds must list at least one seed");
         if (Seeds.Distinct().Count() != Seeds.Length) e.Add("seeds must be distinct");
         if (BaseModel is null && string.IsNullOrWhiteSpace(BasePreset)) e.Add("base_preset or base_model must name the base checkpoint");
+        if (BaseModel is not null && BaseSweep.Count > 0) e.Add("base_sweep needs bases built by the experiment; leave base_model unset");
+        foreach (var (key, values) in BaseSweep)
+            if (values is null || values.Length == 0) e.Add($"base_sweep.{key} must list at least one value");
         if (BackgroundBatches <= 0) e.Add("background_batches must be ≥ 1");
         foreach (var (name, corpus) in Backgrounds)
             if (string.IsNullOrWhiteSpace(name) || name.Any(c => !(char.IsLetterOrDigit(c) || c is '_' or '-')) || string.IsNullOrWhiteSpace(corpus))

@@ -240,10 +240,37 @@ public sealed class ExperimentReport
         yield return "learning-curve-f1";
         yield return "learning-curve-nll";
         foreach (var m in ForgettingMetrics) yield return $"forgetting-curve-{Slug(m)}";
-        if (Configs.Any(x => x.Params.ContainsKey(TopTKey))) yield return "top-t";
+        foreach (string key in AgainstKeys()) yield return $"against-{Slug(key)}";
     }
 
     const string TopTKey = "sparse.top_t";
+
+    /// <summary>Numeric swept keys worth a plot of learning and forgetting against them: t, and every swept base key (e.g. memory size).</summary>
+    IEnumerable<string> AgainstKeys() =>
+        Configs.SelectMany(x => x.Params.Keys).Distinct().Where(k => k == TopTKey || k.StartsWith("base.", StringComparison.Ordinal))
+            .Where(k => Configs.Where(x => x.Params.ContainsKey(k)).Select(x => x.Params[k]).Distinct().Count() > 1
+                        && Configs.Where(x => x.Params.ContainsKey(k)).All(x => double.TryParse(x.Params[k], NumberStyles.Float, CultureInfo.InvariantCulture, out _)))
+            .Order(StringComparer.Ordinal);
+
+    /// <summary>Per grid entry, the best-learning configuration at each value of <paramref name="key"/>: its target F1 and its mean forgetting.</summary>
+    string Against(string plots, string key)
+    {
+        var series = Configs.Where(x => x.Params.ContainsKey(key)).GroupBy(x => x.Entry).SelectMany(g =>
+        {
+            var pts = g.GroupBy(x => double.Parse(x.Params[key], CultureInfo.InvariantCulture)).OrderBy(q => q.Key).Select(q =>
+            {
+                var best = q.OrderByDescending(x => Nz(x.Mean("after", TargetF1))).ThenByDescending(NllReduction).First();
+                return (X: q.Key, F1: best.Mean("after", TargetF1), Forget: Forgetting(best));
+            }).ToList();
+            return new[]
+            {
+                new PlotSeries($"{g.Key}: target F1", pts.Select(p => p.X).ToArray(), pts.Select(p => p.F1).ToArray()),
+                new PlotSeries($"{g.Key}: mean relative drop", pts.Select(p => p.X).ToArray(), pts.Select(p => p.Forget).ToArray()),
+            };
+        });
+        string what = key == TopTKey ? "t (value rows updated per step)" : key["base.".Length..];
+        return Plots.Line(Path.Combine(plots, $"against-{Slug(key)}"), new PlotLabels($"Learning and forgetting against {what}", what, "target F1 / mean relative drop"), series).Png;
+    }
 
     static string Slug(string s) => new(s.Select(ch => char.IsLetterOrDigit(ch) ? ch : '-').ToArray());
 
@@ -264,20 +291,8 @@ public sealed class ExperimentReport
         written.Add(Curve(plots, "learning-curve-f1", TargetF1, "target F1"));
         written.Add(Curve(plots, "learning-curve-nll", TargetNll, "target answer NLL (nats/token)"));
         foreach (var m in ForgettingMetrics) written.Add(Curve(plots, $"forgetting-curve-{Slug(m)}", m, m));
-        if (Configs.Any(x => x.Params.ContainsKey(TopTKey)))
-        {
-            var series = Configs.Where(x => x.Params.ContainsKey(TopTKey)).GroupBy(x => x.Entry).SelectMany(g =>
-            {
-                var pts = g.Select(x => (T: double.Parse(x.Params[TopTKey], CultureInfo.InvariantCulture), F1: x.Mean("after", TargetF1),
-                    Forget: Forgetting(x))).GroupBy(p => p.T).Select(q => (T: q.Key, F1: q.Max(p => p.F1), Forget: q.Min(p => p.Forget))).OrderBy(p => p.T).ToList();
-                return new[]
-                {
-                    new PlotSeries($"{g.Key}: target F1", pts.Select(p => p.T).ToArray(), pts.Select(p => p.F1).ToArray()),
-                    new PlotSeries($"{g.Key}: mean forgetting", pts.Select(p => p.T).ToArray(), pts.Select(p => p.Forget).ToArray()),
-                };
-            });
-            written.Add(Plots.Line(Path.Combine(plots, "top-t"), new PlotLabels("Against t (rows updated per step)", "t", "target F1 / mean relative drop"), series).Png);
-        }
+        foreach (string key in AgainstKeys())
+            written.Add(Against(plots, key));
         File.WriteAllText(Path.Combine(outDir, "summary.json"), Summary().ToJsonString(new JsonSerializerOptions { WriteIndented = true, Encoder = System.Text.Encodings.Web.JavaScriptEncoder.UnsafeRelaxedJsonEscaping }) + "\n");
         File.WriteAllText(Path.Combine(outDir, "report.md"), Markdown());
         written.Add(Path.Combine(outDir, "summary.json"));

@@ -16,7 +16,16 @@ namespace SparseMemory.Runs;
 /// <param name="Seed">Finetuning seed.</param>
 /// <param name="Params">The swept keys and their values at this point.</param>
 /// <param name="Config">The finetune config of the run.</param>
-public sealed record ExperimentRunSpec(string Id, string Entry, string Method, int Seed, IReadOnlyDictionary<string, string> Params, FinetuneConfig Config);
+/// <param name="Base">The base checkpoint it starts from.</param>
+public sealed record ExperimentRunSpec(string Id, string Entry, string Method, int Seed, IReadOnlyDictionary<string, string> Params, FinetuneConfig Config,
+    ExperimentBase Base);
+
+/// <summary>A base checkpoint of an experiment: its folder, the pretraining overrides that make it, and the swept base keys.</summary>
+/// <param name="Id">Suffix of its folder and of its runs' ids (empty when the base is not swept).</param>
+/// <param name="Dir">The checkpoint folder.</param>
+/// <param name="Sets">Pretraining <c>--set</c> overrides (base_set plus this point of base_sweep).</param>
+/// <param name="Params">This point of base_sweep, keys prefixed with <c>base.</c>.</param>
+public sealed record ExperimentBase(string Id, string Dir, IReadOnlyList<string> Sets, IReadOnlyDictionary<string, string> Params);
 
 /// <summary>
 /// <c>smf experiment</c>: builds or reuses the base checkpoint and its background statistics, runs every grid point for
@@ -37,8 +46,21 @@ public static class ExperimentRun
     /// <summary>Replaced by the base checkpoint folder in finetune overrides (e.g. <c>sparse.background={base}/background-known.safetensors</c>).</summary>
     public const string BasePlaceholder = "{base}";
 
-    /// <summary>The base checkpoint folder of an experiment in <paramref name="outDir"/>.</summary>
-    public static string BaseDir(ComparisonConfig cfg, string outDir) => cfg.BaseModel ?? Path.Combine(outDir, "base");
+    /// <summary>The (first) base checkpoint folder of an experiment in <paramref name="outDir"/>.</summary>
+    public static string BaseDir(ComparisonConfig cfg, string outDir) => Bases(cfg, outDir)[0].Dir;
+
+    /// <summary>The base checkpoints of an experiment: one, or one per point of <c>base_sweep</c>.</summary>
+    public static IReadOnlyList<ExperimentBase> Bases(ComparisonConfig cfg, string outDir)
+    {
+        if (cfg.BaseModel is not null) return [new ExperimentBase("", cfg.BaseModel, [], new Dictionary<string, string>())];
+        return Product(cfg.BaseSweep.Select(kv => (kv.Key, kv.Value.Select(SetValue).ToArray())).ToList()).Select(point =>
+        {
+            string id = point.Count == 0 ? "" : Sanitize(string.Join("_", point.Select(kv => $"{kv.Key.Split('.')[^1]}{kv.Value}")));
+            return new ExperimentBase(id, Path.Combine(outDir, id.Length == 0 ? "base" : $"base-{id}"),
+                cfg.BaseSet.Concat(point.Select(kv => $"{kv.Key}={kv.Value}")).ToList(),
+                point.ToDictionary(kv => "base." + kv.Key, kv => kv.Value));
+        }).ToList();
+    }
 
     /// <summary>
     /// Every run of the experiment, in order (entry, grid point, seed). Names and values are checked against the
@@ -46,9 +68,9 @@ public static class ExperimentRun
     /// </summary>
     public static IReadOnlyList<ExperimentRunSpec> Plan(ComparisonConfig cfg, string outDir)
     {
-        string baseDir = BaseDir(cfg, outDir);
         var runs = new List<ExperimentRunSpec>();
         var errors = new List<string>();
+        foreach (var b in Bases(cfg, outDir))
         for (int g = 0; g < cfg.Grid.Length; g++)
         {
             var entry = cfg.Grid[g];
@@ -58,6 +80,7 @@ public static class ExperimentRun
             foreach (var point in Product(entry.Sweep.Select(kv => (kv.Key, kv.Value.Select(SetValue).ToArray())).ToList()))
             foreach (int seed in cfg.Seeds)
             {
+                string baseDir = b.Dir;
                 var sets = new List<string>
                 {
                     $"base_model={baseDir}", $"method={spec.Name}", $"seed={seed}", $"probe_limit={cfg.ProbeLimit}", $"eval_every={cfg.EvalEvery}",
@@ -71,8 +94,9 @@ public static class ExperimentRun
                 catch (ConfigException e) { errors.Add($"grid[{g}] ({name}): {e.Message}"); continue; }
                 var problems = FinetuneRun.Validate(FinetuneMethods.Canonical(ft)).Where(p => !p.StartsWith("model", StringComparison.Ordinal)).ToList();
                 if (problems.Count > 0) { errors.Add($"grid[{g}] ({name}): " + string.Join("; ", problems)); continue; }
-                string id = RunId(name, point, seed);
-                runs.Add(new ExperimentRunSpec(id, name, spec.Name, seed, point, FinetuneMethods.Canonical(ft)));
+                string id = RunId(name, point, seed) + (b.Id.Length == 0 ? "" : "_" + b.Id);
+                var all = b.Params.Concat(point).ToDictionary(kv => kv.Key, kv => kv.Value);
+                runs.Add(new ExperimentRunSpec(id, name, spec.Name, seed, all, FinetuneMethods.Canonical(ft), b));
             }
         }
         var dup = runs.GroupBy(r => r.Id).FirstOrDefault(x => x.Count() > 1);
@@ -110,28 +134,7 @@ public static class ExperimentRun
             throw new ConfigException($"probes: unknown probe '{p}'; known: {string.Join(", ", ProbeRegistry.Names)}");
         var runs = Plan(requested, outDir);                     // every grid point is checked before a folder is created
         var cfg = RunFolder.Prepare(requested, outDir);
-        string baseDir = BaseDir(cfg, outDir);
-        if (cfg.BaseModel is null)
-        {
-            var pre = ConfigLoader.Load<ExperimentConfig>(cfg.BasePreset, null, cfg.BaseSet, c => c.Validate());
-            observer.OnMessage($"base model: preset {cfg.BasePreset} → {baseDir}");
-            Pretraining.Run(pre, baseDir, observer);
-        }
-        else if (!File.Exists(Path.Combine(baseDir, Checkpoint.ConfigFile)))
-            throw new ConfigException($"base_model: {baseDir} is not a checkpoint folder (no {Checkpoint.ConfigFile})");
-        string bgPath = Path.Combine(baseDir, BackgroundStatsBuilder.FileName);
-        if (!File.Exists(bgPath))
-        {
-            observer.OnMessage($"background statistics: {cfg.BackgroundBatches} batches → {bgPath}");
-            BackgroundStatsBuilder.Build(baseDir, cfg.BackgroundBatches, 16, 32, 1).Save(bgPath);
-        }
-        foreach (var (name, corpus) in cfg.Backgrounds)
-        {
-            string path = Path.Combine(baseDir, $"background-{name}.safetensors");
-            if (File.Exists(path)) continue;
-            observer.OnMessage($"background statistics from {corpus}: {cfg.BackgroundBatches} batches → {path}");
-            BackgroundStatsBuilder.Build(baseDir, cfg.BackgroundBatches, 16, 32, 1, corpus: corpus).Save(path);
-        }
+        foreach (var b in Bases(cfg, outDir)) PrepareBase(cfg, b, observer);
         return (cfg, runs);
     }
 
@@ -161,6 +164,33 @@ public static class ExperimentRun
         AtomicFile.WriteAllText(Path.Combine(outDir, ResultsFile), lines.ToString());
     }
 
+    /// <summary>Builds (or reuses) one base checkpoint and its background statistics.</summary>
+    static void PrepareBase(ComparisonConfig cfg, ExperimentBase b, ITrainingObserver observer)
+    {
+        string baseDir = b.Dir;
+        if (cfg.BaseModel is null)
+        {
+            var pre = ConfigLoader.Load<ExperimentConfig>(cfg.BasePreset, null, b.Sets, c => c.Validate());
+            observer.OnMessage($"base model: preset {cfg.BasePreset}{(b.Id.Length == 0 ? "" : " with " + string.Join(", ", b.Params.Select(kv => $"{kv.Key[5..]}={kv.Value}")))} → {baseDir}");
+            Pretraining.Run(pre, baseDir, observer);
+        }
+        else if (!File.Exists(Path.Combine(baseDir, Checkpoint.ConfigFile)))
+            throw new ConfigException($"base_model: {baseDir} is not a checkpoint folder (no {Checkpoint.ConfigFile})");
+        string bgPath = Path.Combine(baseDir, BackgroundStatsBuilder.FileName);
+        if (!File.Exists(bgPath))
+        {
+            observer.OnMessage($"background statistics: {cfg.BackgroundBatches} batches → {bgPath}");
+            BackgroundStatsBuilder.Build(baseDir, cfg.BackgroundBatches, 16, 32, 1).Save(bgPath);
+        }
+        foreach (var (name, corpus) in cfg.Backgrounds)
+        {
+            string path = Path.Combine(baseDir, $"background-{name}.safetensors");
+            if (File.Exists(path)) continue;
+            observer.OnMessage($"background statistics from {corpus}: {cfg.BackgroundBatches} batches → {path}");
+            BackgroundStatsBuilder.Build(baseDir, cfg.BackgroundBatches, 16, 32, 1, corpus: corpus).Save(path);
+        }
+    }
+
     static JsonObject ProbeValues(JsonObject metrics) =>
         new(metrics.Where(kv => kv.Key.Contains('/')).Select(kv => KeyValuePair.Create(kv.Key, kv.Value?.DeepClone())));
 
@@ -179,7 +209,8 @@ public static class ExperimentRun
         var parts = new List<string> { entry };
         parts.AddRange(point.Select(kv => $"{kv.Key.Split('.')[^1]}{kv.Value}"));
         parts.Add($"s{seed}");
-        var id = string.Join("_", parts);
-        return new string(id.Select(c => char.IsLetterOrDigit(c) || c is '-' or '.' or '_' ? c : '-').ToArray());
+        return Sanitize(string.Join("_", parts));
     }
+
+    static string Sanitize(string id) => new(id.Select(c => char.IsLetterOrDigit(c) || c is '-' or '.' or '_' ? c : '-').ToArray());
 }

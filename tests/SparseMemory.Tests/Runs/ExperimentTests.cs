@@ -68,6 +68,20 @@ public sealed class ExperimentTests
     }
 
     [Fact]
+    public void A_base_sweep_builds_one_base_per_memory_size_and_plots_against_it()
+    {
+        string dir = Path.Combine(Fixtures.TempDir("exp-mem"), "mem");
+        var (code, _, err) = Smf.Run("experiment", "--preset", "smoke", "--out", dir,
+            "--set", "base_sweep={\"model.memory.num_keys\":[16,32]}", "--set", "backgrounds={}", "--set", "base_set=[\"train.steps=40\"]",
+            "--set", "grid=[{\"method\":\"sparse\",\"sweep\":{\"lr\":[5]}},{\"method\":\"full\",\"sweep\":{\"lr\":[1e-3]}}]");
+        Assert.True(code == 0, err);
+        Assert.True(File.Exists(Path.Combine(dir, "base-num_keys16", "model.safetensors")));
+        Assert.True(File.Exists(Path.Combine(dir, "base-num_keys32", "model.safetensors")));
+        Assert.Equal(4, File.ReadAllLines(Path.Combine(dir, ExperimentRun.ResultsFile)).Length);
+        Assert.True(File.Exists(Path.Combine(dir, "plots", "against-base-model-memory-num-keys.png")));
+    }
+
+    [Fact]
     public void A_grid_with_an_unknown_method_or_key_fails_before_anything_is_trained()
     {
         string dir = Path.Combine(Fixtures.TempDir("exp-bad"), "x");
