@@ -19,5 +19,6 @@ public static class SmfApp
         DemoCommand.Create(),
         DataCommand.Create(),
         ReportCommand.Create(),
+        ServeCommand.Create(),
     };
 }
