@@ -92,6 +92,21 @@ public static class ServeApp
             }
         }
 
+        // Statuses produced before a handler runs (415 wrong Content-Type, 404 unknown path, 405 wrong method) get a JSON body too.
+        app.UseStatusCodePages(async ctx =>
+        {
+            var http = ctx.HttpContext;
+            int status = http.Response.StatusCode;
+            string message = status switch
+            {
+                415 => $"unsupported Content-Type '{http.Request.ContentType}'; send 'Content-Type: application/json'",
+                404 => $"no endpoint {http.Request.Method} {http.Request.Path}",
+                405 => $"{http.Request.Method} is not allowed on {http.Request.Path}",
+                _ => $"HTTP {status}",
+            };
+            await http.Response.WriteAsJsonAsync(new ErrorResponse(new ErrorDetail(message, status >= 500 ? "server_error" : "invalid_request_error", status)), Json);
+        });
+
         app.MapOpenApi();
 
         app.MapGet("/", () => Results.Content(Page.Value, "text/html; charset=utf-8")).ExcludeFromDescription();

@@ -108,6 +108,26 @@ public sealed class ServeTests(ServeFixture fx, ITestOutputHelper output) : ICla
         { "/undo/999", "", 404 },
     };
 
+    [Fact]
+    public async Task Wrong_content_type_unknown_path_and_wrong_method_answer_json_errors()
+    {
+        await using var h = await ServeHost.StartAsync(fx.Options());
+        var req = h.Request(HttpMethod.Post, "/learn");
+        req.Content = new StringContent("{\"text\": \"Ada lives in Zorn.\"}", System.Text.Encoding.UTF8, "application/x-www-form-urlencoded");
+        using (var res = await h.Client.SendAsync(req))
+        {
+            Assert.Equal(415, (int)res.StatusCode);
+            Assert.Contains("application/json", JsonNode.Parse(await res.Content.ReadAsStringAsync())!["error"]!["message"]!.GetValue<string>());
+        }
+        var (s404, j404) = await h.GetAsync("/nope");
+        Assert.Equal(404, s404);
+        Assert.NotNull(j404!["error"]);
+        var (s405, j405) = await h.GetAsync("/learn");
+        Assert.Equal(405, s405);
+        Assert.NotNull(j405!["error"]);
+        Assert.Empty(h.Service.Learned());
+    }
+
     [Theory]
     [MemberData(nameof(BadRequests))]
     public async Task Every_bad_request_is_a_4xx_with_a_json_message_and_changes_nothing(string path, string body, int expected)
