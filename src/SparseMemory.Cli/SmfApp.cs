@@ -20,5 +20,6 @@ public static class SmfApp
         DemoCommand.Create(),
         DataCommand.Create(),
         ReportCommand.Create(),
+        ServeCommand.Create(),
     };
 }

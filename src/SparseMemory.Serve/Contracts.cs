@@ -1,0 +1,52 @@
+namespace SparseMemory.Serve;
+
+// The JSON shapes of the HTTP interface (snake_case on the wire; docs/serve.md). They document the API in
+// /openapi/v1.json; requests are parsed and validated by hand (RequestReader) so every bad input gets a clear message.
+
+/// <summary>POST /learn body: a text to learn, optionally with the question it answers and the answer.</summary>
+public sealed record LearnBody(string Text, string? Question = null, string? Answer = null);
+
+/// <summary>POST /learn response.</summary>
+public sealed record LearnResponse(long Id, int Rows, double Loss, double FinalLoss, long[] ChangedRows, bool ChangedRowsTruncated,
+    int Paraphrases, double Ms);
+
+/// <summary>POST /ask body.</summary>
+public sealed record AskBody(string Prompt, int? MaxTokens = null, bool? Raw = null);
+
+/// <summary>POST /ask response: the continuation and the prompt the model actually saw.</summary>
+public sealed record AskResponse(string Text, string PromptUsed, bool Wrapped);
+
+/// <summary>POST /v1/completions body (the OpenAI legacy completions shape; unknown fields are ignored).</summary>
+public sealed record CompletionBody(string Prompt, string? Model = null, int? MaxTokens = null, double? Temperature = null, int? Seed = null);
+
+/// <summary>One choice of a completion.</summary>
+public sealed record CompletionChoice(string Text, int Index, string FinishReason, object? Logprobs = null);
+
+/// <summary>Token counts of a completion.</summary>
+public sealed record CompletionUsage(int PromptTokens, int CompletionTokens, int TotalTokens);
+
+/// <summary>POST /v1/completions response.</summary>
+public sealed record CompletionResponse(string Id, string Object, long Created, string Model, CompletionChoice[] Choices, CompletionUsage Usage);
+
+/// <summary>POST /undo/{id} response.</summary>
+public sealed record UndoResponse(long[] Undone, int Rows);
+
+/// <summary>One learn in GET /learned.</summary>
+public sealed record LearnedItem(long Id, DateTime Time, string Text, string? Question, string? Answer, int Rows, double Loss, bool Undone,
+    DateTime? UndoneAt);
+
+/// <summary>GET /learned response.</summary>
+public sealed record LearnedResponse(int Count, LearnedItem[] Learns);
+
+/// <summary>GET /health response.</summary>
+public sealed record HealthResponse(string Status, string Model, int FactsLearned, long JournalLines, double Lr, int TopT);
+
+/// <summary>The body of every 4xx/5xx answer.</summary>
+public sealed record ErrorResponse(ErrorDetail Error);
+
+/// <summary>What went wrong.</summary>
+/// <param name="Message">A sentence for people.</param>
+/// <param name="Type">invalid_request_error, authentication_error, not_found, conflict, rate_limit, busy, server_error.</param>
+/// <param name="Code">The HTTP status.</param>
+/// <param name="Later">409 on undo: the later learns that changed the same rows.</param>
+public sealed record ErrorDetail(string Message, string Type, int Code, long[]? Later = null);

@@ -1,0 +1,601 @@
+using System.Collections.Concurrent;
+using System.Diagnostics;
+using System.Globalization;
+using System.Text.Json;
+using System.Text.Json.Nodes;
+using System.Text.RegularExpressions;
+using SparseMemory.Checkpoints;
+using SparseMemory.Config;
+using SparseMemory.Data;
+using SparseMemory.Data.Facts;
+using SparseMemory.Evaluation;
+using SparseMemory.Evaluation.Probes;
+using SparseMemory.Finetuning;
+using SparseMemory.Memory;
+using SparseMemory.Model;
+using SparseMemory.Training;
+using TorchSharp;
+using static TorchSharp.torch;
+
+namespace SparseMemory.Serve;
+
+/// <summary>What a client asked to learn (already validated).</summary>
+public sealed record LearnRequest(string Text, string? Question, string? Answer);
+
+/// <summary>The outcome of a learn.</summary>
+/// <param name="Id">The learn's id (increasing from 1).</param>
+/// <param name="Rows">Value rows whose values changed, in first-selected order.</param>
+/// <param name="Loss">Loss of the first step (before any update).</param>
+/// <param name="FinalLoss">Loss of the last step.</param>
+/// <param name="Paraphrases">Texts in the batch.</param>
+/// <param name="Milliseconds">Time from dequeue to acknowledgement.</param>
+public sealed record LearnResult(long Id, long[] Rows, double Loss, double FinalLoss, int Paraphrases, double Milliseconds);
+
+/// <summary>The outcome of an undo: the learns restored (newest first) and the rows written.</summary>
+public sealed record UndoResult(long[] Undone, int Rows);
+
+/// <summary>One learn as <c>GET /learned</c> lists it.</summary>
+public sealed record LearnInfo(long Id, DateTime Time, string Text, string? Question, string? Answer, long[] Rows, double Loss,
+    bool Undone, DateTime? UndoneAt);
+
+/// <summary>Unknown learn id (HTTP 404).</summary>
+public sealed class LearnNotFoundException(long id) : Exception($"no learn with id {id}")
+{
+    /// <summary>The id asked for.</summary>
+    public long Id { get; } = id;
+}
+
+/// <summary>An undo that would break a later learn (HTTP 409).</summary>
+public sealed class UndoConflictException(string message, long[] later) : Exception(message)
+{
+    /// <summary>The later, not undone learns that changed the same rows (empty when the learn is already undone).</summary>
+    public long[] Later { get; } = later;
+}
+
+/// <summary>The writer queue is full (HTTP 503).</summary>
+public sealed class ServiceBusyException(string message) : Exception(message);
+
+/// <summary>
+/// A model that learns while it serves (docs/serve.md). Two copies of the checkpoint are loaded: the <b>learner</b>,
+/// which only the writer thread touches (forward with the memory access log, backward, sparse row update), and the
+/// <b>server</b>, which answers asks under a read lock. A learn runs on the learner, is journaled and fsynced, and only
+/// then are its new rows copied into the server's value table under the write lock — so an ask sees every row of a
+/// learn or none, and never an unacknowledged one. Learns and undos are applied one at a time, in arrival order, by a
+/// single writer thread.
+/// </summary>
+public sealed class MemoryService : IDisposable
+{
+    /// <summary>Service checkpoint file in the state folder.</summary>
+    public const string CheckpointFile = "values.safetensors";
+    /// <summary>Identity file of the state folder (the model it belongs to).</summary>
+    public const string StateFile = "state.json";
+    const string ValueName = "memory_values.weight";
+    const int MaxQueue = 64;
+
+    readonly ServeOptions _options;
+    readonly Action<string> _log;
+    readonly LoadedModel _learner, _server;
+    readonly SparseMemoryMethod _method;
+    readonly IStepOptimizer _optimizer;
+    readonly MemoryAccessLog _accessLog = new();
+    readonly Journal _journal;
+    readonly string _stateDir, _fingerprint;
+    readonly ReaderWriterLockSlim _rw = new(LockRecursionPolicy.NoRecursion);
+    readonly BlockingCollection<Action> _queue = new(new ConcurrentQueue<Action>());
+    readonly Thread _writer;
+    readonly object _indexLock = new();
+    readonly SortedDictionary<long, LearnInfo> _learns = [];
+    long _seq, _nextId = 1, _checkpointSeq;
+    int _sinceCheckpoint, _learnsSinceCheck;
+    Task _checkpointTask = Task.CompletedTask;
+    IReadOnlyDictionary<string, double>? _baseline, _latest;
+    int _latestAfterLearns;
+    bool _disposed;
+
+    /// <summary>Learning rate in effect.</summary>
+    public double Lr { get; }
+
+    /// <summary>The served model's folder.</summary>
+    public string ModelDir => _options.ModelDir;
+
+    /// <summary>Journal lines replayed at start (after the last service checkpoint).</summary>
+    public int Replayed { get; }
+
+    /// <summary>Loads the model twice, recovers the state folder (checkpoint + journal replay) and starts the writer.</summary>
+    public MemoryService(ServeOptions options, Action<string>? log = null)
+    {
+        var problems = options.Validate();
+        if (problems.Count > 0) throw new ConfigException("invalid serve options:\n  " + string.Join("\n  ", problems));
+        _options = options;
+        _log = log ?? (_ => { });
+        Runtime.Configure(options.Seed, options.Threads);
+        string dir = options.ModelDir;
+        _learner = Checkpoint.Load(dir);
+        if (_learner.Model.MemoryValues is null) throw new InvalidOperationException($"{dir}: the model has no memory layer; smf serve teaches memory rows");
+        var cfg = new FinetuneConfig
+        {
+            BaseModel = dir, Model = _learner.Model.Config, Method = SparseMemoryMethod.Spec.Name, Lr = options.Lr, Seed = options.Seed,
+            Sparse = new SparseConfig { TopT = options.TopT },
+        };
+        var errors = FinetuneMethods.Validate(cfg);
+        if (errors.Count > 0) throw new ConfigException("invalid learning settings:\n  " + string.Join("\n  ", errors));
+        Lr = FinetuneMethods.EffectiveLr(cfg);
+        _method = (SparseMemoryMethod)FinetuneMethods.Create(cfg, dir);
+        _method.Prepare(_learner.Model);
+        var groups = _method.ParameterGroups(_learner.Model);
+        _optimizer = _method.CreateOptimizer(groups, FinetuneMethods.Loop(cfg, 1))!;
+        _optimizer.SetLearningRate(0, Lr);
+
+        _server = Checkpoint.Load(dir);
+        foreach (var p in _server.Model.parameters()) p.requires_grad = false;
+        _fingerprint = Checkpoint.Fingerprint(dir);
+        _stateDir = options.EffectiveStateDir;
+        Directory.CreateDirectory(_stateDir);
+        CheckStateIdentity();
+        _journal = Journal.Open(_stateDir);
+        if (_journal.DroppedTornLine) _log("journal: dropped a torn last line (a learn that was never acknowledged)");
+        Replayed = Recover();
+        WarmUp();
+        _writer = new Thread(WriterLoop) { IsBackground = true, Name = "smf-serve-writer" };
+        _writer.Start();
+        if (options.CheckEvery > 0) Enqueue(() => { _baseline = RunCheck(); _latest = _baseline; return 0; }).Wait();
+    }
+
+    // ------------------------------------------------------------------ start-up
+
+    void CheckStateIdentity()
+    {
+        string path = Path.Combine(_stateDir, StateFile);
+        var shape = _learner.Model.MemoryValues!.shape;
+        if (File.Exists(path))
+        {
+            var o = JsonNode.Parse(File.ReadAllText(path))!.AsObject();
+            string? fp = o["model_fingerprint"]?.GetValue<string>();
+            if (fp != _fingerprint)
+                throw new InvalidDataException($"{_stateDir}: this state folder belongs to another model (fingerprint {fp}); use another --state folder");
+            return;
+        }
+        var state = new JsonObject
+        {
+            ["model"] = Path.GetFullPath(_options.ModelDir), ["model_fingerprint"] = _fingerprint,
+            ["slots"] = shape[0], ["value_dim"] = shape[1], ["created"] = DateTime.UtcNow.ToString("O", CultureInfo.InvariantCulture),
+        };
+        AtomicFile.WriteAllText(path, state.ToJsonString(new JsonSerializerOptions { WriteIndented = true }) + "\n");
+    }
+
+    /// <summary>Loads the last service checkpoint and replays the journal lines after it. Returns the lines replayed.</summary>
+    int Recover()
+    {
+        string ckpt = Path.Combine(_stateDir, CheckpointFile);
+        if (File.Exists(ckpt))
+        {
+            var (t, meta) = SafeTensors.Load(ckpt);
+            try
+            {
+                if (meta.GetValueOrDefault("model_fingerprint") != _fingerprint)
+                    throw new InvalidDataException($"{ckpt}: written for another model");
+                if (!t.TryGetValue(ValueName, out var table) || !table.shape.SequenceEqual(_learner.Model.MemoryValues!.shape))
+                    throw new InvalidDataException($"{ckpt}: expected {ValueName} with shape [{string.Join(", ", _learner.Model.MemoryValues!.shape)}]");
+                _checkpointSeq = long.Parse(meta["journal_seq"], CultureInfo.InvariantCulture);
+                using (torch.no_grad())
+                {
+                    _learner.Model.MemoryValues!.copy_(table);
+                    _server.Model.MemoryValues!.copy_(table);
+                }
+            }
+            finally { foreach (var x in t.Values) x.Dispose(); }
+        }
+        if (_checkpointSeq > _journal.Entries.Count)
+            throw new InvalidDataException($"{ckpt}: checkpoint is at journal line {_checkpointSeq} but the journal has {_journal.Entries.Count} lines");
+        int replayed = 0;
+        foreach (var e in _journal.Entries)
+        {
+            if (e.Type == Journal.LearnType)
+            {
+                _learns[e.Id] = new LearnInfo(e.Id, e.Time, e.Text, e.Question, e.Answer, e.Rows, e.Loss, false, null);
+                _nextId = Math.Max(_nextId, e.Id + 1);
+                if (e.Seq > _checkpointSeq) { ApplyValues(e.Id, useNew: true); replayed++; }
+            }
+            else if (e.Type == Journal.UndoType)
+            {
+                foreach (long id in e.Undone)
+                {
+                    if (!_learns.TryGetValue(id, out var info)) throw new InvalidDataException($"journal line {e.Seq} undoes unknown learn {id}");
+                    _learns[id] = info with { Undone = true, UndoneAt = e.Time };
+                    if (e.Seq > _checkpointSeq) ApplyValues(id, useNew: false);
+                }
+                if (e.Seq > _checkpointSeq) replayed++;
+            }
+            else throw new InvalidDataException($"journal line {e.Seq}: unknown type '{e.Type}'");
+            _seq = e.Seq;
+        }
+        if (replayed > 0)
+        {
+            _log($"recovered: service checkpoint at journal line {_checkpointSeq}, replayed {replayed} line(s) after it");
+            WriteCheckpoint(CloneTable(), _seq);      // so the next start does not replay them again
+            _checkpointSeq = _seq;
+        }
+        return replayed;
+    }
+
+    /// <summary>Writes learn <paramref name="id"/>'s new (or old) row values into both models.</summary>
+    void ApplyValues(long id, bool useNew)
+    {
+        var (rows, old, @new) = _journal.ReadValues(id);
+        using (rows) using (old) using (@new)
+        {
+            var v = useNew ? @new : old;
+            using (torch.no_grad()) _learner.Model.MemoryValues!.index_copy_(0, rows, v);
+            WriteServer(rows, v);
+        }
+    }
+
+    void WriteServer(Tensor rows, Tensor values)
+    {
+        _rw.EnterWriteLock();
+        try { using (torch.no_grad()) _server.Model.MemoryValues!.index_copy_(0, rows, values); }
+        finally { _rw.ExitWriteLock(); }
+    }
+
+    /// <summary>One short generation so lazily built caches (rotary tables, candidate pairs) exist before asks run concurrently.</summary>
+    void WarmUp() => TextGenerator.Generate(_server.Model, _server.Tokenizer, "Hello", new SamplingOptions(MaxTokens: 1));
+
+    // ------------------------------------------------------------------ the writer
+
+    void WriterLoop()
+    {
+        foreach (var work in _queue.GetConsumingEnumerable()) work();
+    }
+
+    Task<T> Enqueue<T>(Func<T> work)
+    {
+        var tcs = new TaskCompletionSource<T>(TaskCreationOptions.RunContinuationsAsynchronously);
+        if (_disposed) { tcs.SetException(new ObjectDisposedException(nameof(MemoryService))); return tcs.Task; }
+        if (_queue.Count >= MaxQueue) throw new ServiceBusyException($"{_queue.Count} learns/undos are waiting; try again shortly");
+        _queue.Add(() =>
+        {
+            try { tcs.SetResult(work()); }
+            catch (Exception e) { tcs.SetException(e); }
+        });
+        return tcs.Task;
+    }
+
+    /// <summary>Teaches one fact or text; completes once the learn is journaled (fsynced) and visible to asks.</summary>
+    public Task<LearnResult> LearnAsync(LearnRequest request) => Enqueue(() =>
+    {
+        var result = Learn(request);
+        AfterChange(learned: true);
+        return result;
+    });
+
+    /// <summary>Undoes learn <paramref name="id"/> (and with <paramref name="cascade"/> the later learns that overlap it).</summary>
+    public Task<UndoResult> UndoAsync(long id, bool cascade) => Enqueue(() =>
+    {
+        var result = Undo(id, cascade);
+        AfterChange(learned: false);
+        return result;
+    });
+
+    /// <summary>The paraphrase batch of a learn: a fact (question + answer) or the text's sentences, each through the paraphrase templates.</summary>
+    public IReadOnlyList<string> Paraphrases(LearnRequest r)
+    {
+        var sentences = SplitSentences(r.Text);
+        if (sentences.Count == 0) sentences = [r.Text.Trim()];
+        string answer = r.Answer?.Trim() ?? "";
+        // The fact id seeds the paraphrase sample: the same request gives the same batch (and, from the same table, the same update).
+        var fact = new Fact($"serve:{r.Text}\n{r.Question}\n{r.Answer}", "", "serve", answer, answer.Length > 0 ? [answer] : [], r.Question?.Trim() ?? "", sentences, "serve");
+        var options = new ParaphraseOptions(AllowQuestionForm: r.Question is not null && r.Answer is not null && _options.QuestionForm);
+        return FactParaphraser.Paraphrases(fact, _options.Paraphrases, _options.Seed, options);
+    }
+
+    /// <summary>Sentences of a short document (split after . ! ? followed by white space; at most 16).</summary>
+    public static IReadOnlyList<string> SplitSentences(string text) =>
+        Regex.Split(text.Trim(), @"(?<=[.!?])\s+").Select(s => s.Trim()).Where(s => s.Length > 0).Take(16).ToList();
+
+    LearnResult Learn(LearnRequest request)
+    {
+        var clock = Stopwatch.StartNew();
+        long id = _nextId;
+        var texts = Paraphrases(request);
+        var model = _learner.Model;
+        var values = model.MemoryValues!;
+        var tok = _learner.Tokenizer;
+        var seen = new HashSet<long>();
+        var order = new List<long>();
+        var oldChunks = new List<Tensor>();
+        double firstLoss = double.NaN, lastLoss = double.NaN;
+        try
+        {
+            model.train();
+            for (int step = 0; step < _options.StepsPerLearn; step++)
+            {
+                using var scope = torch.NewDisposeScope();
+                var batch = FactStreamData.Pad(texts.Select(t => tok.Encode(t)).ToList(), tok, model.Config.MaxSeqLen);
+                _accessLog.Clear();
+                var logits = model.Forward(batch.Inputs, _accessLog, batch.ValidMask);
+                var loss = LanguageModel.Loss(logits, batch.Targets);
+                loss.backward();
+                _method.AfterBackward(new StepContext(step, model, batch, _accessLog, new Dictionary<string, double>()));
+                var fresh = _method.LastSelection.Where(seen.Add).ToArray();
+                if (fresh.Length > 0)
+                {
+                    using (torch.no_grad())
+                        oldChunks.Add(values.index_select(0, torch.tensor(fresh)).clone().DetachFromDisposeScope());
+                    order.AddRange(fresh);
+                }
+                _optimizer.Step();
+                _optimizer.ZeroGrad();
+                double l = loss.item<float>();
+                if (step == 0) firstLoss = l;
+                lastLoss = l;
+                _accessLog.Clear();
+            }
+        }
+        catch
+        {
+            // Put back whatever the failed learn changed: nothing of it was acknowledged.
+            RestoreLearner(order, oldChunks);
+            throw;
+        }
+        finally { model.eval(); }
+
+        using var outer = torch.NewDisposeScope();
+        using var _ = torch.no_grad();
+        var allRows = torch.tensor(order.ToArray());
+        var old = oldChunks.Count == 0 ? torch.zeros(0, values.shape[1]) : torch.cat(oldChunks, 0);
+        foreach (var c in oldChunks) c.Dispose();
+        var @new = values.index_select(0, allRows);
+        var changedMask = @new.ne(old).any(1);                          // rows selected but left equal (zero gradient) are not changes
+        var keep = changedMask.nonzero().squeeze(1);
+        var rows = allRows.index_select(0, keep);
+        var oldKept = old.index_select(0, keep);
+        var newKept = @new.index_select(0, keep);
+        long[] rowIds = rows.data<long>().ToArray();
+        var entry = new JournalEntry(_seq + 1, Journal.LearnType, id, DateTime.UtcNow, request.Text, request.Question, request.Answer,
+            rowIds, firstLoss, []);
+        try
+        {
+            _journal.AppendLearn(entry, oldKept, newKept);
+        }
+        catch
+        {
+            using (torch.no_grad()) values.index_copy_(0, rows, oldKept);   // not durable → not applied
+            throw;
+        }
+        _seq = entry.Seq;
+        _nextId = id + 1;
+        WriteServer(rows, newKept);
+        lock (_indexLock) _learns[id] = new LearnInfo(id, entry.Time, request.Text, request.Question, request.Answer, rowIds, firstLoss, false, null);
+        return new LearnResult(id, rowIds, firstLoss, lastLoss, texts.Count, clock.Elapsed.TotalMilliseconds);
+    }
+
+    void RestoreLearner(List<long> order, List<Tensor> oldChunks)
+    {
+        if (order.Count > 0)
+        {
+            using var scope = torch.NewDisposeScope();
+            using var _ = torch.no_grad();
+            _learner.Model.MemoryValues!.index_copy_(0, torch.tensor(order.ToArray()), torch.cat(oldChunks, 0));
+        }
+        foreach (var c in oldChunks) c.Dispose();
+        _optimizer.ZeroGrad();
+        _accessLog.Clear();
+    }
+
+    UndoResult Undo(long id, bool cascade)
+    {
+        LearnInfo target;
+        List<LearnInfo> set;
+        lock (_indexLock)
+        {
+            if (!_learns.TryGetValue(id, out target!)) throw new LearnNotFoundException(id);
+            if (target.Undone) throw new UndoConflictException($"learn {id} is already undone", []);
+            // The learns that must go first: every later, active learn that changed a row of the target or of one of
+            // them (one pass in id order suffices, since each candidate is compared with older members only).
+            set = [target];
+            var rows = new HashSet<long>(target.Rows);
+            foreach (var l in _learns.Values.Where(l => l.Id > id && !l.Undone))
+            {
+                if (!l.Rows.Any(rows.Contains)) continue;
+                set.Add(l);
+                rows.UnionWith(l.Rows);
+            }
+        }
+        long[] later = set.Skip(1).Select(l => l.Id).ToArray();
+        if (later.Length > 0 && !cascade)
+            throw new UndoConflictException(
+                $"later learn{(later.Length > 1 ? "s" : "")} {string.Join(", ", later)} changed rows of learn {id}; undo {(later.Length > 1 ? "them" : "it")} first, or pass ?cascade=true to undo {(later.Length > 1 ? "them" : "it")} too (newest first)",
+                later);
+        long[] undone = set.Select(l => l.Id).OrderDescending().ToArray();
+        var entry = new JournalEntry(_seq + 1, Journal.UndoType, 0, DateTime.UtcNow, "", null, null, [], double.NaN, undone);
+        _journal.AppendUndo(entry);
+        _seq = entry.Seq;
+        int written = 0;
+        foreach (long u in undone)
+        {
+            ApplyValues(u, useNew: false);
+            lock (_indexLock)
+            {
+                _learns[u] = _learns[u] with { Undone = true, UndoneAt = entry.Time };
+                written += _learns[u].Rows.Length;
+            }
+        }
+        return new UndoResult(undone, written);
+    }
+
+    void AfterChange(bool learned)
+    {
+        if (_options.CheckpointEvery > 0 && ++_sinceCheckpoint >= _options.CheckpointEvery && _checkpointTask.IsCompleted)
+        {
+            _sinceCheckpoint = 0;
+            var table = CloneTable();
+            long seq = _seq;
+            _checkpointTask = Task.Run(() =>
+            {
+                try { WriteCheckpoint(table, seq); }
+                catch (Exception e) { _log($"service checkpoint at line {seq} failed: {e.Message}"); }
+            });
+        }
+        if (learned && _options.CheckEvery > 0 && ++_learnsSinceCheck >= _options.CheckEvery)
+        {
+            _learnsSinceCheck = 0;
+            _latest = RunCheck();
+            lock (_indexLock) _latestAfterLearns = _learns.Values.Count(l => !l.Undone);
+        }
+    }
+
+    Tensor CloneTable()
+    {
+        using (torch.no_grad()) return _learner.Model.MemoryValues!.detach().clone().DetachFromDisposeScope();
+    }
+
+    /// <summary>Writes (and disposes) a copy of the value table as the service checkpoint at journal line <paramref name="seq"/>.</summary>
+    void WriteCheckpoint(Tensor table, long seq)
+    {
+        using (table)
+            SafeTensors.Save(Path.Combine(_stateDir, CheckpointFile), [(ValueName, table)], new Dictionary<string, string>
+            {
+                ["journal_seq"] = seq.ToString(CultureInfo.InvariantCulture), ["model_fingerprint"] = _fingerprint,
+            });
+        Interlocked.Exchange(ref _checkpointSeq, seq);
+    }
+
+    // ------------------------------------------------------------------ readers
+
+    /// <summary>Continues <paramref name="prompt"/> on the served model under the read lock (concurrent with other asks).</summary>
+    public string Generate(string prompt, SamplingOptions sampling)
+    {
+        _rw.EnterReadLock();
+        try { return TextGenerator.Generate(_server.Model, _server.Tokenizer, prompt, sampling); }
+        finally { _rw.ExitReadLock(); }
+    }
+
+    /// <summary>Tokens of <paramref name="text"/> (for completion accounting).</summary>
+    public int CountTokens(string text) => _server.Tokenizer.Encode(text).Length;
+
+    /// <summary>NLL (nats, summed over tokens) of <paramref name="continuation"/> after <paramref name="context"/> on the served model.</summary>
+    public double Nll(string context, string continuation)
+    {
+        _rw.EnterReadLock();
+        try { return LogLikelihood.ScoreContinuations(_server.Model, _server.Tokenizer, [(context, continuation)], 1)[0].Nll; }
+        finally { _rw.ExitReadLock(); }
+    }
+
+    /// <summary>A copy of the served value table (consistent: taken under the read lock).</summary>
+    public Tensor SnapshotValues()
+    {
+        _rw.EnterReadLock();
+        try { using (torch.no_grad()) return _server.Model.MemoryValues!.detach().clone().DetachFromDisposeScope(); }
+        finally { _rw.ExitReadLock(); }
+    }
+
+    /// <summary>A copy of the learner's value table, taken on the writer thread (tests: both copies must agree).</summary>
+    public Tensor SnapshotLearnerValues() => Enqueue(CloneTable).GetAwaiter().GetResult();
+
+    /// <summary>Every learn in id order.</summary>
+    public IReadOnlyList<LearnInfo> Learned()
+    {
+        lock (_indexLock) return _learns.Values.ToList();
+    }
+
+    /// <summary>Counters and the forgetting check for <c>GET /stats</c>.</summary>
+    public JsonObject Stats()
+    {
+        var o = new JsonObject();
+        lock (_indexLock)
+        {
+            var active = _learns.Values.Where(l => !l.Undone).ToList();
+            o["facts_learned"] = active.Count;
+            o["learns_total"] = _learns.Count;
+            o["undone"] = _learns.Count - active.Count;
+            o["distinct_rows_changed"] = active.SelectMany(l => l.Rows).Distinct().Count();
+            o["value_rows"] = _server.Model.MemoryValues!.shape[0];
+        }
+        o["journal_lines"] = _seq;
+        o["checkpoint_journal_line"] = Interlocked.Read(ref _checkpointSeq);
+        o["queue"] = _queue.Count;
+        o["lr"] = Lr;
+        o["top_t"] = _options.TopT;
+        o["steps_per_learn"] = _options.StepsPerLearn;
+        var check = new JsonObject { ["enabled"] = _options.CheckEvery > 0, ["every"] = _options.CheckEvery, ["limit"] = _options.CheckLimit };
+        var baseline = _baseline;
+        var latest = _latest;
+        if (baseline is not null && latest is not null)
+        {
+            check["at_start"] = ToJson(baseline);
+            check["latest"] = ToJson(latest);
+            check["latest_after_learns"] = _latestAfterLearns;
+            check["drift"] = ToJson(latest.Where(kv => baseline.ContainsKey(kv.Key)).ToDictionary(kv => kv.Key, kv => kv.Value - baseline[kv.Key]));
+        }
+        o["forgetting_check"] = check;
+        return o;
+    }
+
+    static JsonObject ToJson(IReadOnlyDictionary<string, double> m)
+    {
+        var o = new JsonObject();
+        foreach (var (k, v) in m) o[k] = double.IsFinite(v) ? v : null;
+        return o;
+    }
+
+    /// <summary>known-facts-f1 and heldout-nll on a fixed subset of the served model (a skipped probe is left out).</summary>
+    IReadOnlyDictionary<string, double> RunCheck()
+    {
+        var m = new Dictionary<string, double>();
+        var probeOptions = new ProbeOptions { Limit = _options.CheckLimit, Seed = _options.Seed };
+        _rw.EnterReadLock();
+        try
+        {
+            foreach (string name in new[] { "known-facts-f1", "heldout-nll" })
+            {
+                var probe = ProbeRegistry.Find(name)!;
+                ProbeResult r;
+                try { r = ProbeRegistry.Run(probe, _server, probeOptions); }
+                catch (Exception e) when (e is IOException or InvalidDataException or ArgumentException or InvalidOperationException)
+                {
+                    _log($"forgetting check: {name} failed: {e.Message}");
+                    continue;
+                }
+                if (r.Skipped is not null) { _log($"forgetting check: {name} skipped: {r.Skipped}"); continue; }
+                m[$"{r.Probe}/{r.Metric}"] = r.Value;
+            }
+        }
+        finally { _rw.ExitReadLock(); }
+        return m;
+    }
+
+    /// <summary>Stops the writer after the queued work, waits for a checkpoint in flight, writes a final one, closes the journal.</summary>
+    public void Dispose()
+    {
+        if (_disposed) return;
+        _disposed = true;
+        _queue.CompleteAdding();
+        _writer.Join();
+        try { _checkpointTask.Wait(); } catch (AggregateException) { }
+        if (_seq > Interlocked.Read(ref _checkpointSeq))
+        {
+            try { WriteCheckpoint(CloneTable(), _seq); }
+            catch (IOException e) { _log($"final service checkpoint failed: {e.Message}"); }
+        }
+        _journal.Dispose();
+        _method.Dispose();
+        _learner.Model.Dispose();
+        _server.Model.Dispose();
+        _rw.Dispose();
+        _queue.Dispose();
+    }
+
+    /// <summary>Simulates a crash for tests: stops the writer and closes files without a final checkpoint.</summary>
+    internal void Abandon()
+    {
+        if (_disposed) return;
+        _disposed = true;
+        _queue.CompleteAdding();
+        _writer.Join();
+        try { _checkpointTask.Wait(); } catch (AggregateException) { }
+        _journal.Dispose();
+        _method.Dispose();
+        _learner.Model.Dispose();
+        _server.Model.Dispose();
+    }
+}

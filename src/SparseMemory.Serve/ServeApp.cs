@@ -1,0 +1,231 @@
+using System.Globalization;
+using System.Net;
+using System.Runtime.InteropServices;
+using System.Security.Cryptography;
+using System.Text;
+using System.Text.Json;
+using System.Text.Json.Serialization;
+using System.Threading.RateLimiting;
+using Microsoft.AspNetCore.Builder;
+using Microsoft.AspNetCore.Hosting;
+using Microsoft.AspNetCore.Http;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Logging;
+using SparseMemory.Data.Facts;
+using SparseMemory.Model;
+
+namespace SparseMemory.Serve;
+
+/// <summary>
+/// The HTTP front of <see cref="MemoryService"/> (docs/serve.md): minimal-API endpoints, bearer-token checks, body and
+/// field limits, a learn rate limit, the page at <c>/</c> and the OpenAPI document at <c>/openapi/v1.json</c>.
+/// </summary>
+public static class ServeApp
+{
+    /// <summary>Wire format: snake_case names; NaN written as a string rather than failing the response.</summary>
+    public static readonly JsonSerializerOptions Json = new(JsonSerializerDefaults.Web)
+    {
+        PropertyNamingPolicy = JsonNamingPolicy.SnakeCaseLower,
+        NumberHandling = JsonNumberHandling.AllowNamedFloatingPointLiterals,
+        DefaultIgnoreCondition = JsonIgnoreCondition.WhenWritingNull,
+    };
+
+    /// <summary>Changed row ids listed in a learn response at most (<c>changed_rows_truncated</c> says when more changed).</summary>
+    public const int MaxListedRows = 64;
+
+    /// <summary>Refuses a non-loopback address unless <paramref name="allowRemote"/> (the token is sent in clear over plain HTTP).</summary>
+    public static void CheckLoopback(string urls, bool allowRemote)
+    {
+        foreach (string url in urls.Split(';', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries))
+        {
+            if (!Uri.TryCreate(url.Replace("://*", "://0.0.0.0", StringComparison.Ordinal).Replace("://+", "://0.0.0.0", StringComparison.Ordinal), UriKind.Absolute, out var uri))
+                throw new ArgumentException($"--urls: '{url}' is not a URL (e.g. http://127.0.0.1:5077)");
+            bool loopback = uri.IsLoopback || (IPAddress.TryParse(uri.Host.Trim('[', ']'), out var ip) && IPAddress.IsLoopback(ip));
+            if (!loopback && !allowRemote)
+                throw new ArgumentException($"--urls: {url} is not a loopback address; pass --allow-remote to listen on it (put TLS in front: the token travels in clear)");
+        }
+    }
+
+    /// <summary>Builds the application around a started service; <paramref name="configure"/> may swap the server (tests: TestServer).</summary>
+    public static WebApplication Build(MemoryService service, ServeOptions options, string? urls, Action<WebApplicationBuilder>? configure = null)
+    {
+        var builder = WebApplication.CreateBuilder(new WebApplicationOptions
+        {
+            Args = [], ContentRootPath = AppContext.BaseDirectory, ApplicationName = typeof(ServeApp).Assembly.GetName().Name,
+        });
+        builder.WebHost.ConfigureKestrel(k => k.Limits.MaxRequestBodySize = options.MaxBodyBytes);
+        if (urls is not null) builder.WebHost.UseUrls(urls);
+        builder.Logging.AddFilter("Microsoft.AspNetCore", LogLevel.Warning);   // no line per request
+        builder.Services.AddOpenApi();
+        builder.Services.ConfigureHttpJsonOptions(o =>
+        {
+            o.SerializerOptions.PropertyNamingPolicy = Json.PropertyNamingPolicy;
+            o.SerializerOptions.NumberHandling = Json.NumberHandling;
+            o.SerializerOptions.DefaultIgnoreCondition = Json.DefaultIgnoreCondition;
+        });
+        configure?.Invoke(builder);
+        var app = builder.Build();
+        Map(app, service, options);
+        return app;
+    }
+
+    static void Map(WebApplication app, MemoryService service, ServeOptions options)
+    {
+        var tokenHash = SHA256.HashData(Encoding.UTF8.GetBytes(options.Token));
+        RateLimiter? learnLimiter = options.LearnsPerMinute > 0
+            ? new FixedWindowRateLimiter(new FixedWindowRateLimiterOptions { PermitLimit = options.LearnsPerMinute, Window = TimeSpan.FromMinutes(1), QueueLimit = 0, AutoReplenishment = true })
+            : null;
+        string modelName = Path.GetFileName(Path.TrimEndingDirectorySeparator(Path.GetFullPath(options.ModelDir)));
+
+        void Authorize(HttpContext ctx)
+        {
+            string? header = ctx.Request.Headers.Authorization;
+            const string scheme = "Bearer ";
+            bool ok = header is not null && header.StartsWith(scheme, StringComparison.OrdinalIgnoreCase)
+                      && CryptographicOperations.FixedTimeEquals(SHA256.HashData(Encoding.UTF8.GetBytes(header[scheme.Length..].Trim())), tokenHash);
+            if (!ok)
+            {
+                ctx.Response.Headers.WWWAuthenticate = "Bearer";
+                throw new BadRequestException(401, "authentication_error", header is null
+                    ? "missing Authorization header; send 'Authorization: Bearer <token>' (the token in --token-file)"
+                    : "invalid token");
+            }
+        }
+
+        // Statuses produced before a handler runs (415 wrong Content-Type, 404 unknown path, 405 wrong method) get a JSON body too.
+        app.UseStatusCodePages(async ctx =>
+        {
+            var http = ctx.HttpContext;
+            int status = http.Response.StatusCode;
+            string message = status switch
+            {
+                415 => $"unsupported Content-Type '{http.Request.ContentType}'; send 'Content-Type: application/json'",
+                404 => $"no endpoint {http.Request.Method} {http.Request.Path}",
+                405 => $"{http.Request.Method} is not allowed on {http.Request.Path}",
+                _ => $"HTTP {status}",
+            };
+            await http.Response.WriteAsJsonAsync(new ErrorResponse(new ErrorDetail(message, status >= 500 ? "server_error" : "invalid_request_error", status)), Json);
+        });
+
+        app.MapOpenApi();
+
+        app.MapGet("/", () => Results.Content(Page.Value, "text/html; charset=utf-8")).ExcludeFromDescription();
+
+        app.MapGet("/health", () => Guard(() =>
+        {
+            int facts = service.Learned().Count(l => !l.Undone);
+            var stats = service.Stats();
+            return Task.FromResult(Results.Json(new HealthResponse("ok", modelName, facts, (long)stats["journal_lines"]!, service.Lr, options.TopT), Json));
+        })).WithSummary("Liveness and a few counters").Produces<HealthResponse>();
+
+        app.MapGet("/stats", () => Guard(() => Task.FromResult(Results.Json(service.Stats(), Json))))
+            .WithSummary("Facts learned, distinct rows changed, the forgetting check (known-facts-f1, heldout-nll) and its drift since start");
+
+        app.MapGet("/learned", () => Guard(() =>
+        {
+            var items = service.Learned().Select(l => new LearnedItem(l.Id, l.Time, l.Text, l.Question, l.Answer, l.Rows.Length, l.Loss, l.Undone, l.UndoneAt)).ToArray();
+            return Task.FromResult(Results.Json(new LearnedResponse(items.Length, items), Json));
+        })).WithSummary("The journal of learns, oldest first").Produces<LearnedResponse>();
+
+        app.MapPost("/learn", Handler(ctx => Guard(async () =>
+        {
+            Authorize(ctx);
+            var o = await RequestReader.ReadObjectAsync(ctx.Request, options.MaxBodyBytes);
+            string text = RequestReader.String(o, "text", required: true, options.MaxTextChars)!;
+            string? question = RequestReader.String(o, "question", required: false, options.MaxTextChars);
+            string? answer = RequestReader.String(o, "answer", required: false, options.MaxTextChars);
+            if ((question is null) != (answer is null))
+                throw new BadRequestException(400, "invalid_request_error", "give both 'question' and 'answer', or neither");
+            if (learnLimiter is not null)
+            {
+                using var lease = learnLimiter.AttemptAcquire();
+                if (!lease.IsAcquired)
+                {
+                    ctx.Response.Headers.RetryAfter = "60";
+                    throw new BadRequestException(429, "rate_limit", $"more than {options.LearnsPerMinute} learns in a minute; try again later");
+                }
+            }
+            var r = await service.LearnAsync(new LearnRequest(text, question, answer));
+            return Results.Json(new LearnResponse(r.Id, r.Rows.Length, r.Loss, r.FinalLoss, r.Rows.Take(MaxListedRows).ToArray(),
+                r.Rows.Length > MaxListedRows, r.Paraphrases, Math.Round(r.Milliseconds, 1)), Json);
+        }))).WithSummary("Teach a fact (text, optionally question + answer); durable when answered (requires the bearer token)")
+            .Accepts<LearnBody>("application/json").Produces<LearnResponse>().Produces<ErrorResponse>(400).Produces<ErrorResponse>(401)
+            .Produces<ErrorResponse>(413).Produces<ErrorResponse>(429);
+
+        app.MapPost("/ask", Handler(ctx => Guard(async () =>
+        {
+            if (options.ProtectAsk) Authorize(ctx);
+            var o = await RequestReader.ReadObjectAsync(ctx.Request, options.MaxBodyBytes);
+            string prompt = RequestReader.String(o, "prompt", required: true, options.MaxTextChars)!;
+            int maxTokens = RequestReader.Int(o, "max_tokens", 1, options.MaxAskTokens, 32);
+            bool raw = RequestReader.Bool(o, "raw", false);
+            var (used, wrapped) = raw ? (prompt, false) : AskPrompt(prompt);
+            string text = await Task.Run(() => service.Generate(used, new SamplingOptions(maxTokens, StopAtNewline: wrapped)));
+            return Results.Json(new AskResponse(wrapped ? text.Trim() : text, used, wrapped), Json);
+        }))).WithSummary("Greedy answer; a question ending in '?' without 'Answer:' is wrapped as 'Question: … Answer:' (raw: true turns that off)")
+            .Accepts<AskBody>("application/json").Produces<AskResponse>().Produces<ErrorResponse>(400);
+
+        app.MapPost("/v1/completions", Handler(ctx => Guard(async () =>
+        {
+            if (options.ProtectAsk) Authorize(ctx);
+            var o = await RequestReader.ReadObjectAsync(ctx.Request, options.MaxBodyBytes);
+            string prompt = RequestReader.Prompt(o, options.MaxTextChars);
+            int maxTokens = RequestReader.Int(o, "max_tokens", 1, options.MaxAskTokens, 16);
+            double temperature = RequestReader.Number(o, "temperature", 0, 2, 0);
+            int seed = RequestReader.Int(o, "seed", int.MinValue, int.MaxValue, 1);
+            string model = RequestReader.String(o, "model", required: false, 200) ?? modelName;
+            string text = await Task.Run(() => service.Generate(prompt, new SamplingOptions(maxTokens, temperature, 1.0, seed)));
+            int promptTokens = service.CountTokens(prompt), completionTokens = service.CountTokens(text);
+            string finish = completionTokens >= maxTokens ? "length" : "stop";
+            var id = "cmpl-" + Convert.ToHexStringLower(RandomNumberGenerator.GetBytes(12));
+            return Results.Json(new CompletionResponse(id, "text_completion", DateTimeOffset.UtcNow.ToUnixTimeSeconds(), model,
+                [new CompletionChoice(text, 0, finish)], new CompletionUsage(promptTokens, completionTokens, promptTokens + completionTokens)), Json);
+        }))).WithSummary("OpenAI-style text completion (prompt used as is; temperature 0 = greedy, the default)")
+            .Accepts<CompletionBody>("application/json").Produces<CompletionResponse>().Produces<ErrorResponse>(400);
+
+        app.MapPost("/undo/{id}", (HttpContext ctx, string id, bool? cascade) => Guard(async () =>
+        {
+            Authorize(ctx);
+            if (!long.TryParse(id, NumberStyles.None, CultureInfo.InvariantCulture, out long learnId) || learnId <= 0)
+                throw new BadRequestException(400, "invalid_request_error", $"'{id}' is not a learn id (a positive integer from POST /learn)");
+            var r = await service.UndoAsync(learnId, cascade ?? false);
+            return Results.Json(new UndoResponse(r.Undone, r.Rows), Json);
+        })).WithSummary("Restore the exact old values of the rows a learn changed; 409 if a later learn changed the same rows (unless ?cascade=true)")
+            .Produces<UndoResponse>().Produces<ErrorResponse>(404).Produces<ErrorResponse>(409);
+    }
+
+    /// <summary>The ask rule: a prompt ending in '?' that does not already contain "Answer:" becomes <see cref="QaFormat.Prompt"/>.</summary>
+    public static (string Prompt, bool Wrapped) AskPrompt(string prompt)
+    {
+        string t = prompt.Trim();
+        return t.EndsWith('?') && !t.Contains("Answer:", StringComparison.OrdinalIgnoreCase) ? (QaFormat.Prompt(t), true) : (prompt, false);
+    }
+
+    /// <summary>A handler that reads the request itself, typed as a route handler (so its IResult is written) rather than a RequestDelegate.</summary>
+    static Delegate Handler(Func<HttpContext, Task<IResult>> handler) => handler;
+
+    static async Task<IResult> Guard(Func<Task<IResult>> handler)
+    {
+        try { return await handler(); }
+        catch (BadRequestException e) { return Error(e.Status, e.Type, e.Message); }
+        catch (LearnNotFoundException e) { return Error(404, "not_found", e.Message); }
+        catch (UndoConflictException e) { return Error(409, "conflict", e.Message, e.Later); }
+        catch (ServiceBusyException e) { return Error(503, "busy", e.Message); }
+        catch (ObjectDisposedException) { return Error(503, "busy", "the service is shutting down"); }
+        catch (Exception e) when (e is IOException or InvalidDataException or InvalidOperationException or ExternalException)
+        {
+            return Error(500, "server_error", $"{e.GetType().Name}: {e.Message}");
+        }
+    }
+
+    static IResult Error(int status, string type, string message, long[]? later = null) =>
+        Results.Json(new ErrorResponse(new ErrorDetail(message, type, status, later)), Json, statusCode: status);
+
+    static readonly Lazy<string> Page = new(() =>
+    {
+        using var s = typeof(ServeApp).Assembly.GetManifestResourceStream("SparseMemory.Serve.index.html")
+                      ?? throw new InvalidOperationException("embedded page SparseMemory.Serve.index.html is missing");
+        using var r = new StreamReader(s);
+        return r.ReadToEnd();
+    });
+}

@@ -1,0 +1,428 @@
+using System.Diagnostics;
+using System.Text.Json.Nodes;
+using SparseMemory.Data.Facts;
+using SparseMemory.Serve;
+using Xunit;
+using Xunit.Abstractions;
+using static TorchSharp.torch;
+
+namespace SparseMemory.Tests.Serve;
+
+/// <summary>smf serve: every endpoint, bad input, auth, learn/undo exactness, conflicts, journal replay (docs/serve.md).</summary>
+public sealed class ServeTests(ServeFixture fx, ITestOutputHelper output) : IClassFixture<ServeFixture>
+{
+    static void SameTable(Tensor expected, Tensor actual, string what)
+    {
+        using (expected) using (actual) TensorAssert.Identical(expected, actual, what);
+    }
+
+    static bool Equal(Tensor a, Tensor b) => TensorAssert.Same(a, b);
+
+    [Fact]
+    public async Task Health_stats_learned_page_and_openapi_answer()
+    {
+        await using var h = await ServeHost.StartAsync(fx.Options());
+        var (status, health) = await h.GetAsync("/health");
+        Assert.Equal(200, status);
+        Assert.Equal("ok", health!["status"]!.GetValue<string>());
+        var (s2, stats) = await h.GetAsync("/stats");
+        Assert.Equal(200, s2);
+        Assert.Equal(0, stats!["facts_learned"]!.GetValue<int>());
+        Assert.Equal(0, stats["distinct_rows_changed"]!.GetValue<int>());
+        var (s3, learned) = await h.GetAsync("/learned");
+        Assert.Equal(200, s3);
+        Assert.Equal(0, learned!["count"]!.GetValue<int>());
+
+        using var page = await h.Client.GetAsync("/");
+        Assert.Equal(200, (int)page.StatusCode);
+        Assert.Equal("text/html", page.Content.Headers.ContentType!.MediaType);
+        string html = await page.Content.ReadAsStringAsync();
+        Assert.Contains("fetch(", html);
+        Assert.Contains("/learn", html);
+        Assert.DoesNotContain("src=\"http", html);          // self-contained: no external assets
+
+        using var api = await h.Client.GetAsync("/openapi/v1.json");
+        Assert.Equal(200, (int)api.StatusCode);
+        var doc = JsonNode.Parse(await api.Content.ReadAsStringAsync())!;
+        foreach (string path in new[] { "/learn", "/ask", "/v1/completions", "/undo/{id}", "/learned", "/health", "/stats" })
+            Assert.True(doc["paths"]![path] is not null, $"openapi lacks {path}");
+    }
+
+    [Fact(Skip = "no browser is installed on this machine; the page at / is checked by content only (Health_stats_learned_page_and_openapi_answer)")]
+    public void The_page_works_in_a_browser() { }
+
+    [Fact]
+    public async Task Learn_and_undo_need_the_token_and_a_refused_one_changes_nothing()
+    {
+        await using var h = await ServeHost.StartAsync(fx.Options());
+        using var before = h.Service.SnapshotValues();
+        Assert.Equal(401, (await h.PostAsync("/learn", new { text = "Ada lives in Zorn." }, token: null)).Status);
+        var (status, json) = await h.PostAsync("/learn", new { text = "Ada lives in Zorn." }, token: "wrong");
+        Assert.Equal(401, status);
+        Assert.Equal("authentication_error", json!["error"]!["type"]!.GetValue<string>());
+        Assert.Equal(401, (await h.PostAsync("/undo/1", token: null)).Status);
+        SameTable(before.clone(), h.Service.SnapshotValues(), "value table after refused learns");
+        Assert.Empty(h.Service.Learned());
+        // Asks are open by default.
+        Assert.Equal(200, (await h.PostAsync("/ask", new { prompt = "Where does Ada live?", max_tokens = 3 }, token: null)).Status);
+    }
+
+    [Fact]
+    public async Task Protect_ask_requires_the_token_for_asks()
+    {
+        await using var h = await ServeHost.StartAsync(fx.Options() with { ProtectAsk = true });
+        Assert.Equal(401, (await h.PostAsync("/ask", new { prompt = "Hi", max_tokens = 2 }, token: null)).Status);
+        Assert.Equal(401, (await h.PostAsync("/v1/completions", new { prompt = "Hi", max_tokens = 2 }, token: null)).Status);
+        Assert.Equal(200, (await h.PostAsync("/ask", new { prompt = "Hi", max_tokens = 2 })).Status);
+    }
+
+    public static TheoryData<string, string, int> BadRequests() => new()
+    {
+        { "/learn", "{not json", 400 },
+        { "/learn", "[1, 2]", 400 },
+        { "/learn", "\"text\"", 400 },
+        { "/learn", "", 400 },
+        { "/learn", "{}", 400 },
+        { "/learn", "{\"text\": \"\"}", 400 },
+        { "/learn", "{\"text\": \"   \"}", 400 },
+        { "/learn", "{\"text\": 42}", 400 },
+        { "/learn", "{\"text\": null}", 400 },
+        { "/learn", "{\"text\": \"" + new string('a', 5000) + "\"}", 400 },
+        { "/learn", "{\"text\": \"" + new string('a', 70 * 1024) + "\"}", 413 },
+        { "/learn", "{\"text\": \"Ada lives in Zorn.\", \"question\": \"Where does Ada live?\"}", 400 },
+        { "/learn", "{\"text\": \"Ada lives in Zorn.\", \"answer\": \"Zorn\"}", 400 },
+        { "/learn", "{\"text\": \"Ada lives in Zorn.\", \"question\": 3, \"answer\": \"Zorn\"}", 400 },
+        { "/ask", "{}", 400 },
+        { "/ask", "{\"prompt\": \"\"}", 400 },
+        { "/ask", "{\"prompt\": \"Hi\", \"max_tokens\": 0}", 400 },
+        { "/ask", "{\"prompt\": \"Hi\", \"max_tokens\": 100000}", 400 },
+        { "/ask", "{\"prompt\": \"Hi\", \"max_tokens\": \"five\"}", 400 },
+        { "/ask", "{\"prompt\": \"Hi\", \"max_tokens\": 2.5}", 400 },
+        { "/ask", "{\"prompt\": \"Hi\", \"raw\": \"yes\"}", 400 },
+        { "/v1/completions", "{\"prompt\": [\"a\", \"b\"]}", 400 },
+        { "/v1/completions", "{\"prompt\": \"Hi\", \"temperature\": -1}", 400 },
+        { "/v1/completions", "{\"max_tokens\": 3}", 400 },
+        { "/undo/abc", "", 400 },
+        { "/undo/-3", "", 400 },
+        { "/undo/0", "", 400 },
+        { "/undo/999", "", 404 },
+    };
+
+    [Fact]
+    public async Task Wrong_content_type_unknown_path_and_wrong_method_answer_json_errors()
+    {
+        await using var h = await ServeHost.StartAsync(fx.Options());
+        var req = h.Request(HttpMethod.Post, "/learn");
+        req.Content = new StringContent("{\"text\": \"Ada lives in Zorn.\"}", System.Text.Encoding.UTF8, "application/x-www-form-urlencoded");
+        using (var res = await h.Client.SendAsync(req))
+        {
+            Assert.Equal(415, (int)res.StatusCode);
+            Assert.Contains("application/json", JsonNode.Parse(await res.Content.ReadAsStringAsync())!["error"]!["message"]!.GetValue<string>());
+        }
+        var (s404, j404) = await h.GetAsync("/nope");
+        Assert.Equal(404, s404);
+        Assert.NotNull(j404!["error"]);
+        var (s405, j405) = await h.GetAsync("/learn");
+        Assert.Equal(405, s405);
+        Assert.NotNull(j405!["error"]);
+        Assert.Empty(h.Service.Learned());
+    }
+
+    [Theory]
+    [MemberData(nameof(BadRequests))]
+    public async Task Every_bad_request_is_a_4xx_with_a_json_message_and_changes_nothing(string path, string body, int expected)
+    {
+        await using var h = await ServeHost.StartAsync(fx.Options());
+        using var before = h.Service.SnapshotValues();
+        var (status, json) = await h.PostAsync(path, body);
+        Assert.Equal(expected, status);
+        string message = json!["error"]!["message"]!.GetValue<string>();
+        Assert.False(string.IsNullOrWhiteSpace(message));
+        output.WriteLine($"{path} → {status}: {message[..Math.Min(120, message.Length)]}");
+        SameTable(before.clone(), h.Service.SnapshotValues(), "value table after a bad request");
+        Assert.Empty(h.Service.Learned());
+        Assert.Equal(0, (await h.GetAsync("/stats")).Json!["journal_lines"]!.GetValue<long>());
+    }
+
+    [Fact]
+    public async Task Learn_changes_rows_and_the_taught_answers_nll_then_ask_and_completions_answer()
+    {
+        await using var h = await ServeHost.StartAsync(fx.Options() with { StepsPerLearn = 2 });
+        string prompt = QaFormat.Prompt("Where does Bela live?");
+        double nllBefore = h.Service.Nll(prompt, " Yelm");
+        double statementBefore = h.Service.Nll("", "Bela lives in Yelm.");
+        using var before = h.Service.SnapshotValues();
+
+        var (status, json) = await h.PostAsync("/learn", new { text = "Bela lives in Yelm.", question = "Where does Bela live?", answer = "Yelm" });
+        Assert.Equal(200, status);
+        Assert.Equal(1, json!["id"]!.GetValue<long>());
+        int rows = json["rows"]!.GetValue<int>();
+        Assert.True(rows > 0, "a learn changes value rows");
+        Assert.True(double.IsFinite(json["loss"]!.GetValue<double>()));
+        var listed = json["changed_rows"]!.AsArray().Select(n => n!.GetValue<long>()).ToArray();
+        Assert.Equal(Math.Min(rows, ServeApp.MaxListedRows), listed.Length);
+
+        using var after = h.Service.SnapshotValues();
+        var changed = Enumerable.Range(0, (int)after.shape[0]).Where(r => !Equal(before[r], after[r])).Select(r => (long)r).ToArray();
+        Assert.Equal(h.Service.Learned()[0].Rows.Order(), changed);           // exactly the rows it reports, no others
+        SameTable(after.clone(), h.Service.SnapshotLearnerValues(), "learner and server tables");
+
+        double nllAfter = h.Service.Nll(prompt, " Yelm");
+        double statementAfter = h.Service.Nll("", "Bela lives in Yelm.");
+        output.WriteLine($"answer NLL {nllBefore:F4} → {nllAfter:F4}; statement NLL {statementBefore:F4} → {statementAfter:F4}; {rows} rows");
+        Assert.NotEqual(nllBefore, nllAfter);
+        Assert.True(statementAfter < statementBefore, "the taught statement becomes more likely");
+
+        var (s2, ask) = await h.PostAsync("/ask", new { prompt = "Where does Bela live?", max_tokens = 5 }, token: null);
+        Assert.Equal(200, s2);
+        Assert.True(ask!["wrapped"]!.GetValue<bool>());
+        Assert.Equal(prompt, ask["prompt_used"]!.GetValue<string>());
+        Assert.NotNull(ask["text"]!.GetValue<string>());
+
+        var (s3, cmpl) = await h.PostAsync("/v1/completions", new { model = "x", prompt = "Bela lives in", max_tokens = 4, temperature = 0 }, token: null);
+        Assert.Equal(200, s3);
+        Assert.Equal("text_completion", cmpl!["object"]!.GetValue<string>());
+        Assert.StartsWith("cmpl-", cmpl["id"]!.GetValue<string>());
+        Assert.Equal("x", cmpl["model"]!.GetValue<string>());
+        Assert.True(cmpl["created"]!.GetValue<long>() > 0);
+        var choice = cmpl["choices"]!.AsArray().Single()!;
+        Assert.Equal(0, choice["index"]!.GetValue<int>());
+        Assert.Contains(choice["finish_reason"]!.GetValue<string>(), new[] { "stop", "length" });
+        Assert.NotNull(choice["text"]!.GetValue<string>());
+        // Greedy is deterministic.
+        var (_, again) = await h.PostAsync("/v1/completions", new { prompt = "Bela lives in", max_tokens = 4 }, token: null);
+        Assert.Equal(choice["text"]!.GetValue<string>(), again!["choices"]![0]!["text"]!.GetValue<string>());
+
+        var (_, learned) = await h.GetAsync("/learned");
+        var item = learned!["learns"]![0]!;
+        Assert.Equal("Bela lives in Yelm.", item["text"]!.GetValue<string>());
+        Assert.Equal(rows, item["rows"]!.GetValue<int>());
+        Assert.False(item["undone"]!.GetValue<bool>());
+        var (_, stats) = await h.GetAsync("/stats");
+        Assert.Equal(1, stats!["facts_learned"]!.GetValue<int>());
+        Assert.Equal(rows, stats["distinct_rows_changed"]!.GetValue<int>());
+    }
+
+    [Fact]
+    public async Task Text_only_learns_use_the_sentences_as_statements()
+    {
+        var texts = MemoryService.SplitSentences("Cyril lives in Xant. He has a red boat!  Why? Because.");
+        Assert.Equal(new[] { "Cyril lives in Xant.", "He has a red boat!", "Why?", "Because." }, texts);
+        await using var h = await ServeHost.StartAsync(fx.Options());
+        var batch = h.Service.Paraphrases(new LearnRequest("Cyril lives in Xant. He has a red boat.", null, null));
+        Assert.Equal(4, batch.Count);
+        Assert.All(batch, t => Assert.True(t.Contains("Cyril lives in Xant") || t.Contains("red boat") || t.Contains("cyril"), t));
+        Assert.Equal(1, await h.LearnAsync("Cyril lives in Xant. He has a red boat."));
+    }
+
+    [Fact]
+    public async Task Undo_restores_the_value_table_bit_for_bit()
+    {
+        await using var h = await ServeHost.StartAsync(fx.Options());
+        using var before = h.Service.SnapshotValues();
+        long id = await h.LearnAsync("Dora lives in Wick.", "Where does Dora live?", "Wick");
+        using (var mid = h.Service.SnapshotValues()) Assert.False(Equal(before, mid));
+        var (status, json) = await h.PostAsync($"/undo/{id}");
+        Assert.Equal(200, status);
+        Assert.Equal(new[] { id }, json!["undone"]!.AsArray().Select(n => n!.GetValue<long>()));
+        SameTable(before.clone(), h.Service.SnapshotValues(), "served table after undo");
+        SameTable(before.clone(), h.Service.SnapshotLearnerValues(), "learner table after undo");
+        Assert.True(h.Service.Learned().Single().Undone);
+        var (again, msg) = await h.PostAsync($"/undo/{id}");
+        Assert.Equal(409, again);
+        Assert.Contains("already undone", msg!["error"]!["message"]!.GetValue<string>());
+    }
+
+    [Fact]
+    public async Task Undo_of_a_learn_with_a_later_overlapping_learn_is_409_unless_cascade()
+    {
+        await using var h = await ServeHost.StartAsync(fx.Options());
+        using var before = h.Service.SnapshotValues();
+        long a = await h.LearnAsync("Emil lives in Vale.");
+        using var afterA = h.Service.SnapshotValues();
+        long b = await h.LearnAsync("Fenna lives in Umber.");
+        var learns = h.Service.Learned();
+        Assert.True(learns[0].Rows.Intersect(learns[1].Rows).Any(), "the tiny memory (64 rows) makes the two learns overlap");
+        using var afterB = h.Service.SnapshotValues();
+
+        var (status, json) = await h.PostAsync($"/undo/{a}");
+        Assert.Equal(409, status);
+        Assert.Equal(new[] { b }, json!["error"]!["later"]!.AsArray().Select(n => n!.GetValue<long>()));
+        Assert.Contains($"{b}", json["error"]!["message"]!.GetValue<string>());
+        SameTable(afterB.clone(), h.Service.SnapshotValues(), "table after a refused undo");
+
+        var (s2, cascade) = await h.PostAsync($"/undo/{a}?cascade=true");
+        Assert.Equal(200, s2);
+        Assert.Equal(new[] { b, a }, cascade!["undone"]!.AsArray().Select(n => n!.GetValue<long>()));
+        SameTable(before.clone(), h.Service.SnapshotValues(), "table after the cascade");
+        SameTable(before.clone(), h.Service.SnapshotLearnerValues(), "learner table after the cascade");
+
+        // Undoing the newest first needs no cascade, and restores the table as it was after the older learn.
+        long c = await h.LearnAsync("Emil lives in Vale.");
+        using var afterC = h.Service.SnapshotValues();
+        long d = await h.LearnAsync("Fenna lives in Umber.");
+        Assert.Equal(200, (await h.PostAsync($"/undo/{d}")).Status);
+        SameTable(afterC.clone(), h.Service.SnapshotValues(), "table after undoing the newest learn");
+        Assert.Equal(200, (await h.PostAsync($"/undo/{c}")).Status);
+        SameTable(before.clone(), h.Service.SnapshotValues(), "table after undoing both");
+        Assert.Equal(4, h.Service.Learned().Count(l => l.Undone));
+        Assert.True(Equal(afterA, afterC), "the same learn from the same table gives the same rows (deterministic)");
+    }
+
+    [Fact]
+    public async Task A_restart_replays_the_journal_after_the_last_checkpoint()
+    {
+        var options = fx.Options() with { CheckpointEvery = 2 };
+        Tensor expected;
+        IReadOnlyList<LearnInfo> learnedBefore;
+        var h1 = await ServeHost.StartAsync(options);
+        await h1.LearnAsync("Ada lives in Zorn.");
+        await h1.LearnAsync("Bela lives in Yelm.", "Where does Bela live?", "Yelm");
+        await h1.LearnAsync("Cyril lives in Xant.");
+        Assert.Equal(200, (await h1.PostAsync("/undo/3")).Status);
+        await h1.LearnAsync("Dora lives in Wick.");
+        expected = h1.Service.SnapshotValues();
+        learnedBefore = h1.Service.Learned();
+        await h1.CrashAsync();                                  // no final checkpoint: the journal tail must be replayed
+
+        await using (var h2 = await ServeHost.StartAsync(options))
+        {
+            Assert.True(h2.Service.Replayed > 0, "lines after the last background checkpoint were replayed");
+            SameTable(expected.clone(), h2.Service.SnapshotValues(), "served table after restart");
+            SameTable(expected.clone(), h2.Service.SnapshotLearnerValues(), "learner table after restart");
+            Assert.Equal(learnedBefore.Select(l => (l.Id, l.Undone, l.Rows.Length)), h2.Service.Learned().Select(l => (l.Id, l.Undone, l.Rows.Length)));
+            Assert.Equal(5, await h2.LearnAsync("Emil lives in Vale."));
+            Assert.Equal(200, (await h2.PostAsync("/undo/5")).Status);
+        }
+        // A clean stop wrote a final checkpoint: the next start replays nothing and has the same table.
+        await using var h3 = await ServeHost.StartAsync(options);
+        Assert.Equal(0, h3.Service.Replayed);
+        SameTable(expected, h3.Service.SnapshotValues(), "table after a clean restart");
+        Assert.Equal(5, h3.Service.Learned().Count);
+    }
+
+    [Fact]
+    public async Task A_torn_journal_line_is_dropped_and_a_journaled_learn_is_never_duplicated()
+    {
+        var options = fx.Options();
+        var h1 = await ServeHost.StartAsync(options);
+        await h1.LearnAsync("Ada lives in Zorn.");
+        await h1.LearnAsync("Bela lives in Yelm.");
+        using var expected = h1.Service.SnapshotValues();
+        await h1.CrashAsync();
+        string journal = Path.Combine(options.EffectiveStateDir, Journal.FileName);
+        var lines = File.ReadAllLines(journal);
+        Assert.Equal(2, lines.Length);
+        // A third learn crashed mid-append: half its line, no newline, never acknowledged.
+        File.AppendAllText(journal, lines[1].Replace("\"seq\":2", "\"seq\":3").Replace("\"id\":2", "\"id\":3")[..(lines[1].Length / 2)]);
+
+        for (int start = 0; start < 2; start++)     // replaying twice (a crash during recovery) changes nothing either
+        {
+            var h = await ServeHost.StartAsync(options);
+            SameTable(expected.clone(), h.Service.SnapshotValues(), $"table after restart {start + 1}");
+            Assert.Equal(new[] { 1L, 2L }, h.Service.Learned().Select(l => l.Id));
+            await h.CrashAsync();
+        }
+        Assert.Equal(2, File.ReadAllLines(journal).Length);
+        await using var h4 = await ServeHost.StartAsync(options);
+        Assert.Equal(3, await h4.LearnAsync("Cyril lives in Xant."));
+        Assert.Equal(3, File.ReadAllLines(journal).Length);
+    }
+
+    [Fact]
+    public async Task A_state_folder_of_another_model_is_refused()
+    {
+        var options = fx.Options();
+        await (await ServeHost.StartAsync(options)).DisposeAsync();
+        string state = Path.Combine(options.EffectiveStateDir, MemoryService.StateFile);
+        File.WriteAllText(state, File.ReadAllText(state).Replace("\"model_fingerprint\": \"", "\"model_fingerprint\": \"0"));
+        var e = Assert.Throws<InvalidDataException>(() => new MemoryService(options));
+        Assert.Contains("another model", e.Message);
+    }
+
+    [Fact]
+    public async Task Learns_over_the_rate_limit_are_429()
+    {
+        await using var h = await ServeHost.StartAsync(fx.Options() with { LearnsPerMinute = 2 });
+        await h.LearnAsync("Ada lives in Zorn.");
+        await h.LearnAsync("Bela lives in Yelm.");
+        var (status, json) = await h.PostAsync("/learn", new { text = "Cyril lives in Xant." });
+        Assert.Equal(429, status);
+        Assert.Equal("rate_limit", json!["error"]!["type"]!.GetValue<string>());
+        Assert.Equal(2, h.Service.Learned().Count);
+    }
+
+    [Fact]
+    public async Task The_forgetting_check_runs_at_start_and_every_n_learns()
+    {
+        await using var h = await ServeHost.StartAsync(fx.Options() with { CheckEvery = 1, CheckLimit = 4 });
+        await h.LearnAsync("Ada lives in Zorn.");
+        var (_, stats) = await h.GetAsync("/stats");
+        var check = stats!["forgetting_check"]!;
+        output.WriteLine(check.ToJsonString());
+        Assert.True(check["enabled"]!.GetValue<bool>());
+        Assert.NotNull(check["at_start"]);
+        Assert.NotNull(check["drift"]);
+        Assert.Equal(1, check["latest_after_learns"]!.GetValue<int>());
+        Assert.True(check["at_start"]!.AsObject().Count > 0, "at least one probe ran on the tiny model");
+    }
+
+    [Fact]
+    public void Only_loopback_addresses_unless_allowed()
+    {
+        ServeApp.CheckLoopback("http://127.0.0.1:5077", false);
+        ServeApp.CheckLoopback("http://localhost:5077;http://[::1]:5078", false);
+        Assert.Throws<ArgumentException>(() => ServeApp.CheckLoopback("http://0.0.0.0:5077", false));
+        Assert.Throws<ArgumentException>(() => ServeApp.CheckLoopback("http://*:5077", false));
+        ServeApp.CheckLoopback("http://0.0.0.0:5077", true);
+        Assert.Equal((QaFormat.Prompt("Who?"), true), ServeApp.AskPrompt("Who?"));
+        Assert.Equal(("Question: Who?\nAnswer:", false), ServeApp.AskPrompt("Question: Who?\nAnswer:"));
+        Assert.Equal(("Ada lives in", false), ServeApp.AskPrompt("Ada lives in"));
+    }
+
+    [Fact]
+    public async Task Concurrent_asks_during_learns_all_succeed_and_latencies_are_reported()
+    {
+        await using var h = await ServeHost.StartAsync(fx.Options() with { CheckpointEvery = 3 });
+        var askTimes = new System.Collections.Concurrent.ConcurrentBag<double>();
+        var learnTimes = new List<double>();
+        using var cts = new CancellationTokenSource(TimeSpan.FromSeconds(60));
+        bool learning = true;
+        var askers = Enumerable.Range(0, 3).Select(i => Task.Run(async () =>
+        {
+            int n = 0;
+            while (Volatile.Read(ref learning) && n < 40 && !cts.IsCancelled())
+            {
+                var sw = Stopwatch.StartNew();
+                var (status, _) = await h.PostAsync("/ask", new { prompt = $"Where does person {i} live?", max_tokens = 8 }, token: null);
+                Assert.Equal(200, status);
+                askTimes.Add(sw.Elapsed.TotalMilliseconds);
+                n++;
+            }
+        })).ToArray();
+        string[] people = ["Ada", "Bela", "Cyril", "Dora", "Emil", "Fenna", "Gus", "Hana"];
+        foreach (var p in people)
+        {
+            var sw = Stopwatch.StartNew();
+            await h.LearnAsync($"{p} lives in Zorn.");
+            learnTimes.Add(sw.Elapsed.TotalMilliseconds);
+        }
+        Volatile.Write(ref learning, false);
+        await Task.WhenAll(askers);
+        SameTable(h.Service.SnapshotLearnerValues(), h.Service.SnapshotValues(), "learner and served tables after concurrent load");
+        output.WriteLine($"learn latency ms: p50 {Percentile(learnTimes, 50):F1}, p95 {Percentile(learnTimes, 95):F1} (n={learnTimes.Count}); " +
+                         $"ask latency ms (8 tokens, 3 concurrent): p50 {Percentile(askTimes, 50):F1}, p95 {Percentile(askTimes, 95):F1} (n={askTimes.Count})");
+        Assert.True(askTimes.Count >= 3);
+    }
+
+    static double Percentile(IEnumerable<double> xs, double p)
+    {
+        var s = xs.Order().ToArray();
+        return s.Length == 0 ? double.NaN : s[Math.Clamp((int)Math.Ceiling(p / 100 * s.Length) - 1, 0, s.Length - 1)];
+    }
+}
+
+static class CtsExtensions
+{
+    public static bool IsCancelled(this CancellationTokenSource cts) => cts.IsCancellationRequested;
+}
