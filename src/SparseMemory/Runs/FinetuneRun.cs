@@ -114,14 +114,16 @@ public static class FinetuneRun
         if (SamePath(baseDir, outDir))
             throw new ConfigException($"--out {outDir} is the base model's folder; a finetuning run needs its own folder (pass a new --out)");
         var method = FinetuneMethods.Create(withModel, baseDir);
-        // Every input is read and checked (weights included: names, shapes, dtypes, finite values) before the run
-        // folder is created, so a bad base model leaves no half-made --out behind.
+        // For a new run every input is read and checked (weights included: names, shapes, dtypes, finite values)
+        // before the run folder is created, so a bad base model leaves no half-made --out behind. An existing run
+        // folder is opened first, so a finished run returns its summary without loading the base model.
         Runtime.Configure(withModel.Seed, withModel.Threads);
         var device = Runtime.Device(withModel.Device);
         var started = DateTime.UtcNow;
-        var loaded = Checkpoint.Load(baseDir, device);
+        var loaded = File.Exists(Path.Combine(outDir, Checkpoint.ConfigFile)) ? null : Checkpoint.Load(baseDir, device);
         var (cfg, done) = RunFolder.Open<FinetuneConfig, FinetuneSummary>(withModel, outDir, observer.OnMessage);
-        if (done is not null) return done;
+        if (done is not null) { loaded?.Model.Dispose(); return done; }
+        loaded ??= Checkpoint.Load(baseDir, device);
         string tokOut = Path.Combine(outDir, Checkpoint.TokenizerFile);
         if (!File.Exists(tokOut)) AtomicFile.Copy(Path.Combine(baseDir, Checkpoint.TokenizerFile), tokOut);
         var data = Stream(cfg, facts, loaded.Tokenizer);

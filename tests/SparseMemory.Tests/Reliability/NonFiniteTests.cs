@@ -9,8 +9,8 @@ namespace SparseMemory.Tests.Reliability;
 /// <summary>
 /// A diverging run stops at once with <see cref="NonFiniteException"/> (exit 2, one line naming the step, the value
 /// and the lr), saves nothing of the bad step, and a rerun gives the same error rather than a broken folder. Before the
-/// fix the runs went on to the end and then failed writing NaN into summary.json (a JSON "NaN" error) with exit 2 only
-/// by accident, leaving a checkpoint full of NaN.
+/// fix there was no such check: the runs trained on NaN to the end, saved NaN checkpoints and then failed serialising
+/// the NaN losses into summary.json (System.Text.Json refuses NaN), so "training diverged" never appeared.
 /// </summary>
 public sealed class NonFiniteTests(FinetuneFixture fx) : IClassFixture<FinetuneFixture>
 {

@@ -119,7 +119,9 @@ public sealed class StrictInputTests(FinetuneFixture fx) : IClassFixture<Finetun
         Assert.Contains(corpus, c.Message);
     }
 
-    // Before: TorchSharp's EndOfStreamException ("Unable to read beyond the end of the stream.") without the file.
+    // Passed before for a plain truncation (TorchStepOptimizer.Load already named the file for EndOfStreamException);
+    // other damage (overflowing lengths, index errors) escaped unnamed until TrainingCheckpoint.Resume wrapped every
+    // read error — ReaderFuzzTests.Resume_on_damaged_optimizer_state covers those.
     [Fact]
     public void A_truncated_optimizer_state_names_the_file()
     {
@@ -133,7 +135,8 @@ public sealed class StrictInputTests(FinetuneFixture fx) : IClassFixture<Finetun
         Assert.Contains(opt, e.Message);
     }
 
-    // Before: NaN and infinity were accepted (NaN passed the top-p check), an empty prompt reached libtorch, --steps 0
+    // Before: NaN, infinity and a negative temperature were accepted (NaN passed the top-p check; 0 and 1.5 were already
+    // refused), --max-tokens had no cap, an empty prompt reached the model, --steps 0
     // meant "one pass", a --top-t above the slot count was clamped silently, and --set model.dim said 'unknown key "model" (did you mean "model"?)'.
     [Theory]
     [InlineData("generate", "--temperature", "NaN", "--temperature")]
