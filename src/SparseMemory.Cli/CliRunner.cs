@@ -1,24 +1,103 @@
 using System.CommandLine;
+using SparseMemory.Checkpoints;
 using SparseMemory.Config;
+using SparseMemory.Training;
 
 namespace SparseMemory.Cli;
 
-/// <summary>Shared options and the error boundary: expected failures become one line on stderr and exit code 2.</summary>
+/// <summary>
+/// Shared options and the error boundary (docs/reliability.md). No input makes smf print a stack trace:
+/// <list type="bullet">
+/// <item>an input or environment error (<see cref="IsInputError"/>) prints one line <c>error: …</c> on stderr and exits 2;</item>
+/// <item>anything else is a bug: one line saying so and naming a log file (under the temp folder) that holds the full
+/// trace, exit code 1;</item>
+/// <item><c>--verbose</c> (on any verb) prints the full trace as well.</item>
+/// </list>
+/// </summary>
 public static class CliRunner
 {
-    /// <summary>Parses and runs; maps known exceptions to a one-line error.</summary>
+    /// <summary>Exit code of an input or environment error.</summary>
+    public const int InputErrorCode = 2;
+
+    /// <summary>Exit code of an unexpected error (a bug).</summary>
+    public const int BugCode = 1;
+
+    /// <summary>The global <c>--verbose</c> option: print full stack traces of errors.</summary>
+    public const string VerboseName = "--verbose";
+
+    /// <summary>Parses and runs; maps every exception to a one-line error (see the class remarks).</summary>
     public static int Invoke(RootCommand root, string[] args)
     {
+        ArgumentNullException.ThrowIfNull(root);
+        ArgumentNullException.ThrowIfNull(args);
+        if (!root.Options.Any(o => o.Name == VerboseName))
+            root.Options.Add(new Option<bool>(VerboseName) { Description = "Print the full stack trace of an error", Recursive = true });
+        bool verbose = args.Contains(VerboseName);
         var config = new InvocationConfiguration { EnableDefaultExceptionHandler = false };
         try
         {
+            TrainingCheckpoint.KillAtFaultPointFromEnvironment();
             return root.Parse(args).Invoke(config);
         }
-        catch (Exception e) when (e is ConfigException or InvalidDataException or FileNotFoundException or DirectoryNotFoundException
-                                      or InvalidOperationException or ArgumentException or IOException)
+        catch (Exception caught)
         {
-            Console.Error.WriteLine($"error: {e.Message}");
-            return 2;
+            var e = Unwrap(caught);
+            if (IsInputError(e))
+            {
+                Console.Error.WriteLine($"error: {Message(e)}");
+                if (verbose) Console.Error.WriteLine(caught);
+                return InputErrorCode;
+            }
+            string log = WriteLog(caught, args);
+            Console.Error.WriteLine($"error: internal error (a bug in smf, please report it): {e.GetType().Name}: {FirstLine(e.Message)} — full trace in {log}" +
+                                    (verbose ? "" : $" (or rerun with {VerboseName})"));
+            if (verbose) Console.Error.WriteLine(caught);
+            return BugCode;
+        }
+    }
+
+    /// <summary>
+    /// Errors caused by the input or the environment rather than by smf: bad options or config
+    /// (<see cref="ConfigException"/>, <see cref="ArgumentException"/>), missing or damaged files
+    /// (<see cref="FileNotFoundException"/>, <see cref="DirectoryNotFoundException"/>, <see cref="InvalidDataException"/>,
+    /// other <see cref="IOException"/>s such as a full disk, <see cref="UnauthorizedAccessException"/>), a diverged run
+    /// (<see cref="NonFiniteException"/>), and <see cref="InvalidOperationException"/>, which the library throws for
+    /// inputs that do not fit together (e.g. statistics of another model) and TorchSharp for native errors.
+    /// </summary>
+    public static bool IsInputError(Exception e) =>
+        e is ConfigException or InvalidDataException or FileNotFoundException or DirectoryNotFoundException or ArgumentException
+            or NonFiniteException or IOException or UnauthorizedAccessException or InvalidOperationException;
+
+    static Exception Unwrap(Exception e)
+    {
+        while (e is System.Reflection.TargetInvocationException or AggregateException && e.InnerException is not null) e = e.InnerException;
+        return e;
+    }
+
+    /// <summary>
+    /// Our own messages are kept whole (a config error may list several problems, one per indented line); native
+    /// (libtorch) messages carry a C++ trace after their first line, which is dropped.
+    /// </summary>
+    static string Message(Exception e) =>
+        e is ConfigException ? e.Message : e is InvalidOperationException or System.Runtime.InteropServices.ExternalException ? FirstLine(e.Message) : e.Message.ReplaceLineEndings(" ");
+
+    static string FirstLine(string message)
+    {
+        string line = message.Split('\n', 2)[0].Trim();
+        return line.Length > 0 ? line : message.ReplaceLineEndings(" ").Trim();
+    }
+
+    static string WriteLog(Exception e, string[] args)
+    {
+        string path = Path.Combine(Path.GetTempPath(), $"smf-error-{DateTime.UtcNow:yyyyMMdd-HHmmss}-{Environment.ProcessId}.log");
+        try
+        {
+            AtomicFile.WriteAllText(path, $"smf {string.Join(' ', args)}\n{DateTime.UtcNow:O}\n\n{e}\n");
+            return path;
+        }
+        catch (Exception io) when (io is IOException or UnauthorizedAccessException)
+        {
+            return $"(no log: {io.Message.ReplaceLineEndings(" ")})";
         }
     }
 

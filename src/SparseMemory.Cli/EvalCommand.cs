@@ -36,9 +36,10 @@ public static class EvalCommand
         // One intra-op thread by default: eval batches of tiny models are too small to gain from a second thread, and
         // with another torch process on a 2-core machine two threads were measured 7-30x slower (spin contention).
         var threads = new Option<int>("--threads") { Description = "Torch CPU threads (0 = library default)", DefaultValueFactory = _ => 1 };
+        var allowNonFinite = GenerateCommand.AllowNonFiniteOption();
         var cmd = new Command("eval", "Evaluate a checkpoint on probes (facts F1, held-out NLL, BLiMP, LAMBADA, HellaSwag, ARC, PIQA, GSM8K, NQ)")
         {
-            model, probes, limit, outFile, details, seed, benchmarks, targetFacts, knownFacts, heldout, batchSize, device, threads,
+            model, probes, limit, outFile, details, seed, benchmarks, targetFacts, knownFacts, heldout, batchSize, device, threads, allowNonFinite,
         };
         cmd.SetAction(pr =>
         {
@@ -55,7 +56,7 @@ public static class EvalCommand
                 HeldoutCorpus = pr.GetValue(heldout), BatchSize = pr.GetValue(batchSize),
             };
             string dir = pr.GetValue(model)!;
-            var loaded = Checkpoint.Load(dir, Runtime.Device(pr.GetValue(device)!));
+            var loaded = Checkpoint.Load(dir, Runtime.Device(pr.GetValue(device)!), pr.GetValue(allowNonFinite));
             var lines = new StringBuilder();
             Console.WriteLine($"{"probe",-16} {"metric",-14} {"value",10} {"count",7} {"seconds",8}  extras");
             foreach (var probe in selected)

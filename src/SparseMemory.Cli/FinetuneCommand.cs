@@ -31,8 +31,21 @@ public static class FinetuneCommand
         cmd.SetAction(pr =>
         {
             var overrides = new List<string> { $"base_model={pr.GetValue(model)}", $"method={FinetuneMethods.Registry.Get(pr.GetValue(method), "--method").Name}" };
-            if (pr.GetValue(topT) is int t) overrides.Add($"sparse.top_t={t}");
-            if (pr.GetValue(lr) is double l) overrides.Add($"lr={l.ToString(System.Globalization.CultureInfo.InvariantCulture)}");
+            if (pr.GetValue(lr) is double lrValue && (!double.IsFinite(lrValue) || lrValue < 0))
+                throw new ArgumentException($"--lr is {lrValue}; it must be a finite number ≥ 0 (omit it for the method's default)");
+            if (pr.GetValue(steps) is int stepsValue && stepsValue < 1)
+                throw new ArgumentException($"--steps is {stepsValue}; it must be ≥ 1 if given (omit it for one step per fact)");
+            foreach (string set in pr.GetValue(sets) ?? [])
+                if (set.StartsWith("model.", StringComparison.Ordinal) || set.StartsWith("model=", StringComparison.Ordinal))
+                    throw new ConfigException($"--set {set.Split('=')[0]}: the model section of a finetuning run comes from the base checkpoint ({Path.Combine(pr.GetValue(model)!, "config.json")}) and cannot be set; finetune another base model instead");
+            if (pr.GetValue(topT) is int t)
+            {
+                long slots = SparseMemory.Checkpoints.Checkpoint.ReadModelConfig(pr.GetValue(model)!).Model.Memory?.Slots ?? 0;
+                if (t > slots && slots > 0)
+                    throw new ArgumentException($"--top-t is {t} but the base model has {slots} memory slots; pass --top-t between 1 and {slots}");
+                overrides.Add($"sparse.top_t={t}");
+            }
+            if (pr.GetValue(lr) is double l) overrides.Add($"lr={l.ToString("R", System.Globalization.CultureInfo.InvariantCulture)}");
             if (pr.GetValue(ranker) is string r) overrides.Add($"sparse.ranker={SlotRankers.Registry.Get(r, "--ranker").Name}");
             if (pr.GetValue(background) is string bg) overrides.Add($"sparse.background={bg}");
             if (pr.GetValue(data) is string d) overrides.Add($"data.facts={d}");

@@ -8,6 +8,19 @@ namespace SparseMemory.Cli;
 /// <summary><c>smf generate</c>.</summary>
 public static class GenerateCommand
 {
+    /// <summary>
+    /// Largest <c>--max-tokens</c>. Generation slides its context window over the model's <c>max_seq_len</c>, so
+    /// length is not limited by the model; the cap bounds the run time of a mistyped value (4096 tokens of a small model
+    /// take about a minute on a CPU).
+    /// </summary>
+    public const int MaxTokensCap = 4096;
+
+    /// <summary>--allow-nonfinite: load a checkpoint whose weights hold NaN or infinity (shared with <c>smf eval</c>).</summary>
+    public static Option<bool> AllowNonFiniteOption() => new("--allow-nonfinite")
+    {
+        Description = "Load the checkpoint even if its weights hold NaN or infinity (normally an error naming the tensor)",
+    };
+
     /// <summary>Builds the command.</summary>
     public static Command Create()
     {
@@ -18,15 +31,21 @@ public static class GenerateCommand
         var topP = new Option<double>("--top-p") { Description = "Nucleus sampling mass (with --temperature > 0)", DefaultValueFactory = _ => 1.0 };
         var seed = new Option<int>("--seed") { Description = "Sampling seed", DefaultValueFactory = _ => 1 };
         var device = new Option<string>("--device") { Description = "cpu or cuda", DefaultValueFactory = _ => "cpu" };
+        var allowNonFinite = AllowNonFiniteOption();
         var cmd = new Command("generate", "Continue a prompt with a checkpoint (greedy, or temperature/top-p sampling)")
         {
-            model, prompt, maxTokens, temperature, topP, seed, device,
+            model, prompt, maxTokens, temperature, topP, seed, device, allowNonFinite,
         };
         cmd.SetAction(pr =>
         {
-            if (pr.GetValue(maxTokens) <= 0) throw new ArgumentException("--max-tokens must be positive");
-            if (pr.GetValue(topP) is <= 0 or > 1) throw new ArgumentException("--top-p must be in (0, 1]");
-            var loaded = Checkpoint.Load(pr.GetValue(model)!, Runtime.Device(pr.GetValue(device)!));
+            int max = pr.GetValue(maxTokens);
+            if (max <= 0 || max > MaxTokensCap) throw new ArgumentException($"--max-tokens is {max}; it must be between 1 and {MaxTokensCap}");
+            double temp = pr.GetValue(temperature);
+            if (!double.IsFinite(temp) || temp < 0) throw new ArgumentException($"--temperature is {temp}; it must be a finite number ≥ 0 (0 = greedy)");
+            double p = pr.GetValue(topP);
+            if (!(p > 0 && p <= 1)) throw new ArgumentException($"--top-p is {p}; it must be in (0, 1] (1 = no nucleus cut)");
+            if (string.IsNullOrEmpty(pr.GetValue(prompt))) throw new ArgumentException("--prompt is empty; give the text to continue, e.g. --prompt \"Ada lives in\"");
+            var loaded = Checkpoint.Load(pr.GetValue(model)!, Runtime.Device(pr.GetValue(device)!), pr.GetValue(allowNonFinite));
             var opts = new SamplingOptions(pr.GetValue(maxTokens), pr.GetValue(temperature), pr.GetValue(topP), pr.GetValue(seed));
             Console.WriteLine(TextGenerator.Generate(loaded.Model, loaded.Tokenizer, pr.GetValue(prompt)!, opts));
             return 0;

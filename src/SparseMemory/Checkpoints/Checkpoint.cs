@@ -63,14 +63,20 @@ public static class Checkpoint
     }
 
     /// <summary>
-    /// Loads weights into <paramref name="model"/>, strictly: a missing or unexpected tensor or a shape mismatch is an
-    /// <see cref="InvalidDataException"/> naming the file and tensor.
+    /// Loads weights into <paramref name="model"/>, strictly: a missing or unexpected tensor, a shape or dtype mismatch,
+    /// or (unless <paramref name="allowNonFinite"/>) a NaN or infinite value is an <see cref="InvalidDataException"/>
+    /// naming the file and tensor.
     /// </summary>
-    public static void LoadWeights(LanguageModel model, string file) =>
-        LoadInto(model.state_dict().Select(kv => (kv.Key, kv.Value)).ToList(), file);
+    public static void LoadWeights(LanguageModel model, string file, bool allowNonFinite = false) =>
+        LoadInto(model.state_dict().Select(kv => (kv.Key, kv.Value)).ToList(), file, allowNonFinite);
 
-    /// <summary>Copies the tensors of a safetensors file into <paramref name="targets"/>, strictly (same names and shapes).</summary>
-    public static void LoadInto(IReadOnlyList<(string Name, Tensor Tensor)> targets, string file)
+    /// <summary>
+    /// Copies the tensors of a safetensors file into <paramref name="targets"/>, strictly: the same names, shapes and
+    /// dtypes (a tensor stored as F64, F16, I64 or BOOL for a float32 weight is an error, never converted), and finite
+    /// values unless <paramref name="allowNonFinite"/>. Every error is an <see cref="InvalidDataException"/> naming
+    /// the file and the tensor.
+    /// </summary>
+    public static void LoadInto(IReadOnlyList<(string Name, Tensor Tensor)> targets, string file, bool allowNonFinite = false)
     {
         var (tensors, _) = SafeTensors.Load(file);
         try
@@ -86,6 +92,10 @@ public static class Checkpoint
                 var src = tensors[name];
                 if (!src.shape.SequenceEqual(dst.shape))
                     throw new InvalidDataException($"{file}: tensor {name} has shape [{string.Join(", ", src.shape)}] but the model expects [{string.Join(", ", dst.shape)}]");
+                if (src.dtype != dst.dtype)
+                    throw new InvalidDataException($"{file}: tensor {name} is stored as {SafeTensors.DtypeName(src.dtype)} but the model expects {SafeTensors.DtypeName(dst.dtype)}; it is not converted (re-export the weights as {SafeTensors.DtypeName(dst.dtype)})");
+                if (!allowNonFinite && src.is_floating_point() && !torch.isfinite(src).all().item<bool>())
+                    throw new InvalidDataException($"{file}: tensor {name} holds non-finite values (NaN or ±infinity); the run that wrote it diverged — use an earlier checkpoint or retrain with a lower lr (smf generate and smf eval load it anyway with --allow-nonfinite)");
                 dst.copy_(src);
             }
         }
@@ -115,18 +125,33 @@ public static class Checkpoint
         catch (JsonException e) { throw new InvalidDataException($"{path}: model section is invalid ({e.Message})"); }
     }
 
-    /// <summary>Loads model + tokenizer from a checkpoint folder onto <paramref name="device"/>, in eval mode.</summary>
-    public static LoadedModel Load(string dir, Device? device = null)
+    /// <summary>
+    /// Loads model + tokenizer from a checkpoint folder onto <paramref name="device"/>, in eval mode. The weights are
+    /// read strictly (<see cref="LoadInto"/>): non-finite values are an error unless <paramref name="allowNonFinite"/>.
+    /// </summary>
+    public static LoadedModel Load(string dir, Device? device = null, bool allowNonFinite = false)
     {
         if (!System.IO.Directory.Exists(dir)) throw new DirectoryNotFoundException($"{dir}: checkpoint folder not found");
         var (cfg, tree) = ReadModelConfig(dir);
-        string tokPath = Path.Combine(dir, TokenizerFile);
-        var tokenizer = ByteLevelBpeTokenizer.Load(tokPath);
+        var tokenizer = LoadTokenizer(dir, cfg);
         var model = new LanguageModel(cfg);
-        LoadWeights(model, Path.Combine(dir, ModelFile));
+        LoadWeights(model, Path.Combine(dir, ModelFile), allowNonFinite);
         if (device is not null) model.to(device);
         model.eval();
         return new LoadedModel(model, tokenizer, tree, dir);
+    }
+
+    /// <summary>
+    /// Loads <c>dir/tokenizer.json</c> and checks it fits the model: a tokenizer with more ids than
+    /// <c>model.vocab_size</c> is an <see cref="InvalidDataException"/> naming both files.
+    /// </summary>
+    public static ByteLevelBpeTokenizer LoadTokenizer(string dir, ModelConfig model)
+    {
+        string tokPath = Path.Combine(dir, TokenizerFile);
+        var tokenizer = ByteLevelBpeTokenizer.Load(tokPath);
+        if (tokenizer.VocabSize > model.VocabSize)
+            throw new InvalidDataException($"{tokPath}: has {tokenizer.VocabSize} token ids but {Path.Combine(dir, ConfigFile)} says model.vocab_size is {model.VocabSize}; the two files are not from one checkpoint");
+        return tokenizer;
     }
 
     /// <summary>

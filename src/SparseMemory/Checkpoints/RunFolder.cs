@@ -16,7 +16,12 @@ public static class RunFolder
         AtomicFile.DeleteLeftovers(runDir);                       // e.g. config.json.tmp-… of a run killed while it started
         if (File.Exists(cfgPath))
         {
-            var saved = ConfigLoader.ReadFile<T>(cfgPath);
+            T saved;
+            try { saved = ConfigLoader.ReadFile<T>(cfgPath); }
+            catch (ConfigException) when (KindOf(cfgPath) is { } other && other != KindOf(typeof(T)))
+            {
+                throw new ConfigException($"{cfgPath}: {runDir} holds {other}, not {KindOf(typeof(T)) ?? "a run of this kind"}; pass a new --out folder");
+            }
             if (ConfigLoader.ToJson(saved) != ConfigLoader.ToJson(requested))
                 throw new ConfigException($"{cfgPath}: {runDir} holds a run with a different config; resume it with the same options, or pass a new --out folder");
             return saved;
@@ -26,6 +31,27 @@ public static class RunFolder
         Directory.CreateDirectory(runDir);
         SaveConfig(requested, cfgPath);
         return requested;
+    }
+
+    /// <summary>What kind of run a config type belongs to, in words, or null for other types.</summary>
+    static string? KindOf(Type t) =>
+        t == typeof(ExperimentConfig) ? "a pretraining run (smf pretrain; e.g. a base model)"
+        : t == typeof(FinetuneConfig) ? "a finetuning run (smf finetune)"
+        : t == typeof(ComparisonConfig) ? "an experiment (smf experiment)"
+        : null;
+
+    /// <summary>The kind of run a saved config.json describes, guessed from its top-level keys; null when unknown.</summary>
+    static string? KindOf(string cfgPath)
+    {
+        try
+        {
+            if (System.Text.Json.Nodes.JsonNode.Parse(File.ReadAllText(cfgPath)) is not System.Text.Json.Nodes.JsonObject o) return null;
+            if (o.ContainsKey("grid") || o.ContainsKey("base_preset")) return KindOf(typeof(ComparisonConfig));
+            if (o.ContainsKey("base_model") && o.ContainsKey("method")) return KindOf(typeof(FinetuneConfig));
+            if (o.ContainsKey("train")) return KindOf(typeof(ExperimentConfig));
+            return null;
+        }
+        catch (System.Text.Json.JsonException) { return null; }
     }
 
     /// <summary>Writes a config (indented snake_case JSON) atomically.</summary>
@@ -52,9 +78,16 @@ public static class RunFolder
     {
         string path = Path.Combine(runDir, SummaryFile);
         if (!File.Exists(path)) return null;
-        return System.Text.Json.JsonSerializer.Deserialize<TSummary>(File.ReadAllText(path), ConfigLoader.Json)
-               ?? throw new InvalidDataException($"{path}: empty summary; delete it to run again");
+        TSummary? summary;
+        try { summary = System.Text.Json.JsonSerializer.Deserialize<TSummary>(File.ReadAllText(path), ConfigLoader.Json); }
+        catch (System.Text.Json.JsonException e)
+        {
+            throw new InvalidDataException($"{path}: not a valid run summary ({OneLine(e.Message)}); delete it to rerun the end of the run (the checkpoint is kept)");
+        }
+        return summary ?? throw new InvalidDataException($"{path}: empty summary; delete it to rerun the end of the run (the checkpoint is kept)");
     }
+
+    static string OneLine(string s) => s.ReplaceLineEndings(" ");
 
     /// <summary>Writes the summary atomically, which marks the run complete.</summary>
     public static void WriteSummary<TSummary>(string runDir, TSummary summary) =>

@@ -36,6 +36,13 @@ public static class SafeTensors
         (ScalarType.Byte, "U8", 1), (ScalarType.Bool, "BOOL", 1),
     ];
 
+    /// <summary>The safetensors name of a dtype (F32, F64, F16, BF16, I64, I32, U8, BOOL), or the torch name for others.</summary>
+    public static string DtypeName(ScalarType type)
+    {
+        foreach (var d in Dtypes) if (d.Type == type) return d.Name;
+        return type.ToString();
+    }
+
     static readonly UTF8Encoding StrictUtf8 = new(encoderShouldEmitUTF8Identifier: false, throwOnInvalidBytes: true);
 
     /// <summary>One tensor as the header describes it (offsets relative to the data section).</summary>

@@ -83,6 +83,43 @@ public static class TrainingCheckpoint
     /// </summary>
     internal static readonly AsyncLocal<Action<string>?> FaultInjection = new();
 
+    /// <summary>
+    /// Environment variable that makes the process kill itself (SIGKILL, as <c>kill -9</c>) when a commit passes a named
+    /// point: <c>SMF_FAULT_POINT=NAME[:OCCURRENCE]</c>, e.g. <c>committed:2</c> or <c>staged:optimizer.bin</c> (the
+    /// first occurrence). The names are those of <see cref="FaultInjection"/>. For fault-injection tests of the real
+    /// executable; read by <see cref="KillAtFaultPointFromEnvironment"/>.
+    /// </summary>
+    public const string FaultPointVariable = "SMF_FAULT_POINT";
+
+    /// <summary>
+    /// Arms <see cref="FaultPointVariable"/> for the calling flow when it is set (the <c>smf</c> executable calls this
+    /// at start); returns whether it was. A malformed value is an <see cref="ArgumentException"/>.
+    /// </summary>
+    public static bool KillAtFaultPointFromEnvironment()
+    {
+        string? value = Environment.GetEnvironmentVariable(FaultPointVariable);
+        if (string.IsNullOrWhiteSpace(value)) return false;
+        string point = value.Trim();
+        int occurrence = 1;
+        int colon = point.LastIndexOf(':');
+        if (colon > 0 && int.TryParse(point[(colon + 1)..], NumberStyles.None, CultureInfo.InvariantCulture, out int n))
+        {
+            point = point[..colon];
+            occurrence = n;
+        }
+        if (occurrence < 1 || !(point == "committed" || Files.Any(f => point == "staged:" + f || point == "installed:" + f)))
+            throw new ArgumentException($"{FaultPointVariable}={value}: expected NAME[:OCCURRENCE] with NAME committed, staged:FILE or installed:FILE (FILE one of {string.Join(", ", Files)}) and OCCURRENCE ≥ 1");
+        int seen = 0;
+        FaultInjection.Value = p =>
+        {
+            if (p != point || ++seen != occurrence) return;
+            using var self = System.Diagnostics.Process.GetCurrentProcess();
+            self.Kill();                                                  // SIGKILL: no finally blocks, no flushing
+            Thread.Sleep(Timeout.Infinite);
+        };
+        return true;
+    }
+
     /// <summary>The commit record's content.</summary>
     /// <param name="Step">Step of the committed checkpoint.</param>
     /// <param name="Files">Names of the checkpoint's files, each staged as <c>NAME.next</c>.</param>
@@ -167,7 +204,18 @@ public static class TrainingCheckpoint
         else Checkpoint.LoadInto(target.TrainableState, Path.Combine(dir, Checkpoint.TrainableStateFile));
         if (state.Completed && state.Step >= totalSteps) return (state, recovery);
         string optimizerPath = Path.Combine(dir, Checkpoint.OptimizerFile);
-        using (var fs = File.OpenRead(optimizerPath)) target.LoadOptimizer(fs, optimizerPath);
+        if (!File.Exists(optimizerPath))
+            throw new InvalidDataException($"{optimizerPath}: missing, so the run cannot resume (the other checkpoint files are there); delete the run folder to start over");
+        try
+        {
+            using var fs = File.OpenRead(optimizerPath);
+            target.LoadOptimizer(fs, optimizerPath);
+        }
+        catch (Exception e) when (e is EndOfStreamException or IOException or ArgumentException or InvalidOperationException or FormatException or OverflowException
+                                      || (e is InvalidDataException && !e.Message.Contains(optimizerPath, StringComparison.Ordinal)))
+        {
+            throw new InvalidDataException($"{optimizerPath}: cannot be read ({e.Message.ReplaceLineEndings(" ")}); the file is truncated or corrupt — delete the run folder to start over", e);
+        }
         return (state, recovery);
     }
 

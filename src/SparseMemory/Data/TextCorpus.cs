@@ -62,7 +62,7 @@ public static class TextCorpus
 
     private static IEnumerable<string> Read(Stream stream, string displayName, bool gzip, bool jsonl)
     {
-        using GZipStream? gz = gzip ? new GZipStream(stream, CompressionMode.Decompress, leaveOpen: true) : null;
+        using Stream? gz = gzip ? GzipInput.Open(stream, displayName, leaveOpen: true) : null;
         Stream input = (Stream?)gz ?? stream;
         using var reader = new StreamReader(input, new UTF8Encoding(false), detectEncodingFromByteOrderMarks: true, bufferSize: -1, leaveOpen: true);
         int count = 0;

@@ -80,7 +80,7 @@ public static class FinetuneRun
     public static IEnumerable<BatchPreview> Preview(FinetuneConfig requested, int maxSteps)
     {
         var (cfg, facts) = Resolve(requested);
-        var tok = ByteLevelBpeTokenizer.Load(Path.Combine(cfg.BaseModel, Checkpoint.TokenizerFile));
+        var tok = Checkpoint.LoadTokenizer(cfg.BaseModel, cfg.Model!);
         var data = Stream(cfg, facts, tok);
         int steps = Math.Min(maxSteps, Steps(cfg, facts));
         for (int step = 0; step < steps; step++)
@@ -102,19 +102,29 @@ public static class FinetuneRun
         }
     }
 
+    static bool SamePath(string a, string b) =>
+        string.Equals(Path.TrimEndingDirectorySeparator(Path.GetFullPath(a)), Path.TrimEndingDirectorySeparator(Path.GetFullPath(b)),
+            OperatingSystem.IsWindows() ? StringComparison.OrdinalIgnoreCase : StringComparison.Ordinal);
+
     /// <summary>Runs (or resumes) finetuning into <paramref name="outDir"/>.</summary>
     public static FinetuneSummary Run(FinetuneConfig requested, string outDir, ITrainingObserver observer)
     {
         var (withModel, facts) = Resolve(requested);
         string baseDir = withModel.BaseModel;
+        if (SamePath(baseDir, outDir))
+            throw new ConfigException($"--out {outDir} is the base model's folder; a finetuning run needs its own folder (pass a new --out)");
         bool streamIdf = FinetuneMethods.BackgroundFromStream(withModel);
         var method = streamIdf ? null : FinetuneMethods.Create(withModel, baseDir);
-        var (cfg, done) = RunFolder.Open<FinetuneConfig, FinetuneSummary>(withModel, outDir, observer.OnMessage);
-        if (done is not null) return done;
-        Runtime.Configure(cfg.Seed, cfg.Threads);
-        var device = Runtime.Device(cfg.Device);
+        // For a new run every input is read and checked (weights included: names, shapes, dtypes, finite values)
+        // before the run folder is created, so a bad base model leaves no half-made --out behind. An existing run
+        // folder is opened first, so a finished run returns its summary without loading the base model.
+        Runtime.Configure(withModel.Seed, withModel.Threads);
+        var device = Runtime.Device(withModel.Device);
         var started = DateTime.UtcNow;
-        var loaded = Checkpoint.Load(baseDir, device);
+        var loaded = File.Exists(Path.Combine(outDir, Checkpoint.ConfigFile)) ? null : Checkpoint.Load(baseDir, device);
+        var (cfg, done) = RunFolder.Open<FinetuneConfig, FinetuneSummary>(withModel, outDir, observer.OnMessage);
+        if (done is not null) { loaded?.Model.Dispose(); return done; }
+        loaded ??= Checkpoint.Load(baseDir, device);
         string tokOut = Path.Combine(outDir, Checkpoint.TokenizerFile);
         if (!File.Exists(tokOut)) AtomicFile.Copy(Path.Combine(baseDir, Checkpoint.TokenizerFile), tokOut);
         var data = Stream(cfg, facts, loaded.Tokenizer);

@@ -24,14 +24,15 @@ public static class Pretraining
     /// <summary>Runs or resumes pretraining into <paramref name="runDir"/>.</summary>
     public static PretrainSummary Run(ExperimentConfig requested, string runDir, ITrainingObserver observer)
     {
+        // A new run reads its corpus before the folder is created, so a missing or corrupt input leaves no folder behind.
+        var docs = File.Exists(Path.Combine(runDir, Checkpoint.ConfigFile)) ? null : ReadCorpus(requested, observer);
         var (cfg, done) = RunFolder.Open<ExperimentConfig, PretrainSummary>(requested, runDir, observer.OnMessage);
         if (done is not null) return done;
         Runtime.Configure(cfg.Seed, cfg.Threads);
         var device = Runtime.Device(cfg.Device);
         var started = DateTime.UtcNow;
 
-        observer.OnMessage("reading corpus …");
-        var docs = CorpusLoader.Load(cfg.Data, cfg.Seed);
+        docs ??= ReadCorpus(cfg, observer);
         string tokPath = Path.Combine(runDir, Checkpoint.TokenizerFile);
         ByteLevelBpeTokenizer tokenizer;
         if (File.Exists(tokPath)) tokenizer = ByteLevelBpeTokenizer.Load(tokPath);
@@ -72,6 +73,12 @@ public static class Pretraining
             (DateTime.UtcNow - started).TotalSeconds);
         RunFolder.WriteSummary(runDir, summary);
         return summary;
+    }
+
+    static IReadOnlyList<string> ReadCorpus(ExperimentConfig cfg, ITrainingObserver observer)
+    {
+        observer.OnMessage("reading corpus …");
+        return CorpusLoader.Load(cfg.Data, cfg.Seed);
     }
 
     /// <summary>Mean loss over the fixed held-out batches.</summary>

@@ -110,9 +110,10 @@ public sealed class Trainer
                 var extra = new Dictionary<string, double>();
                 _method.AfterBackward(new StepContext(step, _model, batch, log, extra));
                 double gradNorm = Clip();
+                loss = lossT.item<float>();
+                CheckStep(step + 1, loss, gradNorm, extra);           // before the update: nothing of a diverged step is applied or written
                 _optimizer.Step();
                 _optimizer.ZeroGrad();
-                loss = lossT.item<float>();
                 long n = batch.ValidMask is null ? batch.Inputs.numel() : batch.ValidMask.sum().item<long>();   // padding is not a token
                 tokens += n; tokensThisRun += n;
                 row["grad_norm"] = gradNorm;
@@ -125,6 +126,8 @@ public sealed class Trainer
             _observer.OnStep(new StepReport(done, _loop.Steps, loss, tps, clock.Elapsed, eta));
             bool last = done == _loop.Steps;
             bool evalNow = Evaluate is not null && (done % _loop.EvalEvery == 0 || last);
+            bool checkpointNow = done % _loop.CheckpointEvery == 0 || last;
+            if (evalNow || checkpointNow) CheckWeights(done);          // nothing evaluated or saved from non-finite weights
             if (done % _loop.LogEvery == 0 || evalNow || last)
             {
                 var full = new Dictionary<string, object?>
@@ -136,7 +139,7 @@ public sealed class Trainer
                 if (evalNow) AddEval(full, done);
                 metrics.Write(full);
             }
-            if (done % _loop.CheckpointEvery == 0 || last)
+            if (checkpointNow)
             {
                 state = new TrainerState { Step = done, TotalSteps = _loop.Steps, Method = _method.Name, Completed = last, Tokens = tokens };
                 TrainingCheckpoint.Save(runDir, new TrainingSnapshot(state, _method.ExportWeights(_model), _method.TrainableState(_model), _optimizer.Save), metrics);
@@ -144,6 +147,49 @@ public sealed class Trainer
             }
         }
         return state;
+    }
+
+    /// <summary>
+    /// The per-step divergence check, on scalars the step computes anyway (free): the loss, the autograd gradient norm
+    /// and a method's own gradient norm (<c>grad_norm</c> in its extra metrics, e.g. the sparse rows'). A non-finite
+    /// value throws <see cref="NonFiniteException"/> before the optimizer step and before the step's metrics row.
+    /// </summary>
+    /// <remarks>
+    /// Weights are checked only when something is about to read them for output (<see cref="CheckWeights"/>, at the
+    /// evaluation and checkpoint cadence), not every step: a full pass over the trainable tensors every step would cost
+    /// about as much as the update of full finetuning. Nothing is lost by waiting: finite loss and gradients with
+    /// non-finite weights cannot last past the next step (its loss is computed from those weights and is then non-finite),
+    /// and no non-finite weight reaches a checkpoint, an evaluation or a metrics row.
+    /// </remarks>
+    void CheckStep(int step, double loss, double gradNorm, IReadOnlyDictionary<string, double> extra)
+    {
+        if (!double.IsFinite(loss)) throw new NonFiniteException(step, "loss", loss, BaseLr);
+        if (!double.IsFinite(gradNorm)) throw new NonFiniteException(step, "gradient norm", gradNorm, BaseLr);
+        if (extra.TryGetValue("grad_norm", out double g) && !double.IsFinite(g)) throw new NonFiniteException(step, "gradient norm", g, BaseLr);
+    }
+
+    /// <summary>Throws <see cref="NonFiniteException"/> when a trainable tensor holds NaN or ±infinity after step <paramref name="step"/>'s update.</summary>
+    void CheckWeights(int step)
+    {
+        using var scope = torch.NewDisposeScope();
+        using var _ = torch.no_grad();
+        foreach (var g in _groups)
+            foreach (var p in g.Parameters)
+                if (!torch.isfinite(p).all().item<bool>())
+                {
+                    string name = NameOf(p) ?? g.Name + " group";
+                    throw new NonFiniteException(step, $"trainable weights ({name}) after the optimizer step", null, BaseLr);
+                }
+    }
+
+    /// <summary>The largest configured learning rate of the groups (the one to lower first).</summary>
+    double BaseLr => _groups.Max(g => g.Lr);
+
+    string? NameOf(Tensor p)
+    {
+        foreach (var (name, q) in _model.named_parameters())
+            if (q.Handle == p.Handle) return name;
+        return null;
     }
 
     double InitialLoss()

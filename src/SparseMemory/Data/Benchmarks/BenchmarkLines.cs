@@ -15,7 +15,7 @@ internal static class BenchmarkLines
         ArgumentException.ThrowIfNullOrEmpty(path);
         using var file = File.OpenRead(path);
         using Stream stream = path.EndsWith(".gz", StringComparison.OrdinalIgnoreCase)
-            ? new GZipStream(file, CompressionMode.Decompress)
+            ? GzipInput.Open(file, path, leaveOpen: false)
             : file;
         using var reader = new StreamReader(stream);
         var number = 0;

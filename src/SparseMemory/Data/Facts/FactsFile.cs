@@ -27,7 +27,7 @@ public static class FactsFile
     /// <summary>Reads facts from a stream; <paramref name="displayName"/> names it in errors.</summary>
     public static IReadOnlyList<Fact> Read(Stream stream, string displayName, bool gzip)
     {
-        using var s = gzip ? new GZipStream(stream, CompressionMode.Decompress, leaveOpen: true) : stream;
+        using var s = gzip ? GzipInput.Open(stream, displayName, leaveOpen: true) : stream;
         using var r = new StreamReader(s, Encoding.UTF8);
         var facts = new List<Fact>();
         var ids = new HashSet<string>();
@@ -95,7 +95,7 @@ public static class FactsFile
     {
         if (!File.Exists(path)) return false;
         using var fs = File.OpenRead(path);
-        using Stream s = path.EndsWith(".gz", StringComparison.OrdinalIgnoreCase) ? new GZipStream(fs, CompressionMode.Decompress) : fs;
+        using Stream s = path.EndsWith(".gz", StringComparison.OrdinalIgnoreCase) ? GzipInput.Open(fs, path, leaveOpen: false) : fs;
         using var r = new StreamReader(s, Encoding.UTF8);
         for (string? line; (line = r.ReadLine()) is not null;)
         {
