@@ -1,3 +1,4 @@
+using SparseMemory.Checkpoints;
 using System.CommandLine;
 using SparseMemory.Finetuning;
 
@@ -26,6 +27,9 @@ public static class BackgroundCommand
             string dir = pr.GetValue(model)!;
             var stats = BackgroundStatsBuilder.Build(dir, pr.GetValue(batches), pr.GetValue(batchSize), pr.GetValue(seqLen), pr.GetValue(seed), (done, total) => Console.Error.WriteLine($"background batch {done}/{total}"), pr.GetValue(corpus));
             string path = pr.GetValue(outFile) ?? Path.Combine(dir, BackgroundStatsBuilder.FileName);
+            // A killed earlier run may have left the temp file of its write beside the output.
+            foreach (string f in AtomicFile.DeleteLeftovers(Path.GetDirectoryName(Path.GetFullPath(path))!))
+                Console.Error.WriteLine($"removed {f}, left by an interrupted write");
             stats.Save(path);
             var df = stats.DocumentFrequency.ToArray();
             long used = df.Count(x => x > 0), everywhere = df.Count(x => x == stats.NumBatches);

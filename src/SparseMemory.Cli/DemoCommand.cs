@@ -44,7 +44,7 @@ public static class DemoCommand
                 Console.WriteLine($"   Q: {shown[i].Question}\n      model: {before[i]}   (true answer: {shown[i].Object})");
             Console.WriteLine($"\n3. Teaching it {facts.Count} new facts, one fact per step as a batch of paraphrased statements, with each method:");
             foreach (var r in runs) Console.WriteLine($"   {r.Entry,-8} {Describe(r)}");
-            var report = ExperimentRun.Run(cfg, dir, observer);
+            var report = ExperimentRun.Execute(runs, dir, observer);
             Console.WriteLine("\n4. The same questions afterwards:");
             var after = runs.ToDictionary(r => r.Entry, r => Answers(ExperimentRun.RunDir(dir, r), shown));
             for (int i = 0; i < shown.Count; i++)

@@ -108,7 +108,13 @@ public static class ExperimentRun
     /// <summary>Runs (or resumes) the experiment into <paramref name="outDir"/> and renders its report.</summary>
     public static ExperimentReport Run(ComparisonConfig requested, string outDir, ITrainingObserver observer)
     {
-        var (cfg, runs) = Prepare(requested, outDir, observer);
+        var (_, runs) = Prepare(requested, outDir, observer);
+        return Execute(runs, outDir, observer);
+    }
+
+    /// <summary>Runs (or resumes) the planned runs of a prepared experiment and renders its report.</summary>
+    public static ExperimentReport Execute(IReadOnlyList<ExperimentRunSpec> runs, string outDir, ITrainingObserver observer)
+    {
         for (int i = 0; i < runs.Count; i++)
         {
             var r = runs[i];
