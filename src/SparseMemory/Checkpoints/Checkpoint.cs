@@ -111,7 +111,7 @@ public static class Checkpoint
         string path = Path.Combine(dir, ConfigFile);
         if (!File.Exists(path)) throw new FileNotFoundException($"{path}: not found; is {dir} a checkpoint folder (written by smf pretrain or smf finetune)?", path);
         JsonNode tree;
-        try { tree = JsonNode.Parse(File.ReadAllText(path)) ?? throw new JsonException("empty"); }
+        try { tree = JsonNode.Parse(File.ReadAllText(path), documentOptions: ConfigLoader.DocumentOptions) ?? throw new JsonException("empty"); }
         catch (JsonException e) { throw new InvalidDataException($"{path}: not valid JSON ({e.Message})"); }
         if (tree["model"] is not JsonNode modelNode) throw new InvalidDataException($"{path}: has no \"model\" section");
         try

@@ -45,7 +45,7 @@ public static class RunFolder
     {
         try
         {
-            if (System.Text.Json.Nodes.JsonNode.Parse(File.ReadAllText(cfgPath)) is not System.Text.Json.Nodes.JsonObject o) return null;
+            if (System.Text.Json.Nodes.JsonNode.Parse(File.ReadAllText(cfgPath), documentOptions: ConfigLoader.DocumentOptions) is not System.Text.Json.Nodes.JsonObject o) return null;
             if (o.ContainsKey("grid") || o.ContainsKey("base_preset")) return KindOf(typeof(ComparisonConfig));
             if (o.ContainsKey("base_model") && o.ContainsKey("method")) return KindOf(typeof(FinetuneConfig));
             if (o.ContainsKey("train")) return KindOf(typeof(ExperimentConfig));

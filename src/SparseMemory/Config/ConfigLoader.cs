@@ -83,12 +83,18 @@ public static class ConfigLoader
     /// <summary>Serialises a config (indented, snake_case).</summary>
     public static string ToJson<T>(T config) => JsonSerializer.Serialize(config, Json);
 
+    /// <summary>How config and result JSON is parsed: comments and trailing commas allowed, a key given twice an error
+    /// (otherwise it surfaces later as an unexplained exception when the object is read).</summary>
+    public static readonly JsonDocumentOptions DocumentOptions = new()
+    {
+        CommentHandling = JsonCommentHandling.Skip, AllowTrailingCommas = true, AllowDuplicateProperties = false,
+    };
+
     static JsonNode Parse(string text, string source)
     {
         try
         {
-            return JsonNode.Parse(text, documentOptions: new JsonDocumentOptions { CommentHandling = JsonCommentHandling.Skip, AllowTrailingCommas = true })
-                   ?? throw new ConfigException($"{source}: empty JSON");
+            return JsonNode.Parse(text, documentOptions: DocumentOptions) ?? throw new ConfigException($"{source}: empty JSON");
         }
         catch (JsonException e)
         {
