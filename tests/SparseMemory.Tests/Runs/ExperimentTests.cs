@@ -81,6 +81,19 @@ public sealed class ExperimentTests
         Assert.True(File.Exists(Path.Combine(dir, "plots", "against-base-model-memory-num-keys.png")));
     }
 
+    public static TheoryData<string> Presets => new(SparseMemory.Config.ConfigLoader.PresetNamesOf(SparseMemory.Config.ConfigLoader.ExperimentPresets));
+
+    [Theory]
+    [MemberData(nameof(Presets))]
+    public void Every_experiment_preset_plans_valid_runs(string preset)
+    {
+        var cfg = ExperimentRun.LoadConfig(preset, null, null);
+        var runs = ExperimentRun.Plan(cfg, Path.Combine(Fixtures.TempDir("plan"), preset));
+        Assert.NotEmpty(runs);
+        Assert.Equal(runs.Count, runs.Select(r => r.Id).Distinct().Count());
+        Assert.All(runs, r => Assert.Contains(r.Seed, cfg.Seeds));
+    }
+
     [Fact]
     public void A_grid_with_an_unknown_method_or_key_fails_before_anything_is_trained()
     {
