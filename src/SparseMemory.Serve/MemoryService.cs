@@ -89,6 +89,7 @@ public sealed class MemoryService : IDisposable
     int _sinceCheckpoint, _learnsSinceCheck;
     Task _checkpointTask = Task.CompletedTask;
     IReadOnlyDictionary<string, double>? _baseline, _latest;
+    readonly List<(int Learns, DateTime Time, IReadOnlyDictionary<string, double> Values)> _checks = [];   // every forgetting check, oldest first
     int _latestAfterLearns;
     bool _disposed;
 
@@ -138,7 +139,7 @@ public sealed class MemoryService : IDisposable
         WarmUp();
         _writer = new Thread(WriterLoop) { IsBackground = true, Name = "smf-serve-writer" };
         _writer.Start();
-        if (options.CheckEvery > 0) Enqueue(() => { _baseline = RunCheck(); _latest = _baseline; return 0; }).Wait();
+        if (options.CheckEvery > 0) Enqueue(() => { _baseline = RunCheck(); _latest = _baseline; RecordCheck(0, _baseline); return 0; }).Wait();
     }
 
     // ------------------------------------------------------------------ start-up
@@ -441,6 +442,7 @@ public sealed class MemoryService : IDisposable
             _learnsSinceCheck = 0;
             _latest = RunCheck();
             lock (_indexLock) _latestAfterLearns = _learns.Values.Count(l => !l.Undone);
+            RecordCheck(_latestAfterLearns, _latest);
         }
     }
 
@@ -525,11 +527,24 @@ public sealed class MemoryService : IDisposable
             check["at_start"] = ToJson(baseline);
             check["latest"] = ToJson(latest);
             check["latest_after_learns"] = _latestAfterLearns;
-            check["drift"] = ToJson(latest.Where(kv => baseline.ContainsKey(kv.Key)).ToDictionary(kv => kv.Key, kv => kv.Value - baseline[kv.Key]));
+            check["drift"] = ToJson(Drift(baseline, latest));
+            var history = new JsonArray();
+            lock (_checks)
+                foreach (var (learns, time, values) in _checks)
+                    history.Add(new JsonObject { ["learns"] = learns, ["time"] = time.ToString("O"), ["values"] = ToJson(values), ["drift"] = ToJson(Drift(baseline, values)) });
+            check["history"] = history;
         }
         o["forgetting_check"] = check;
         return o;
     }
+
+    void RecordCheck(int learns, IReadOnlyDictionary<string, double> values)
+    {
+        lock (_checks) _checks.Add((learns, DateTime.UtcNow, values));
+    }
+
+    static Dictionary<string, double> Drift(IReadOnlyDictionary<string, double> baseline, IReadOnlyDictionary<string, double> values) =>
+        values.Where(kv => baseline.ContainsKey(kv.Key)).ToDictionary(kv => kv.Key, kv => kv.Value - baseline[kv.Key]);
 
     static JsonObject ToJson(IReadOnlyDictionary<string, double> m)
     {

@@ -72,6 +72,9 @@ public sealed class ServeBrowserTests(ServeFixture fx, ITestOutputHelper output)
                 return driver.FindElement(By.Id("askOut")).Text;
             }
 
+            // The forgetting-check chart is on the page (this server runs without the check, so the page says how to enable it).
+            wait.Until(d => d.FindElement(By.Id("driftNote")).Text.Contains("--check-every", StringComparison.Ordinal));
+            Assert.NotNull(driver.FindElement(By.Id("drift")));
             string first = Ask();
             Assert.Contains("Where does Ada live?", first);
             driver.FindElement(By.Id("token")).SendKeys(ServeFixture.Token);

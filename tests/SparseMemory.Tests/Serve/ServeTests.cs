@@ -362,6 +362,13 @@ public sealed class ServeTests(ServeFixture fx, ITestOutputHelper output) : ICla
         Assert.NotNull(check["drift"]);
         Assert.Equal(1, check["latest_after_learns"]!.GetValue<int>());
         Assert.True(check["at_start"]!.AsObject().Count > 0, "at least one probe ran on the tiny model");
+        // Every check is kept, oldest first: the one at start (0 facts) and the one after the learn (1 fact); the page charts them.
+        await h.LearnAsync("Bela lives in Yelm.");
+        var (_, again) = await h.GetAsync("/stats");
+        var history = again!["forgetting_check"]!["history"]!.AsArray();
+        Assert.Equal([0, 1, 2], history.Select(x => x!["learns"]!.GetValue<int>()));
+        Assert.All(history[0]!["drift"]!.AsObject(), kv => Assert.Equal(0.0, kv.Value!.GetValue<double>()));
+        Assert.Equal(again["forgetting_check"]!["drift"]!.ToJsonString(), history[^1]!["drift"]!.ToJsonString());
     }
 
     [Fact]
