@@ -19,6 +19,7 @@ public static class ServeCommand
         var paraphrases = new Option<int>("--paraphrases") { Description = "Paraphrases per learn batch", DefaultValueFactory = _ => 16 };
         var questionForm = new Option<bool>("--question-form") { Description = "With question + answer, also train on question-form paraphrases" };
         var checkpointEvery = new Option<int>("--checkpoint-every") { Description = "Service checkpoint of the value table every K learns/undos (0 = only at shutdown)", DefaultValueFactory = _ => 20 };
+        var maxDrift = new Option<double>("--max-drift") { Description = "Drift guard (needs --check-every): undo and refuse (422) a learn after which known-facts F1 fell, or held-out NLL rose, by more than this since start (0 = off)", DefaultValueFactory = _ => 0 };
         var checkEvery = new Option<int>("--check-every") { Description = "Forgetting check (known-facts-f1, heldout-nll) every N learns (0 = off)", DefaultValueFactory = _ => 0 };
         var checkLimit = new Option<int>("--check-limit") { Description = "Items per probe of the forgetting check", DefaultValueFactory = _ => 32 };
         var protectAsk = new Option<bool>("--protect-ask") { Description = "Require the token for /ask and /v1/completions too" };
@@ -27,7 +28,7 @@ public static class ServeCommand
         var threads = new Option<int>("--threads") { Description = "Torch threads (0 = default)", DefaultValueFactory = _ => 0 };
         var cmd = new Command("serve", "Serve a model over HTTP that learns facts while it serves (learn, ask, undo; journaled and crash-safe)")
         {
-            model, urls, tokenFile, state, topT, lr, steps, paraphrases, questionForm, checkpointEvery, checkEvery, checkLimit, protectAsk,
+            model, urls, tokenFile, state, topT, lr, steps, paraphrases, questionForm, checkpointEvery, checkEvery, maxDrift, checkLimit, protectAsk,
             learnsPerMinute, allowRemote, threads,
         };
         cmd.SetAction(pr =>
@@ -40,7 +41,7 @@ public static class ServeCommand
             {
                 ModelDir = pr.GetValue(model)!, StateDir = pr.GetValue(state), Token = File.ReadAllText(tokenPath).Trim(),
                 TopT = pr.GetValue(topT), Lr = pr.GetValue(lr), StepsPerLearn = pr.GetValue(steps), Paraphrases = pr.GetValue(paraphrases),
-                QuestionForm = pr.GetValue(questionForm), CheckpointEvery = pr.GetValue(checkpointEvery), CheckEvery = pr.GetValue(checkEvery),
+                QuestionForm = pr.GetValue(questionForm), CheckpointEvery = pr.GetValue(checkpointEvery), CheckEvery = pr.GetValue(checkEvery), MaxDrift = pr.GetValue(maxDrift),
                 CheckLimit = pr.GetValue(checkLimit), ProtectAsk = pr.GetValue(protectAsk), LearnsPerMinute = pr.GetValue(learnsPerMinute),
                 Threads = pr.GetValue(threads),
             };

@@ -55,6 +55,9 @@ public sealed class UndoConflictException(string message, long[] later) : Except
 /// <summary>The writer queue is full (HTTP 503).</summary>
 public sealed class ServiceBusyException(string message) : Exception(message);
 
+/// <summary>A learn refused by the drift guard (it has been undone).</summary>
+public sealed class DriftGuardException(string message) : Exception(message);
+
 /// <summary>
 /// A model that learns while it serves (docs/serve.md). Two copies of the checkpoint are loaded: the <b>learner</b>,
 /// which only the writer thread touches (forward with the memory access log, backward, sparse row update), and the
@@ -265,7 +268,12 @@ public sealed class MemoryService : IDisposable
     public Task<LearnResult> LearnAsync(LearnRequest request) => Enqueue(() =>
     {
         var result = Learn(request);
-        AfterChange(learned: true);
+        if (AfterChange(learned: true) && DriftTooLarge() is { } why)
+        {
+            Undo(result.Id, cascade: false);
+            AfterChange(learned: false);
+            throw new DriftGuardException($"learn {result.Id} was undone: {why} (--max-drift {_options.MaxDrift:G4})");
+        }
         return result;
     });
 
@@ -424,7 +432,8 @@ public sealed class MemoryService : IDisposable
         return new UndoResult(undone, written);
     }
 
-    void AfterChange(bool learned)
+    /// <summary>Background checkpoint and forgetting check after a change; true when the check ran.</summary>
+    bool AfterChange(bool learned)
     {
         if (_options.CheckpointEvery > 0 && ++_sinceCheckpoint >= _options.CheckpointEvery && _checkpointTask.IsCompleted)
         {
@@ -443,7 +452,21 @@ public sealed class MemoryService : IDisposable
             _latest = RunCheck();
             lock (_indexLock) _latestAfterLearns = _learns.Values.Count(l => !l.Undone);
             RecordCheck(_latestAfterLearns, _latest);
+            return true;
         }
+        return false;
+    }
+
+    /// <summary>Why the latest check exceeds the drift guard, or null (guard off, or within it).</summary>
+    string? DriftTooLarge()
+    {
+        if (_options.MaxDrift <= 0 || _baseline is null || _latest is null) return null;
+        var d = Drift(_baseline, _latest);
+        if (d.TryGetValue("known-facts-f1/f1", out double f1) && -f1 > _options.MaxDrift)
+            return $"known-facts F1 fell by {-f1:G4} since start";
+        if (d.TryGetValue("heldout-nll/nll_per_token", out double nll) && nll > _options.MaxDrift)
+            return $"held-out NLL rose by {nll:G4} nats/token since start";
+        return null;
     }
 
     Tensor CloneTable()

@@ -211,6 +211,7 @@ public static class ServeApp
         catch (LearnNotFoundException e) { return Error(404, "not_found", e.Message); }
         catch (UndoConflictException e) { return Error(409, "conflict", e.Message, e.Later); }
         catch (ServiceBusyException e) { return Error(503, "busy", e.Message); }
+        catch (DriftGuardException e) { return Error(422, "drift_guard", e.Message); }
         catch (ObjectDisposedException) { return Error(503, "busy", "the service is shutting down"); }
         catch (Exception e) when (e is IOException or InvalidDataException or InvalidOperationException or ExternalException)
         {

@@ -21,6 +21,12 @@ public sealed record ServeOptions
     public int CheckpointEvery { get; init; } = 20;
     /// <summary>Forgetting check cadence in learns (0 = off; when on, it is also measured at start).</summary>
     public int CheckEvery { get; init; }
+    /// <summary>
+    /// Drift guard (0 = off; needs the check): when the check that a learn triggers finds the known-facts F1 fallen by more
+    /// than this (absolute) or the held-out NLL risen by more than this (nats/token) since start, that learn is undone and
+    /// refused (422).
+    /// </summary>
+    public double MaxDrift { get; init; }
     /// <summary>Items per probe of the forgetting check (a fixed seeded subset).</summary>
     public int CheckLimit { get; init; } = 32;
     /// <summary>Require the token for asks too.</summary>
@@ -56,6 +62,8 @@ public sealed record ServeOptions
         if (CheckpointEvery < 0) e.Add("--checkpoint-every must be ≥ 0");
         if (CheckEvery < 0) e.Add("--check-every must be ≥ 0 (0 = off)");
         if (CheckLimit <= 0) e.Add("--check-limit must be ≥ 1");
+        if (!(MaxDrift >= 0) || double.IsInfinity(MaxDrift)) e.Add($"--max-drift must be a finite number ≥ 0 (0 = off), got {MaxDrift}");
+        else if (MaxDrift > 0 && CheckEvery <= 0) e.Add("--max-drift needs the forgetting check: also pass --check-every N");
         if (MaxBodyBytes < 1024) e.Add("the body limit must be at least 1 KiB");
         if (MaxTextChars <= 0 || MaxAskTokens <= 0) e.Add("text and token limits must be positive");
         if (LearnsPerMinute < 0) e.Add("--learns-per-minute must be ≥ 0 (0 = unlimited)");

@@ -372,6 +372,32 @@ public sealed class ServeTests(ServeFixture fx, ITestOutputHelper output) : ICla
     }
 
     [Fact]
+    public async Task The_drift_guard_undoes_and_refuses_a_learn_that_drifts_too_far()
+    {
+        // A huge lr on the tiny model moves the held-out NLL far more than the 1e-6 allowed.
+        await using var h = await ServeHost.StartAsync(fx.Options() with { CheckEvery = 1, CheckLimit = 4, MaxDrift = 1e-6, Lr = 1e4 });
+        using var before = h.Service.SnapshotValues();
+        var (status, json) = await h.PostAsync("/learn", new { text = "Ada lives in Zorn." });
+        Assert.Equal(422, status);
+        Assert.Equal("drift_guard", json!["error"]!["type"]!.GetValue<string>());
+        Assert.Contains("--max-drift", json["error"]!["message"]!.GetValue<string>());
+        SameTable(before.clone(), h.Service.SnapshotValues(), "value table after a refused learn");
+        Assert.All(h.Service.Learned(), l => Assert.True(l.Undone));
+        // Without the guard the same learn is accepted.
+        await using var open = await ServeHost.StartAsync(fx.Options() with { CheckEvery = 1, CheckLimit = 4, Lr = 1e4 });
+        Assert.Equal(200, (await open.PostAsync("/learn", new { text = "Ada lives in Zorn." })).Status);
+    }
+
+    [Fact]
+    public void The_drift_guard_needs_a_sane_threshold_and_the_check()
+    {
+        Assert.Contains((fx.Options() with { MaxDrift = double.NaN, CheckEvery = 1 }).Validate(), e => e.Contains("--max-drift"));
+        Assert.Contains((fx.Options() with { MaxDrift = -1, CheckEvery = 1 }).Validate(), e => e.Contains("--max-drift"));
+        Assert.Contains((fx.Options() with { MaxDrift = 0.1 }).Validate(), e => e.Contains("--check-every"));
+        Assert.Empty((fx.Options() with { MaxDrift = 0.1, CheckEvery = 2 }).Validate());
+    }
+
+    [Fact]
     public void Only_loopback_addresses_unless_allowed()
     {
         ServeApp.CheckLoopback("http://127.0.0.1:5077", false);
