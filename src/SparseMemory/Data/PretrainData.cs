@@ -1,5 +1,4 @@
 using SparseMemory.Config;
-using SparseMemory.Training;
 using TorchSharp;
 using static TorchSharp.torch;
 

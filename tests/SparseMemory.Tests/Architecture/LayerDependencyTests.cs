@@ -74,6 +74,48 @@ public sealed class LayerDependencyTests
         Assert.All(violations, v => Assert.StartsWith("Data → Config", v));
     }
 
+    [Fact]
+    public void No_source_file_imports_a_namespace_its_layer_may_not_use()
+    {
+        // The IL scan above misses a `using` that names no type; source readers (and people) still see that arrow.
+        var dir = new DirectoryInfo(AppContext.BaseDirectory);
+        while (dir is not null && !File.Exists(Path.Combine(dir.FullName, "SparseMemory.sln"))) dir = dir.Parent;
+        Assert.True(dir is not null, "repository root (SparseMemory.sln) not found above the test binaries");
+        var bad = UsingViolations(Path.Combine(dir!.FullName, "src", "SparseMemory"), Allowed);
+        Assert.True(bad.Count == 0, "forbidden using directives:\n  " + string.Join("\n  ", bad));
+    }
+
+    [Fact]
+    public void The_source_check_finds_a_forbidden_using()
+    {
+        string root = Fixtures.TempDir("arch-src");
+        Directory.CreateDirectory(Path.Combine(root, "Data"));
+        File.WriteAllText(Path.Combine(root, "Data", "X.cs"), "using SparseMemory.Config;\nusing SparseMemory.Training;\nnamespace SparseMemory.Data;\nclass X { }\n");
+        Assert.Equal(["Data/X.cs:2: Data → Training"], UsingViolations(root, Allowed).Select(v => v.Replace('\\', '/')));
+    }
+
+    /// <summary>Every <c>using SparseMemory.X…;</c> in a library source file whose layer may not use X.</summary>
+    internal static List<string> UsingViolations(string srcRoot, IReadOnlyDictionary<string, string[]> allowed)
+    {
+        var bad = new List<string>();
+        foreach (string file in Directory.EnumerateFiles(srcRoot, "*.cs", SearchOption.AllDirectories)
+                     .Where(f => !f.Contains($"{Path.DirectorySeparatorChar}obj{Path.DirectorySeparatorChar}") && !f.Contains($"{Path.DirectorySeparatorChar}bin{Path.DirectorySeparatorChar}")))
+        {
+            var lines = File.ReadAllLines(file);
+            string? from = lines.Select(l => System.Text.RegularExpressions.Regex.Match(l, @"^namespace SparseMemory\.(\w+)")).FirstOrDefault(m => m.Success)?.Groups[1].Value;
+            if (from is null) continue;
+            for (int i = 0; i < lines.Length; i++)
+            {
+                var m = System.Text.RegularExpressions.Regex.Match(lines[i], @"^\s*(?:global\s+)?using\s+(?:static\s+)?(?:\w+\s*=\s*)?SparseMemory\.(\w+)");
+                if (!m.Success) continue;
+                string to = m.Groups[1].Value;
+                if (to == from || (allowed.TryGetValue(from, out var ok) && ok.Contains(to))) continue;
+                bad.Add($"{Path.GetRelativePath(srcRoot, file)}:{i + 1}: {from} → {to}");
+            }
+        }
+        return bad;
+    }
+
     /// <summary>One line per forbidden layer pair, with the first type pair that shows it.</summary>
     internal static List<string> Violations(AssemblyDefinition assembly, IReadOnlyDictionary<string, string[]> allowed)
     {

@@ -1,5 +1,4 @@
 using SparseMemory.Config;
-using SparseMemory.Training;
 
 namespace SparseMemory.Evaluation.Probes;
 
