@@ -92,11 +92,12 @@ public static class ExperimentRun
                 FinetuneConfig ft;
                 try { ft = ConfigLoader.Load<FinetuneConfig>(null, null, sets); }
                 catch (ConfigException e) { errors.Add($"grid[{g}] ({name}): {e.Message}"); continue; }
-                var problems = FinetuneRun.Validate(FinetuneMethods.Canonical(ft)).Where(p => !p.StartsWith("model", StringComparison.Ordinal)).ToList();
+                ft = FinetuneMethods.Canonical(ft);
+                var problems = FinetuneRun.Validate(ft);           // the model section is filled from the base when the run starts
                 if (problems.Count > 0) { errors.Add($"grid[{g}] ({name}): " + string.Join("; ", problems)); continue; }
                 string id = RunId(name, point, seed) + (b.Id.Length == 0 ? "" : "_" + b.Id);
                 var all = b.Params.Concat(point).ToDictionary(kv => kv.Key, kv => kv.Value);
-                runs.Add(new ExperimentRunSpec(id, name, spec.Name, seed, all, FinetuneMethods.Canonical(ft), b));
+                runs.Add(new ExperimentRunSpec(id, name, spec.Name, seed, all, ft, b));
             }
         }
         var dup = runs.GroupBy(r => r.Id).FirstOrDefault(x => x.Count() > 1);
@@ -136,8 +137,7 @@ public static class ExperimentRun
     /// </summary>
     public static (ComparisonConfig Config, IReadOnlyList<ExperimentRunSpec> Runs) Prepare(ComparisonConfig requested, string outDir, ITrainingObserver observer)
     {
-        foreach (string p in requested.Probes.Where(p => ProbeRegistry.Find(p) is null))
-            throw new ConfigException($"probes: unknown probe '{p}'; known: {string.Join(", ", ProbeRegistry.Names)}");
+        if (ProbeRegistry.Problems(requested.Probes).FirstOrDefault() is { } unknown) throw new ConfigException(unknown);
         var runs = Plan(requested, outDir);                     // every grid point is checked before a folder is created
         var cfg = RunFolder.Prepare(requested, outDir);
         foreach (var b in Bases(cfg, outDir)) PrepareBase(cfg, b, observer);

@@ -34,8 +34,7 @@ public static class FinetuneRun
     public static List<string> Validate(FinetuneConfig cfg)
     {
         var e = FinetuneMethods.Validate(cfg);
-        foreach (string p in cfg.Probes.Where(p => ProbeRegistry.Find(p) is null))
-            e.Add($"probes: unknown probe '{p}'; known: {string.Join(", ", ProbeRegistry.Names)}");
+        e.AddRange(ProbeRegistry.Problems(cfg.Probes));
         return e;
     }
 

@@ -41,28 +41,6 @@ public sealed class CrashResumeTests(FinetuneFixture fx) : IClassFixture<Finetun
         return (cfg, root, Path.Combine(root, "full"), seen);
     });
 
-    static string[] Metrics(string dir) => File.ReadAllLines(Path.Combine(dir, Checkpoint.MetricsFile)).Select(line =>
-    {
-        var o = JsonNode.Parse(line)!.AsObject();
-        o.Remove("tokens_per_s");
-        o.Remove("elapsed_s");
-        return o.ToJsonString();
-    }).ToArray();
-
-    static void AssertSameRun(string expected, string actual)
-    {
-        foreach (string f in TrainingCheckpoint.Files)
-        {
-            string e = Path.Combine(expected, f), a = Path.Combine(actual, f);
-            Assert.Equal(File.Exists(e), File.Exists(a));
-            if (File.Exists(e)) Assert.True(File.ReadAllBytes(e).AsSpan().SequenceEqual(File.ReadAllBytes(a)), $"{f} differs from the uninterrupted run's");
-        }
-        Assert.Equal(Metrics(expected), Metrics(actual));
-        var leftovers = Directory.GetFiles(actual).Select(p => Path.GetFileName(p))
-            .Where(n => n.EndsWith(TrainingCheckpoint.StagedSuffix, StringComparison.Ordinal) || n == TrainingCheckpoint.CommitFile || AtomicFile.IsTempName(n));
-        Assert.Empty(leftovers);
-    }
-
     /// <summary>The step of the one complete checkpoint a crashed folder holds, found on a copy (the original is resumed as is).</summary>
     static int CommittedStep(string dir)
     {
@@ -90,7 +68,7 @@ public sealed class CrashResumeTests(FinetuneFixture fx) : IClassFixture<Finetun
         using (Crash.At(point, occurrence: 2)) Assert.Throws<Crash.Simulated>(() => Pretraining.Run(cfg, crashed, NullObserver.Instance));
         Assert.Equal(point.StartsWith("staged:", StringComparison.Ordinal) ? 4 : 8, CommittedStep(crashed));
         Pretraining.Run(cfg, crashed, NullObserver.Instance);
-        AssertSameRun(full, crashed);
+        RunAssert.SameRun(full, crashed);
     }
 
     [Fact]
@@ -103,7 +81,7 @@ public sealed class CrashResumeTests(FinetuneFixture fx) : IClassFixture<Finetun
         Pretraining.Run(cfg, crashed, new Messages(messages));
         Assert.Contains(messages, m => m.Contains("completed the interrupted commit of the step-12 checkpoint"));
         Assert.Contains(messages, m => m.Contains("already complete"));
-        AssertSameRun(full, crashed);
+        RunAssert.SameRun(full, crashed);
         Assert.True(File.Exists(Path.Combine(crashed, RunFolder.SummaryFile)));
     }
 
@@ -118,7 +96,7 @@ public sealed class CrashResumeTests(FinetuneFixture fx) : IClassFixture<Finetun
         foreach (var t in temps) File.WriteAllBytes(Path.Combine(crashed, t), new byte[64]);
         Pretraining.Run(cfg, crashed, NullObserver.Instance);
         foreach (var t in temps) Assert.False(File.Exists(Path.Combine(crashed, t)), t);
-        AssertSameRun(full, crashed);
+        RunAssert.SameRun(full, crashed);
     }
 
     sealed class Messages(List<string> into) : ITrainingObserver
@@ -142,7 +120,7 @@ public sealed class CrashResumeTests(FinetuneFixture fx) : IClassFixture<Finetun
         using (Crash.At(point, occurrence: 2)) Assert.Throws<Crash.Simulated>(() => FinetuneRun.Run(cfg, crashed, NullObserver.Instance));
         Assert.Equal(point.StartsWith("staged:", StringComparison.Ordinal) ? 2 : 4, CommittedStep(crashed));
         FinetuneRun.Run(cfg, crashed, NullObserver.Instance);
-        AssertSameRun(full, crashed);
+        RunAssert.SameRun(full, crashed);
     }
 
     [Theory]

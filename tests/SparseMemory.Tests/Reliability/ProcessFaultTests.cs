@@ -78,27 +78,10 @@ public sealed class ProcessFaultTests(FinetuneFixture fx, ITestOutputHelper outp
 
     // ------------------------------------------------------------------ checks
 
-    static string[] Metrics(string dir) => File.ReadAllLines(Path.Combine(dir, Checkpoint.MetricsFile)).Select(line =>
-    {
-        var o = JsonNode.Parse(line)!.AsObject();
-        o.Remove("tokens_per_s");
-        o.Remove("elapsed_s");
-        return o.ToJsonString();
-    }).ToArray();
-
     static void AssertSameRun(string expected, string actual)
     {
-        foreach (string f in TrainingCheckpoint.Files.Append(Checkpoint.ConfigFile).Append(Checkpoint.TokenizerFile))
-        {
-            string e = Path.Combine(expected, f), a = Path.Combine(actual, f);
-            Assert.Equal(File.Exists(e), File.Exists(a));
-            if (File.Exists(e)) Assert.True(File.ReadAllBytes(e).AsSpan().SequenceEqual(File.ReadAllBytes(a)), $"{f} differs from the uninterrupted run's");
-        }
-        Assert.Equal(Metrics(expected), Metrics(actual));
+        RunAssert.SameRun(expected, actual, Checkpoint.ConfigFile, Checkpoint.TokenizerFile);
         Assert.True(File.Exists(Path.Combine(actual, RunFolder.SummaryFile)));
-        var leftovers = Directory.GetFiles(actual).Select(p => Path.GetFileName(p))
-            .Where(n => n.EndsWith(TrainingCheckpoint.StagedSuffix, StringComparison.Ordinal) || n == TrainingCheckpoint.CommitFile || AtomicFile.IsTempName(n));
-        Assert.Empty(leftovers);
     }
 
     void KillResumeAndCompare(string kind, string outPath, IReadOnlyDictionary<string, string>? env, TimeSpan? killAfter)

@@ -28,6 +28,10 @@ public static class ProbeRegistry
     /// <summary>The probe called <paramref name="name"/>, or null.</summary>
     public static IProbe? Find(string name) => All.FirstOrDefault(p => p.Name == name);
 
+    /// <summary>One line per unknown name in <paramref name="names"/> (for a config's <c>probes</c> list).</summary>
+    public static IEnumerable<string> Problems(IEnumerable<string> names) =>
+        names.Where(n => Find(n) is null).Select(n => $"probes: unknown probe '{n}'; known: {string.Join(", ", Names)}");
+
     /// <summary>Probes by name, in the order given (duplicates removed).</summary>
     /// <exception cref="ArgumentException">An unknown name; the message lists the known probes.</exception>
     public static IReadOnlyList<IProbe> Resolve(IEnumerable<string> names)
