@@ -139,6 +139,8 @@ public static class ExperimentRun
     {
         if (ProbeRegistry.Problems(requested.Probes).FirstOrDefault() is { } unknown) throw new ConfigException(unknown);
         var runs = Plan(requested, outDir);                     // every grid point is checked before a folder is created
+        if (requested.BaseModel is { } given && !File.Exists(Path.Combine(outDir, Checkpoint.ConfigFile)))
+            Checkpoint.Load(given).Model.Dispose();            // and a given base model is read whole (names, shapes, dtypes, finite values)
         var cfg = RunFolder.Prepare(requested, outDir);
         foreach (var b in Bases(cfg, outDir)) PrepareBase(cfg, b, observer);
         return (cfg, runs);

@@ -95,6 +95,21 @@ public sealed class ExperimentTests
     }
 
     [Fact]
+    public void A_corrupt_base_model_fails_before_the_experiment_folder_is_created()
+    {
+        string root = Fixtures.TempDir("exp-badbase");
+        string bad = Path.Combine(root, "bad");
+        SparseMemory.Runs.Pretraining.Run(Fixtures.TinyConfig(Fixtures.WriteCorpus(root), steps: 2), bad, SparseMemory.Training.NullObserver.Instance);
+        string weights = Path.Combine(bad, "model.safetensors");
+        File.WriteAllBytes(weights, File.ReadAllBytes(weights)[..5000]);                     // truncated
+        string dir = Path.Combine(root, "exp");
+        var (code, _, err) = Smf.Run("experiment", "--preset", "smoke", "--set", $"base_model={bad}", "--out", dir);
+        Assert.Equal(2, code);
+        Assert.Contains("model.safetensors", err);
+        Assert.False(Directory.Exists(dir));
+    }
+
+    [Fact]
     public void A_grid_with_an_unknown_method_or_key_fails_before_anything_is_trained()
     {
         string dir = Path.Combine(Fixtures.TempDir("exp-bad"), "x");
