@@ -24,6 +24,8 @@ public static class Pretraining
     /// <summary>Runs or resumes pretraining into <paramref name="runDir"/>.</summary>
     public static PretrainSummary Run(ExperimentConfig requested, string runDir, ITrainingObserver observer)
     {
+        var recipeProblems = FinetuneRecipe.Problems(requested.Finetune);
+        if (recipeProblems.Count > 0) throw new ConfigException("invalid config:\n  " + string.Join("\n  ", recipeProblems));
         // A new run reads its corpus before the folder is created, so a missing or corrupt input leaves no folder behind.
         var docs = File.Exists(Path.Combine(runDir, Checkpoint.ConfigFile)) ? null : ReadCorpus(requested, observer);
         var (cfg, done) = RunFolder.Open<ExperimentConfig, PretrainSummary>(requested, runDir, observer.OnMessage);
