@@ -81,6 +81,8 @@ public sealed record StreamConfig
     public int StepsPerItem { get; init; } = 1;
     /// <summary>Allow the question form in training text.</summary>
     public bool AllowQuestionForm { get; init; } = false;
+    /// <summary>With <see cref="AllowQuestionForm"/>: share of each batch in question form (null = no quota; see docs/method.md#recipe).</summary>
+    public double? QuestionFraction { get; init; }
 
     /// <summary>Adds this section's structural problems to <paramref name="e"/>, keys prefixed with <paramref name="p"/>.</summary>
     public void Validate(List<string> e, string p)
@@ -89,6 +91,8 @@ public sealed record StreamConfig
         if (Limit < 0) e.Add($"{p}.limit must be ≥ 0");
         if (Paraphrases <= 0) e.Add($"{p}.paraphrases must be positive");
         if (StepsPerItem <= 0) e.Add($"{p}.steps_per_item must be positive");
+        if (QuestionFraction is double q && !(q >= 0 && q <= 1)) e.Add($"{p}.question_fraction must be between 0 and 1, got {q}");
+        if (QuestionFraction is not null && !AllowQuestionForm) e.Add($"{p}.question_fraction needs {p}.allow_question_form=true");
     }
 }
 

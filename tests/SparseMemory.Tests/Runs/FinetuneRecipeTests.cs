@@ -62,3 +62,15 @@ public class FinetuneRecipeTests
         Assert.Equal(4, full.Data.Paraphrases);
     }
 }
+
+public class QuestionFractionConfigTests
+{
+    [Theory]
+    [InlineData("data.question_fraction=1.5", "between 0 and 1")]
+    [InlineData("data.question_fraction=0.2", "needs data.allow_question_form=true")]
+    public void Bad_question_fractions_are_rejected(string set, string message)
+    {
+        var cfg = SparseMemory.Config.ConfigLoader.Load<SparseMemory.Config.FinetuneConfig>(null, null, ["base_model=x", set]);
+        Assert.Contains(cfg.Validate(), e => e.Contains(message));
+    }
+}
