@@ -133,6 +133,7 @@ def main() -> int:
     if a.model:
         ap.error("compare.py times fresh models of --preset; use bench.py --model for a checkpoint")
     torch.set_num_threads(a.threads)
+    os.environ["OMP_NUM_THREADS"] = str(a.threads)       # smf generate takes its thread count from libtorch's default
     os.makedirs(a.work, exist_ok=True)
 
     env = environment(a.threads)
