@@ -30,10 +30,11 @@ public static class BenchCommand
         var decode = new Option<int>("--decode") { Description = "Time text generation instead: N new tokens per row, KV cache vs recomputing the prefix every step (tokens/s and their ratio, alternating rounds)" };
         var promptLen = new Option<int>("--prompt-len") { Description = "With --decode: prompt tokens of the longest row", DefaultValueFactory = _ => 16 };
         var rows = new Option<int>("--rows") { Description = "With --decode: prompts decoded together (lengths spread from --prompt-len down to half of it)", DefaultValueFactory = _ => 1 };
+        var paths = new Option<string?>("--paths") { Description = "Time one method (e.g. full) with the optimised training kernels off, on, and each alone, alternating rounds (ratios to the reference kernels)" };
         var json = new Option<bool>("--json") { Description = "Print one JSON object (per method: ms per round, ratios per round, medians) instead of the table" };
         var cmd = new Command("bench", "Benchmark finetuning step time: sparse memory finetuning vs full finetuning vs LoRA, as within-round ratios to full finetuning")
         {
-            preset, sets, model, data, batch, seqLen, steps, warmup, topT, rounds, decode, promptLen, rows, json,
+            preset, sets, model, data, batch, seqLen, steps, warmup, topT, rounds, decode, promptLen, rows, paths, json,
         };
         cmd.SetAction(pr =>
         {
@@ -51,7 +52,10 @@ public static class BenchCommand
                 : StepBenchmark.RandomSubject(cfg.Model, options);
             Console.Error.WriteLine($"{(pr.GetValue(model) is null ? $"model '{cfg.Name}', " : "")}{subject.Description}; {options.Rounds} rounds × " +
                 $"({options.WarmupSteps} warm-up + {options.TimedSteps} timed steps) per method, {TorchSharp.torch.get_num_threads()} threads");
-            var results = StepBenchmark.Run(subject, options, line => Console.Error.WriteLine(line));
+            string? pathsMethod = pr.GetValue(paths);
+            if (pathsMethod is not null) pathsMethod = Finetuning.FinetuneMethods.Registry.Get(pathsMethod, "--paths").Name;
+            var results = pathsMethod is null ? StepBenchmark.Run(subject, options, line => Console.Error.WriteLine(line))
+                : StepBenchmark.RunPaths(subject, options, pathsMethod, line => Console.Error.WriteLine(line));
             if (pr.GetValue(json))
             {
                 Console.WriteLine(JsonSerializer.Serialize(new
@@ -62,18 +66,20 @@ public static class BenchCommand
                     {
                         method = r.Method, ms_per_step = r.MillisecondsPerStep, ratio_to_full = r.RatioToFull,
                         median_ms = r.MedianMs, median_ratio = r.MedianRatio,
+                        cpu_ms_per_step = r.CpuMillisecondsPerStep, cpu_ratio = r.CpuRatioToFull, median_cpu_ms = r.MedianCpuMs, median_cpu_ratio = r.MedianCpuRatio,
                     }),
                 }, new JsonSerializerOptions { Encoder = System.Text.Encodings.Web.JavaScriptEncoder.UnsafeRelaxedJsonEscaping }));
                 return 0;
             }
             var table = new Table(null, new TableColumn("method"), new TableColumn("ms/step", ColumnAlign.Right),
-                new TableColumn("range", ColumnAlign.Right), new TableColumn("÷ full", ColumnAlign.Right));
+                new TableColumn("range", ColumnAlign.Right), new TableColumn(pathsMethod is null ? "÷ full" : "÷ reference", ColumnAlign.Right),
+                new TableColumn("CPU ms/step", ColumnAlign.Right), new TableColumn("CPU ÷", ColumnAlign.Right));
             foreach (var r in results)
                 table.AddRow(r.Method, TableCell.Of(r.MedianMs, "F1"),
                     string.Create(System.Globalization.CultureInfo.InvariantCulture, $"{r.MillisecondsPerStep.Min():F1}–{r.MillisecondsPerStep.Max():F1}"),
-                    TableCell.Of(r.MedianRatio, "F3"));
+                    TableCell.Of(r.MedianRatio, "F3"), TableCell.Of(r.MedianCpuMs, "F1"), TableCell.Of(r.MedianCpuRatio, "F3"));
             Console.Write(table.ToText());
-            Console.WriteLine("ms/step: median over rounds; ÷ full: median of the ratios measured within each round");
+            Console.WriteLine($"ms/step: median over rounds; ÷ {(pathsMethod is null ? "full" : "reference")}: median of the ratios measured within each round");
             return 0;
         });
         return cmd;

@@ -85,13 +85,32 @@ public sealed class LanguageModel : nn.Module<Tensor, Tensor>
     /// </summary>
     public Tensor Forward(Tensor tokens, MemoryAccessLog? log, Tensor? validMask)
     {
+        var h = Hidden(tokens, log, validMask);
+        return output is not null ? output.forward(h) : F.linear(h, tok_embeddings.weight!);   // (B, T, V)
+    }
+
+    /// <summary>
+    /// Mean next-token cross-entropy of the model on <paramref name="tokens"/> against <paramref name="targets"/>
+    /// ([B, T], &lt; 0 ignored), with the memory reads recorded as in <see cref="Forward"/>: the value and gradients of
+    /// <c>Loss(Forward(tokens, log, validMask), targets)</c>, computed by <see cref="OutputLoss.Chunked"/> without the
+    /// [B, T, V] logits (<see cref="FastPaths.ChunkedOutputLoss"/>; the plain path when it is off or the output
+    /// projection carries an adapter).
+    /// </summary>
+    public Tensor ForwardLoss(Tensor tokens, Tensor targets, MemoryAccessLog? log, Tensor? validMask)
+    {
+        if (!FastPaths.ChunkedOutputLoss || output?.Adapter is not null) return Loss(Forward(tokens, log, validMask), targets);
+        return OutputLoss.Chunked(Hidden(tokens, log, validMask), output?.Weight ?? tok_embeddings.weight!, targets);
+    }
+
+    /// <summary>Final-norm hidden states [B, T, D] (everything but the output projection), reads recorded as in <see cref="Forward"/>.</summary>
+    internal Tensor Hidden(Tensor tokens, MemoryAccessLog? log, Tensor? validMask)
+    {
         foreach (var m in MemoryLayers) { m.AccessLog = log; m.ValidMask = validMask; }
         try
         {
             var h = tok_embeddings.forward(tokens);                      // (B, T, D)
             foreach (var layer in layers) h = layer.forward(h);
-            h = norm.forward(h);
-            return output is not null ? output.forward(h) : F.linear(h, tok_embeddings.weight!);   // (B, T, V)
+            return norm.forward(h);
         }
         finally
         {
