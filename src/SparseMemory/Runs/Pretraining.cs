@@ -93,7 +93,7 @@ public static class Pretraining
         {
             using var scope = torch.NewDisposeScope();
             var b = data.Heldout(i);
-            sum += LanguageModel.Loss(model.Forward(b.Inputs.to(device), null, null), b.Targets.to(device)).item<float>();
+            sum += model.ForwardLoss(b.Inputs.to(device), b.Targets.to(device), null, null).item<float>();
         }
         return sum / batches;
     }

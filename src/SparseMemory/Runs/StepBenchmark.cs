@@ -36,8 +36,16 @@ public sealed record StepBenchmarkOptions(int BatchSize = 16, int SeqLen = 32, i
 /// <param name="Method">Display name.</param>
 /// <param name="MillisecondsPerStep">Per round, in round order.</param>
 /// <param name="RatioToFull">Per round: this method's ms/step ÷ full finetuning's ms/step in the same round.</param>
-public sealed record StepTiming(string Method, IReadOnlyList<double> MillisecondsPerStep, IReadOnlyList<double> RatioToFull)
+/// <param name="CpuMillisecondsPerStep">Per round: process CPU time per step (all threads), less sensitive to other load than wall time.</param>
+/// <param name="CpuRatioToFull">Per round: the ratio of the CPU times.</param>
+public sealed record StepTiming(string Method, IReadOnlyList<double> MillisecondsPerStep, IReadOnlyList<double> RatioToFull,
+    IReadOnlyList<double> CpuMillisecondsPerStep, IReadOnlyList<double> CpuRatioToFull)
 {
+    /// <summary>Median CPU ms/step over the rounds.</summary>
+    public double MedianCpuMs => Median(CpuMillisecondsPerStep);
+    /// <summary>Median over the rounds of the within-round CPU-time ratio.</summary>
+    public double MedianCpuRatio => Median(CpuRatioToFull);
+
     /// <summary>Median ms/step over the rounds.</summary>
     public double MedianMs => Median(MillisecondsPerStep);
     /// <summary>Median over the rounds of the within-round ratio to full finetuning.</summary>
@@ -109,16 +117,48 @@ public static class StepBenchmark
         var modelConfig = subject.Config;
         var methods = Methods(modelConfig, options).ToList();
         var ms = methods.Select(_ => new double[options.Rounds]).ToList();
+        var cpu = methods.Select(_ => new double[options.Rounds]).ToList();
         for (int round = 0; round < options.Rounds; round++)
         {
             for (int j = 0; j < methods.Count; j++)
             {
                 int m = (j + round) % methods.Count;                         // rotate the order every round
-                ms[m][round] = TimeOne(subject, methods[m].Config, options);
-                progress?.Invoke($"round {round + 1}/{options.Rounds}: {methods[m].Name} {ms[m][round]:F1} ms/step");
+                (ms[m][round], cpu[m][round]) = TimeOne(subject, methods[m].Config, options);
+                progress?.Invoke($"round {round + 1}/{options.Rounds}: {methods[m].Name} {ms[m][round]:F1} ms/step ({cpu[m][round]:F1} CPU ms)");
             }
         }
-        return methods.Select((x, m) => new StepTiming(x.Name, ms[m], ms[m].Select((t, r) => t / ms[0][r]).ToArray())).ToList();
+        return Timings(methods.Select(x => x.Name).ToList(), ms, cpu);
+    }
+
+    static List<StepTiming> Timings(List<string> names, List<double[]> ms, List<double[]> cpu) =>
+        names.Select((name, m) => new StepTiming(name, ms[m], ms[m].Select((t, r) => t / ms[0][r]).ToArray(),
+            cpu[m], cpu[m].Select((t, r) => t / cpu[0][r]).ToArray())).ToList();
+
+    /// <summary>
+    /// Times one method's step with the optimised kernels (<see cref="FastPaths"/>) off (the reference, first row), all on,
+    /// and — when there are several — each one alone, alternating within every round; the ratios are to the reference
+    /// in the same round. The switches are restored afterwards.
+    /// </summary>
+    public static IReadOnlyList<StepTiming> RunPaths(BenchSubject subject, StepBenchmarkOptions options, string method, Action<string>? progress = null)
+    {
+        var errors = options.Validate();
+        if (errors.Count > 0) throw new ArgumentException(string.Join("; ", errors));
+        var cfg = new FinetuneConfig { Seed = options.Seed, Method = method, Sparse = new FinetuneConfig().Sparse with { TopT = options.TopT } };
+        var settings = new List<(string Name, Func<IDisposable> Apply)> { ("reference kernels", () => FastPaths.Set(false)), ("all fast paths", () => FastPaths.Set(true)) };
+        if (FastPaths.All.Count > 1)
+            settings.AddRange(FastPaths.All.Select(s => ($"only {s.Name}", (Func<IDisposable>)(() => FastPaths.Set(true, s.Name)))));
+        var ms = settings.Select(_ => new double[options.Rounds]).ToList();
+        var cpu = settings.Select(_ => new double[options.Rounds]).ToList();
+        for (int round = 0; round < options.Rounds; round++)
+        {
+            for (int j = 0; j < settings.Count; j++)
+            {
+                int k = (j + round) % settings.Count;
+                using (settings[k].Apply()) (ms[k][round], cpu[k][round]) = TimeOne(subject, cfg, options);
+                progress?.Invoke($"round {round + 1}/{options.Rounds}: {settings[k].Name} {ms[k][round]:F1} ms/step ({cpu[k][round]:F1} CPU ms)");
+            }
+        }
+        return Timings(settings.Select(x => x.Name).ToList(), ms, cpu);
     }
 
     /// <summary>Display name of the floor row: what every sparse-memory step must spend before ranking and updating.</summary>
@@ -148,7 +188,7 @@ public static class StepBenchmark
         if (cfg.Memory is not null) yield return (FloorName, null);
     }
 
-    static double TimeOne(BenchSubject subject, FinetuneConfig? requested, StepBenchmarkOptions o)
+    static (double Wall, double Cpu) TimeOne(BenchSubject subject, FinetuneConfig? requested, StepBenchmarkOptions o)
     {
         var cfg = requested ?? new FinetuneConfig { Seed = o.Seed };
         // No dispose scope around a whole run: the trainer scopes every step; the model is disposed below.
@@ -157,7 +197,7 @@ public static class StepBenchmark
         BackgroundStats? background = requested is not null && FinetuneMethods.Spec(cfg).NeedsBackground(cfg) ? subject.Background(model) : null;
         var method = requested is null ? new ReadGradientsOnly() : FinetuneMethods.Create(cfg, background);
         int steps = o.WarmupSteps + o.TimedSteps;
-        var times = new List<TimeSpan>();
+        var times = new List<(TimeSpan Wall, TimeSpan Cpu)>();
         string dir = Path.Combine(Path.GetTempPath(), "smf-bench", Guid.NewGuid().ToString("N"));
         try
         {
@@ -170,7 +210,8 @@ public static class StepBenchmark
             model.Dispose();
             if (Directory.Exists(dir)) Directory.Delete(dir, recursive: true);
         }
-        return (times[^1] - times[o.WarmupSteps - 1]).TotalMilliseconds / o.TimedSteps;
+        return ((times[^1].Wall - times[o.WarmupSteps - 1].Wall).TotalMilliseconds / o.TimedSteps,
+            (times[^1].Cpu - times[o.WarmupSteps - 1].Cpu).TotalMilliseconds / o.TimedSteps);
     }
 
     /// <summary>Frozen model, memory reads captured, backward to them; no selection, no update.</summary>
@@ -211,9 +252,9 @@ public static class StepBenchmark
         }
     }
 
-    sealed class Recorder(List<TimeSpan> times) : ITrainingObserver
+    sealed class Recorder(List<(TimeSpan Wall, TimeSpan Cpu)> times) : ITrainingObserver
     {
-        public void OnStep(StepReport r) => times.Add(r.Elapsed);
+        public void OnStep(StepReport r) => times.Add((r.Elapsed, System.Diagnostics.Process.GetCurrentProcess().TotalProcessorTime));
         public void OnEval(int step, IReadOnlyDictionary<string, double> metrics) { }
         public void OnMessage(string message) { }
     }

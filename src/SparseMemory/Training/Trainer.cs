@@ -104,8 +104,7 @@ public sealed class Trainer
                 SetLearningRates(step);
                 var batch = ToDevice(_data.Get(step));
                 log?.Clear();
-                var logits = _model.Forward(batch.Inputs, log, batch.ValidMask);
-                var lossT = LanguageModel.Loss(logits, batch.Targets);
+                var lossT = _model.ForwardLoss(batch.Inputs, batch.Targets, log, batch.ValidMask);
                 lossT.backward();
                 var extra = new Dictionary<string, double>();
                 _method.AfterBackward(new StepContext(step, _model, batch, log, extra));
@@ -198,7 +197,7 @@ public sealed class Trainer
         using var _ = torch.no_grad();
         _model.eval();
         var b = ToDevice(_data.Get(0));
-        return LanguageModel.Loss(_model.Forward(b.Inputs, null, b.ValidMask), b.Targets).item<float>();
+        return _model.ForwardLoss(b.Inputs, b.Targets, null, b.ValidMask).item<float>();
     }
 
     void AddEval(Dictionary<string, object?> row, int step)
