@@ -11,6 +11,9 @@ namespace SparseMemory.Training;
 public sealed class FullTraining(double lr, double weightDecay, double valueLr, double valueWeightDecay, LrSchedule schedule,
     LrSchedule valueSchedule = LrSchedule.Constant) : ITrainingMethod
 {
+    /// <summary>State-dict name of the memory value table.</summary>
+    const string ValueTable = "memory_values.weight";
+
     /// <inheritdoc/>
     public string Name => "full";
 
@@ -23,8 +26,11 @@ public sealed class FullTraining(double lr, double weightDecay, double valueLr, 
     /// <inheritdoc/>
     public IReadOnlyList<ParamGroupSpec> ParameterGroups(LanguageModel model)
     {
-        var values = model.MemoryValues;
-        var rest = model.named_parameters().Where(p => !ReferenceEquals(p.parameter, values)).ToList();
+        // By name: TorchSharp hands out a new Parameter wrapper (with its own handle) on every access, so reference
+        // equality with model.MemoryValues never holds (it put the table in the decay group too: stepped twice a step).
+        var named = model.named_parameters().ToList();
+        var values = named.Where(p => p.name == ValueTable).Select(p => p.parameter).SingleOrDefault();
+        var rest = named.Where(p => p.name != ValueTable).ToList();
         var groups = new List<ParamGroupSpec>();
         if (values is not null) groups.Add(new("values", [values], valueLr, valueWeightDecay, valueSchedule, ClipSeparately: true));
         groups.Add(new("decay", rest.Where(p => p.parameter.dim() >= 2).Select(p => p.parameter).ToList(), lr, weightDecay, schedule));
