@@ -1,4 +1,4 @@
-using SparseMemory.Finetuning;
+using SparseMemory.Training;
 using TorchSharp;
 using Xunit;
 using static TorchSharp.torch;
