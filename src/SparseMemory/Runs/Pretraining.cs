@@ -56,7 +56,8 @@ public static class Pretraining
         observer.OnMessage($"model: {nParams:N0} parameters ({model.MemoryValues?.numel() ?? 0:N0} memory values, {cfg.Model.Memory?.Slots ?? 0:N0} slots)");
 
         var t = cfg.Train;
-        var method = new FullTraining(t.Lr, t.WeightDecay, t.ValueLr, t.ValueWeightDecay, LrSchedule.WarmupCosine);
+        using var method = new FullTraining(t.Lr, t.WeightDecay, t.ValueLr, t.ValueWeightDecay, LrSchedule.WarmupCosine,
+            lazyValues: ValueUpdates.IsLazy(t.ValueUpdate));
         double firstEval = double.NaN, lastEval = double.NaN;
         var trainer = new Trainer(model, method, data, LoopSettings.From(t), device, observer)
         {
