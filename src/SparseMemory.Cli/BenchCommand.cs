@@ -8,13 +8,17 @@ using SparseMemory.Training;
 
 namespace SparseMemory.Cli;
 
-/// <summary><c>smf bench</c>: step time of each finetuning method on one model and batch shape, as ratios to full finetuning.</summary>
+/// <summary>
+/// <c>smf bench</c>: by default the step time of each finetuning method on one model and batch shape, as ratios to full
+/// finetuning (the method table); with <c>--quick</c> or <c>--suite</c> the whole performance suite
+/// (<see cref="BenchSuite"/>), written as one JSON object with <c>--out FILE</c>.
+/// </summary>
 public static class BenchCommand
 {
     /// <summary>Builds the command.</summary>
     public static Command Create()
     {
-        var preset = CliRunner.PresetOption("demo");
+        var preset = CliRunner.PresetOption("base");   // same model as demo; base sets the pretraining-step shape of the suite (32 × 128)
         var sets = CliRunner.SetOption();
         var d = new StepBenchmarkOptions();
         var batch = new Option<int>("--batch-size") { Description = "Sequences per step (the finetuning paraphrase count)", DefaultValueFactory = _ => d.BatchSize };
@@ -25,14 +29,24 @@ public static class BenchCommand
         var rounds = new Option<int>("--rounds") { Description = "Rounds (each times every method once, order rotated); medians are reported", DefaultValueFactory = _ => d.Rounds };
         var model = new Option<string?>("--model") { Description = "Time on this checkpoint and its real finetuning batches (one fact × --batch-size paraphrases per step) instead of a fresh model on random tokens; --preset and --set then only set seed and threads" };
         var data = new Option<string>("--data") { Description = "Facts for --model: embedded set name or facts file", DefaultValueFactory = _ => "new" };
-        var json = new Option<bool>("--json") { Description = "Print one JSON object (per method: ms per round, ratios per round, medians) instead of the table" };
-        var cmd = new Command("bench", "Benchmark finetuning step time: sparse memory finetuning vs full finetuning vs LoRA, as within-round ratios to full finetuning")
+        var json = new Option<bool>("--json") { Description = "Print one JSON object (per method: ms per round, ratios per round, medians; with --quick/--suite the suite's object) instead of the table" };
+        var quick = new Option<bool>("--quick") { Description = "Run the whole suite, short: every scenario, 2 rounds, few steps (under 3 min on a quiet 2-core machine)" };
+        var suite = new Option<bool>("--suite") { Description = "Run the whole suite: matmul peak, pretraining step (tokens/s, MFU), every finetuning method and the floor, memory sizes 16k–1M, background statistics, generation, peak RSS (≈ 10–15 min on 2 cores)" };
+        var output = new Option<string?>("--out") { Description = "Also write the JSON to this file (the suite's object with --quick/--suite, else the method table's)" };
+        var warmupRounds = new Option<int?>("--warmup-rounds") { Description = "Suite: discarded warm-up rounds (default 1)" };
+        var memoryKeys = new Option<int[]?>("--memory-keys") { Description = "Suite: N of the memory-size scenarios, N² slots each (default 128 256 512 1024)", AllowMultipleArgumentsPerToken = true };
+        var cmd = new Command("bench", "Benchmark: finetuning step time of every method as within-round ratios to full finetuning; --quick/--suite for the whole performance suite (JSON with --out)")
         {
-            preset, sets, model, data, batch, seqLen, steps, warmup, topT, rounds, json,
+            preset, sets, model, data, batch, seqLen, steps, warmup, topT, rounds, json, quick, suite, output, warmupRounds, memoryKeys,
         };
         cmd.SetAction(pr =>
         {
             var cfg = ConfigLoader.Load<ExperimentConfig>(pr.GetValue(preset), null, pr.GetValue(sets), c => c.Validate());
+            if (pr.GetValue(quick) || pr.GetValue(suite))
+                return RunSuite(pr, cfg, pr.GetValue(quick), pr.GetValue(model), pr.GetValue(data)!, pr.GetValue(json), pr.GetValue(output),
+                    (batch, seqLen, steps, warmup, topT, rounds), pr.GetValue(warmupRounds), pr.GetValue(memoryKeys));
+            if (pr.GetResult(warmupRounds) is { Implicit: false } || pr.GetResult(memoryKeys) is { Implicit: false })
+                throw new ArgumentException("--warmup-rounds and --memory-keys belong to the suite: add --quick or --suite");
             var options = new StepBenchmarkOptions(pr.GetValue(batch), pr.GetValue(seqLen), pr.GetValue(warmup), pr.GetValue(steps),
                 pr.GetValue(topT), pr.GetValue(rounds), cfg.Seed);
             var errors = options.Validate();
@@ -44,9 +58,7 @@ public static class BenchCommand
             Console.Error.WriteLine($"{(pr.GetValue(model) is null ? $"model '{cfg.Name}', " : "")}{subject.Description}; {options.Rounds} rounds × " +
                 $"({options.WarmupSteps} warm-up + {options.TimedSteps} timed steps) per method, {TorchSharp.torch.get_num_threads()} threads");
             var results = StepBenchmark.Run(subject, options, line => Console.Error.WriteLine(line));
-            if (pr.GetValue(json))
-            {
-                Console.WriteLine(JsonSerializer.Serialize(new
+            var methodsJson = JsonSerializer.Serialize(new
                 {
                     model = pr.GetValue(model) ?? cfg.Name, subject = subject.Description, batch_size = options.BatchSize, seq_len = options.SeqLen, top_t = options.TopT, rounds = options.Rounds,
                     timed_steps = options.TimedSteps, threads = TorchSharp.torch.get_num_threads(),
@@ -55,7 +67,11 @@ public static class BenchCommand
                         method = r.Method, ms_per_step = r.MillisecondsPerStep, ratio_to_full = r.RatioToFull,
                         median_ms = r.MedianMs, median_ratio = r.MedianRatio,
                     }),
-                }, new JsonSerializerOptions { Encoder = System.Text.Encodings.Web.JavaScriptEncoder.UnsafeRelaxedJsonEscaping }));
+                }, new JsonSerializerOptions { Encoder = System.Text.Encodings.Web.JavaScriptEncoder.UnsafeRelaxedJsonEscaping });
+            if (pr.GetValue(output) is { } outPath) SparseMemory.Checkpoints.AtomicFile.WriteAllText(outPath, methodsJson + "\n");
+            if (pr.GetValue(json))
+            {
+                Console.WriteLine(methodsJson);
                 return 0;
             }
             var table = new Table(null, new TableColumn("method"), new TableColumn("ms/step", ColumnAlign.Right),
@@ -71,4 +87,45 @@ public static class BenchCommand
         return cmd;
     }
 
+    static int RunSuite(ParseResult pr, ExperimentConfig cfg, bool quick, string? model, string data, bool json, string? output,
+        (Option<int> Batch, Option<int> SeqLen, Option<int> Steps, Option<int> Warmup, Option<int> TopT, Option<int> Rounds) given,
+        int? warmupRounds, int[]? memoryKeys)
+    {
+        // The suite's own defaults, except where an option was given on the command line.
+        var o = (quick ? BenchSuiteOptions.QuickDefaults : BenchSuiteOptions.Full) with { Seed = cfg.Seed };
+        int? Given(Option<int> option) => pr.GetResult(option) is { Implicit: false } ? pr.GetValue(option) : null;
+        o = o with
+        {
+            BatchSize = Given(given.Batch) ?? o.BatchSize, SeqLen = Given(given.SeqLen) ?? o.SeqLen,
+            FinetuneSteps = Given(given.Steps) ?? o.FinetuneSteps, FinetuneWarmupSteps = Given(given.Warmup) ?? o.FinetuneWarmupSteps,
+            TopT = Given(given.TopT) ?? o.TopT, Rounds = Given(given.Rounds) ?? o.Rounds,
+            WarmupRounds = warmupRounds ?? o.WarmupRounds, MemoryKeys = memoryKeys is { Length: > 0 } ? memoryKeys : o.MemoryKeys,
+        };
+        var errors = o.Validate();
+        if (errors.Count > 0) throw new ArgumentException(string.Join("; ", errors));
+        Runtime.Configure(cfg.Seed, cfg.Threads);
+        var facts = model is null ? null : FactsFile.ReadNamedOrFile(data);
+        Console.Error.WriteLine($"bench suite ({(quick ? "quick" : "full")}): {(model is null ? $"model '{cfg.Name}', random init" : model)}; " +
+            $"{o.WarmupRounds} warm-up + {o.Rounds} rounds, {TorchSharp.torch.get_num_threads()} threads");
+        var result = BenchSuite.Run(cfg, o, model, facts, line => Console.Error.WriteLine(line));
+        if (output is not null) result.Save(output);
+        if (json)
+        {
+            Console.WriteLine(result.ToJsonText());
+            return 0;
+        }
+        Console.Write(result.Table.ToText());
+        var j = result.Json;
+        var env = j["environment"]!;
+        Console.WriteLine(string.Create(System.Globalization.CultureInfo.InvariantCulture,
+            $"sparse step ÷ full step: {j["sparse_step_ratio"]}  (range {Range(j["sparse_step_ratio_range"])}); sparse step ÷ floor: {j["sparse_floor_ratio"]}  (range {Range(j["sparse_floor_ratio_range"])})"));
+        Console.WriteLine($"matmul peak {j["matmul_peak_gflops"]} GFLOP/s; {env["threads"]} threads; torch {env["torch_version"]}, BLAS {env["blas"]?.ToString() ?? "unknown"}" +
+            $"{(env["cpu_capability"] is { } cap ? $", {cap}" : "")}; {j["seconds"]} s");
+        Console.WriteLine("median over rounds; ratios are medians of ratios formed within each round; peak RSS: " + j["rss_method"]);
+        if (output is not null) Console.WriteLine($"wrote {output}");
+        return 0;
+    }
+
+    static string Range(System.Text.Json.Nodes.JsonNode? range) =>
+        range is System.Text.Json.Nodes.JsonArray { Count: 2 } a ? $"{a[0]}–{a[1]}" : "—";
 }
