@@ -43,7 +43,10 @@ public sealed record BenchSuiteOptions
     public int PretrainWarmupSteps { get; init; } = 2;
     /// <summary>Timed pretraining steps per round.</summary>
     public int PretrainSteps { get; init; } = 5;
-    /// <summary>N of the memory-size scenarios (N² slots each): the sparse step, the full finetuning step and the pretraining step.</summary>
+    /// <summary>
+    /// N of the memory-size scenarios (N² slots each): the sparse step, the full finetuning step and the pretraining step
+    /// (the last with at most the pretraining scenario's warm-up and timed steps).
+    /// </summary>
     public int[] MemoryKeys { get; init; } = [128, 256, 512, 1024];
     /// <summary>Untimed steps of every memory-size run.</summary>
     public int MemoryWarmupSteps { get; init; } = 2;
@@ -273,7 +276,9 @@ public static class BenchSuite
             s.TokensPerUnit = (double)train.BatchSize * train.SeqLen;
             (s.NActive, s.FlopsPerToken) = FlopsPerToken(shape, train.SeqLen);
             s.MfuOf = matmul;
-            int warmup = timedSteps is null ? o.PretrainWarmupSteps : o.MemoryWarmupSteps, steps = timedSteps ?? o.PretrainSteps;
+            // A pretraining step costs seconds: memory sizes take no more steps than the pretraining scenario itself.
+            int warmup = Math.Min(o.PretrainWarmupSteps, timedSteps is null ? int.MaxValue : o.MemoryWarmupSteps);
+            int steps = Math.Min(o.PretrainSteps, timedSteps ?? int.MaxValue);
             units.Add((s.Name, (r, warm) => Record(s, r, TimePretrain(shape, train, o.Seed, warm ? 1 : warmup, warm ? 1 : steps))));
             return s;
         }
