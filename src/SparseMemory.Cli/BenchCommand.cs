@@ -27,7 +27,7 @@ public static class BenchCommand
         var warmup = new Option<int>("--warmup") { Description = "Untimed warm-up steps per method and round", DefaultValueFactory = _ => d.WarmupSteps };
         var topT = new Option<int>("--top-t") { Description = "t of the sparse methods", DefaultValueFactory = _ => d.TopT };
         var rounds = new Option<int>("--rounds") { Description = "Rounds (each times every method once, order rotated); medians are reported", DefaultValueFactory = _ => d.Rounds };
-        var model = new Option<string?>("--model") { Description = "Time on this checkpoint and its real finetuning batches (one fact × --batch-size paraphrases per step) instead of a fresh model on random tokens; --preset and --set then only set seed and threads" };
+        var model = new Option<string?>("--model") { Description = "Time on this checkpoint and its real finetuning batches (one fact × --batch-size paraphrases per step) instead of a fresh model on random tokens; --preset and --set then only set seed and threads (and the suite's pretraining-step shape)" };
         var data = new Option<string>("--data") { Description = "Facts for --model: embedded set name or facts file", DefaultValueFactory = _ => "new" };
         var json = new Option<bool>("--json") { Description = "Print one JSON object (per method: ms per round, ratios per round, medians; with --quick/--suite the suite's object) instead of the table" };
         var quick = new Option<bool>("--quick") { Description = "Run the whole suite, short: every scenario, 2 rounds, few steps (under 3 min on a quiet 2-core machine)" };
@@ -35,7 +35,7 @@ public static class BenchCommand
         var output = new Option<string?>("--out") { Description = "Also write the JSON to this file (the suite's object with --quick/--suite, else the method table's)" };
         var warmupRounds = new Option<int?>("--warmup-rounds") { Description = "Suite: discarded warm-up rounds (default 1)" };
         var memoryKeys = new Option<int[]?>("--memory-keys") { Description = "Suite: N of the memory-size scenarios, N² slots each (default 128 256 512 1024)", AllowMultipleArgumentsPerToken = true };
-        var cmd = new Command("bench", "Benchmark: finetuning step time of every method as within-round ratios to full finetuning; --quick/--suite for the whole performance suite (JSON with --out)")
+        var cmd = new Command("bench", "Benchmark: finetuning step time of every method as within-round ratios to full finetuning; --quick/--suite for the whole performance suite (JSON with --out; docs/benchmarks.md). With --quick/--suite, --rounds, --steps, --warmup, --top-t, --batch-size and --seq-len override the suite's defaults only when given")
         {
             preset, sets, model, data, batch, seqLen, steps, warmup, topT, rounds, json, quick, suite, output, warmupRounds, memoryKeys,
         };
