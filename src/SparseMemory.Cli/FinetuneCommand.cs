@@ -30,7 +30,10 @@ public static class FinetuneCommand
         };
         cmd.SetAction(pr =>
         {
-            var overrides = new List<string> { $"base_model={pr.GetValue(model)}", $"method={FinetuneMethods.Registry.Get(pr.GetValue(method), "--method").Name}" };
+            string methodName = FinetuneMethods.Registry.Get(pr.GetValue(method), "--method").Name;
+            // The base model's recipe first (its measured defaults), then everything the user chose.
+            var overrides = new List<string>(FinetuneRecipe.Sets(FinetuneRecipe.Of(pr.GetValue(model)!), methodName))
+                { $"base_model={pr.GetValue(model)}", $"method={methodName}" };
             if (pr.GetValue(lr) is double lrValue && (!double.IsFinite(lrValue) || lrValue < 0))
                 throw new ArgumentException($"--lr is {lrValue}; it must be a finite number ≥ 0 (omit it for the method's default)");
             if (pr.GetValue(steps) is int stepsValue && stepsValue < 1)

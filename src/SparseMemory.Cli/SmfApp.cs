@@ -16,6 +16,7 @@ public static class SmfApp
         EvalCommand.Create(),
         DiffCommand.Create(),
         GenerateCommand.Create(),
+        LogitsCommand.Create(),
         BenchCommand.Create(),
         DemoCommand.Create(),
         DataCommand.Create(),

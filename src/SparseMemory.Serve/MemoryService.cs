@@ -321,8 +321,7 @@ public sealed class MemoryService : IDisposable
                 using var scope = torch.NewDisposeScope();
                 var batch = FactStreamData.Pad(texts.Select(t => tok.Encode(t)).ToList(), tok, model.Config.MaxSeqLen);
                 _accessLog.Clear();
-                var logits = model.Forward(batch.Inputs, _accessLog, batch.ValidMask);
-                var loss = LanguageModel.Loss(logits, batch.Targets);
+                var loss = model.ForwardLoss(batch.Inputs, batch.Targets, _accessLog, batch.ValidMask);
                 loss.backward();
                 _method.AfterBackward(new StepContext(step, model, batch, _accessLog, new Dictionary<string, double>()));
                 var fresh = _method.LastSelection.Where(seen.Add).ToArray();

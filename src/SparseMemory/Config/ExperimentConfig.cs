@@ -20,6 +20,12 @@ public sealed record ExperimentConfig
     public DataConfig Data { get; init; } = new();
     /// <summary>Pretraining loop.</summary>
     public TrainConfig Train { get; init; } = new();
+    /// <summary>
+    /// The recipe's finetuning defaults, carried in the checkpoint's <c>config.json</c>: <c>--set</c> overrides of a finetune
+    /// config applied before the user's own (so they are defaults), for every method (key <c>*</c>) or one method (its
+    /// registered name), e.g. <c>{"*": ["data.steps_per_item=10"], "sparse": ["lr=100"]}</c>. See docs/method.md#recipe.
+    /// </summary>
+    public Dictionary<string, string[]> Finetune { get; init; } = [];
 
     /// <summary>All problems at once, as "key: problem" lines; empty when valid.</summary>
     public IReadOnlyList<string> Validate()
@@ -32,6 +38,14 @@ public sealed record ExperimentConfig
         Model.Validate(errors, "model");
         Data.Validate(errors, "data");
         Train.Validate(errors, "train", Model);
+        foreach (var (method, overrides) in Finetune)
+        {
+            if (string.IsNullOrWhiteSpace(method)) errors.Add("finetune: keys are \"*\" or a finetuning method name");
+            foreach (var o in overrides ?? [])
+                if (o is null || o.IndexOf('=') <= 0) errors.Add($"finetune.{method}: \"{o}\" is not key=value");
+                else if (o.StartsWith("model", StringComparison.Ordinal) || o.StartsWith("base_model", StringComparison.Ordinal) || o.StartsWith("method=", StringComparison.Ordinal))
+                    errors.Add($"finetune.{method}: \"{o}\" cannot be a recipe default (the model, base model and method are chosen per run)");
+        }
         return errors;
     }
 }

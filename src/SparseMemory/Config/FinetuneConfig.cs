@@ -35,6 +35,8 @@ public sealed record FinetuneConfig
     public LoraConfig Lora { get; init; } = new();
     /// <summary>Weight decay of the full-finetuning baseline (AdamW).</summary>
     public double FullWeightDecay { get; init; } = 0.1;
+    /// <summary>How the full-finetuning baseline updates the memory value table: <c>lazy</c> (default) or <c>dense</c> (see <see cref="ValueUpdates"/>).</summary>
+    public string FullValueUpdate { get; init; } = ValueUpdates.Lazy;
     /// <summary>Probes run at step 0, every eval_every steps and at the end (see <c>smf eval</c>); target-f1 scores the facts of the stream.</summary>
     public string[] Probes { get; init; } = ["target-f1", "known-facts-f1"];
     /// <summary>Items per probe (0 = all); a fixed seeded subset, the same at every evaluation.</summary>
@@ -60,6 +62,7 @@ public sealed record FinetuneConfig
         if (string.IsNullOrWhiteSpace(Method)) e.Add("method must name a finetuning method (--method)");
         Data.Validate(e, "data");
         if (FullWeightDecay < 0) e.Add("full_weight_decay must be ≥ 0");
+        ValueUpdates.Validate(FullValueUpdate, e, "full_value_update");
         if (ProbeLimit < 0) e.Add("probe_limit must be ≥ 0 (0 = all items)");
         Model?.Validate(e, "model");
         return e;
@@ -81,6 +84,8 @@ public sealed record StreamConfig
     public int StepsPerItem { get; init; } = 1;
     /// <summary>Allow the question form in training text.</summary>
     public bool AllowQuestionForm { get; init; } = false;
+    /// <summary>With <see cref="AllowQuestionForm"/>: share of each batch in question form (null = no quota; see docs/method.md#recipe).</summary>
+    public double? QuestionFraction { get; init; }
 
     /// <summary>Adds this section's structural problems to <paramref name="e"/>, keys prefixed with <paramref name="p"/>.</summary>
     public void Validate(List<string> e, string p)
@@ -89,6 +94,8 @@ public sealed record StreamConfig
         if (Limit < 0) e.Add($"{p}.limit must be ≥ 0");
         if (Paraphrases <= 0) e.Add($"{p}.paraphrases must be positive");
         if (StepsPerItem <= 0) e.Add($"{p}.steps_per_item must be positive");
+        if (QuestionFraction is double q && !(q >= 0 && q <= 1)) e.Add($"{p}.question_fraction must be between 0 and 1, got {q}");
+        if (QuestionFraction is not null && !AllowQuestionForm) e.Add($"{p}.question_fraction needs {p}.allow_question_form=true");
     }
 }
 

@@ -15,8 +15,13 @@ public sealed record TrainConfig
     public double ValueLr { get; init; } = 1e-3;
     /// <summary>Decoupled weight decay of matrices (norm weights and biases get none).</summary>
     public double WeightDecay { get; init; } = 0.0;
-    /// <summary>Weight decay of the memory value table.</summary>
+    /// <summary>Weight decay of the memory value table (with lazy updates: applied to the rows read in a step only).</summary>
     public double ValueWeightDecay { get; init; } = 0.0;
+    /// <summary>
+    /// How the memory value table is updated: <c>lazy</c> (the default; only rows read in the step get a gradient,
+    /// moments and an update) or <c>dense</c> (ordinary AdamW over the whole table every step). See <see cref="ValueUpdates"/>.
+    /// </summary>
+    public string ValueUpdate { get; init; } = ValueUpdates.Lazy;
     /// <summary>AdamW β1.</summary>
     public double Beta1 { get; init; } = 0.9;
     /// <summary>AdamW β2.</summary>
@@ -46,6 +51,7 @@ public sealed record TrainConfig
         if (!(Lr > 0)) errors.Add($"{prefix}.lr must be positive, got {Lr}");
         if (!(ValueLr > 0)) errors.Add($"{prefix}.value_lr must be positive, got {ValueLr}");
         if (WeightDecay < 0 || ValueWeightDecay < 0) errors.Add($"{prefix}.weight_decay / value_weight_decay must be ≥ 0");
+        ValueUpdates.Validate(ValueUpdate, errors, $"{prefix}.value_update");
         if (Beta1 < 0 || Beta1 >= 1 || Beta2 < 0 || Beta2 >= 1) errors.Add($"{prefix}.beta1 / beta2 must be in [0, 1)");
         if (WarmupSteps < 0) errors.Add($"{prefix}.warmup_steps must be ≥ 0");
         if (MinLrRatio < 0 || MinLrRatio > 1) errors.Add($"{prefix}.min_lr_ratio must be in [0, 1]");
@@ -53,6 +59,31 @@ public sealed record TrainConfig
         if (EvalEvery <= 0 || EvalBatches <= 0) errors.Add($"{prefix}.eval_every and eval_batches must be positive");
         if (CheckpointEvery <= 0) errors.Add($"{prefix}.checkpoint_every must be positive");
         if (LogEvery <= 0) errors.Add($"{prefix}.log_every must be positive");
+    }
+}
+
+/// <summary>
+/// How AdamW updates the memory value table in pretraining (<c>train.value_update</c>) and full finetuning
+/// (<c>full_value_update</c>); docs/method.md#lazy-value-updates.
+/// </summary>
+public static class ValueUpdates
+{
+    /// <summary>Row-sparse AdamW: only rows read at real tokens of the step get a gradient, moments, weight decay and an
+    /// update (bias correction per row); untouched rows and their moments stay bit for bit. No [S, Dv] gradient is built.</summary>
+    public const string Lazy = "lazy";
+
+    /// <summary>Ordinary AdamW over the whole table every step (dense [S, Dv] gradient; moments of every row decay).</summary>
+    public const string Dense = "dense";
+
+    /// <summary>Every value, the default first.</summary>
+    public static readonly IReadOnlyList<string> All = [Lazy, Dense];
+
+    /// <summary>Whether <paramref name="value"/> asks for lazy updates (after validation).</summary>
+    public static bool IsLazy(string value) => value == Lazy;
+
+    internal static void Validate(string value, List<string> errors, string key)
+    {
+        if (!All.Contains(value)) errors.Add($"{key} must be {string.Join(" or ", All.Select(v => $"\"{v}\""))}, got \"{value}\"");
     }
 }
 

@@ -19,11 +19,11 @@ public sealed class FactStreamData : IBatchSource
 
     /// <summary>Creates the stream.</summary>
     public FactStreamData(IReadOnlyList<Fact> facts, ByteLevelBpeTokenizer tokenizer, int paraphrases, int stepsPerItem, int seed,
-        bool allowQuestionForm, int maxLen)
+        bool allowQuestionForm, int maxLen, double? questionFraction = null)
     {
         if (facts.Count == 0) throw new ArgumentException("the fact stream is empty");
         _facts = facts; _tok = tokenizer; _paraphrases = paraphrases; _stepsPerItem = stepsPerItem; _seed = seed; _maxLen = maxLen;
-        _options = new ParaphraseOptions(allowQuestionForm);
+        _options = new ParaphraseOptions(allowQuestionForm, questionFraction);
     }
 
     /// <summary>Facts in the stream.</summary>

@@ -9,9 +9,11 @@ namespace SparseMemory.Memory;
 /// <param name="Weights">Softmax weights of those reads, [B, T, H·K] (detached).</param>
 /// <param name="ValidMask">[B, T] bool, true at real tokens and false at padding; null when nothing is padded.</param>
 /// <param name="Read">
-/// The value read y = Σ w·V[id], [B·T, Dv], as a leaf that requires grad — only when the model captures value reads
-/// (<see cref="Model.LanguageModel.CaptureValueReads"/>); after backward its <c>grad</c> is ∂loss/∂y, from which the
-/// gradient of any chosen value rows follows without a dense gradient of the whole table.
+/// A [B·T, Dv] leaf that requires grad and whose <c>grad</c> after backward is ∂loss/∂y of the value read
+/// y = Σ w·V[id] — only when the model captures value reads (<see cref="Model.LanguageModel.CaptureValueReads"/>). It is
+/// y itself when nothing upstream of y needs a gradient (sparse finetuning), and a zero tensor added to y when the read
+/// weights do (lazy value updates, where keys and query train). From it the gradient of any chosen value rows follows
+/// without a dense gradient of the whole table.
 /// </param>
 public sealed record MemoryAccess(int Layer, Tensor Indices, Tensor Weights, Tensor? ValidMask, Tensor? Read = null);
 

@@ -135,16 +135,21 @@ public sealed class ProductKeyMemory : nn.Module<Tensor, Tensor>
         var bagIds = ids.view(b * t, _heads * _topK);                              // (BT, H·K)
         var bagW = w.view(b * t, _heads * _topK);
         Tensor y;                                                                  // (BT, Dv)
+        Tensor? read = null;
         if (CaptureReads)
         {
-            // Sparse finetuning: no autograd path into the [S, Dv] table; ∂loss/∂y is kept instead and the chosen
-            // rows' gradient is formed from it (SparseMemoryMethod), so no dense table gradient is ever built.
-            using (torch.no_grad()) y = _values.Table.forward(bagIds, null, bagW.detach());
-            y.requires_grad_(true);
+            // Sparse finetuning and lazy value updates: no autograd path into the [S, Dv] table (it is frozen to
+            // autograd), so no dense table gradient is ever built; ∂loss/∂y is kept instead (the leaf `read`) and the
+            // chosen rows' gradient is formed from it (ValueRowGradients). The read weights stay in the graph when they
+            // require grad, so keys and query still learn (docs/pitfalls.md#keys-and-query-receive-gradient).
+            if (_values.Weight.requires_grad)
+                throw new InvalidOperationException("capturing value reads needs the value table frozen to autograd (requires_grad = false): the training method updates it from the captured reads");
+            y = _values.Table.forward(bagIds, null, bagW);
+            if (y.requires_grad) y = y + (read = torch.zeros_like(y).requires_grad_(true));
+            else read = y.requires_grad_(true);
         }
         else y = _values.Table.forward(bagIds, null, bagW);
-        AccessLog?.Record(new MemoryAccess(_layerIndex, bagIds.view(b, t, -1).detach(), bagW.view(b, t, -1).detach(), ValidMask,
-            CaptureReads ? y : null));
+        AccessLog?.Record(new MemoryAccess(_layerIndex, bagIds.view(b, t, -1).detach(), bagW.view(b, t, -1).detach(), ValidMask, read));
         if (gate_proj is not null) y = y * F.silu(gate_proj.forward(flat));
         return out_proj.forward(y).view(b, t, d);
     }

@@ -40,6 +40,31 @@ public sealed class Attention : nn.Module<Tensor, Tensor>
         var y = F.scaled_dot_product_attention(q, k, v, is_casual: true);           // (B, H, T, hd)
         return wo.forward(y.transpose(1, 2).reshape(b, t, _heads * _headDim));
     }
+
+    /// <summary>
+    /// Incremental attention for decoding (inference only): x [B, Tn, D] are the next Tn columns of the batch in
+    /// <paramref name="step"/>; their keys and values are written into <paramref name="kv"/> at columns
+    /// [start, start + Tn) and the queries attend to every cached column the step's mask allows. Same maths as
+    /// <see cref="forward"/> on the whole prefix (docs/architecture.md#generation-with-a-kv-cache).
+    /// </summary>
+    internal Tensor ForwardCached(Tensor x, DecodeStep step, LayerKv kv)
+    {
+        long b = x.shape[0], t = x.shape[1];
+        var q = wq.forward(x).view(b, t, _heads, _headDim).transpose(1, 2);      // (B, H, Tn, hd)
+        var k = wk.forward(x).view(b, t, _heads, _headDim).transpose(1, 2);
+        var v = wv.forward(x).view(b, t, _heads, _headDim).transpose(1, 2);
+        q = Rotary.Rotate(q, step.Cos, step.Sin);
+        k = Rotary.Rotate(k, step.Cos, step.Sin);
+        kv.Keys.narrow(2, step.Start, t).copy_(k);
+        kv.Values.narrow(2, step.Start, t).copy_(v);
+        long total = step.Start + t;
+        var keys = kv.Keys.narrow(2, 0, total);                                    // (B, H, L, hd)
+        var values = kv.Values.narrow(2, 0, total);
+        var y = step.Mask is { } mask
+            ? F.scaled_dot_product_attention(q, keys, values, attn_mask: mask)
+            : F.scaled_dot_product_attention(q, keys, values, is_casual: step.Causal);
+        return wo.forward(y.transpose(1, 2).reshape(b, t, _heads * _headDim));
+    }
 }
 
 /// <summary>Rotary position tables, computed once per (device, dtype) and cached outside the state dict.</summary>
@@ -47,17 +72,42 @@ public sealed class Rotary(int headDim, int maxSeqLen, double theta)
 {
     readonly Dictionary<(DeviceType, int, ScalarType), (Tensor Cos, Tensor Sin)> _cache = [];
 
+    /// <summary>Positions the tables cover (model.max_seq_len).</summary>
+    public int MaxSeqLen => maxSeqLen;
+
     /// <summary>Rotates [B, H, T, hd] by position.</summary>
     public Tensor Apply(Tensor x)
     {
         long t = x.shape[2];
         if (t > maxSeqLen) throw new ArgumentException($"sequence length {t} exceeds model.max_seq_len {maxSeqLen}");
         var (cos, sin) = Tables(x.device, x.dtype);
-        cos = cos.narrow(0, 0, t);
-        sin = sin.narrow(0, 0, t);
+        return Rotate(x, cos.narrow(0, 0, t), sin.narrow(0, 0, t));
+    }
+
+    /// <summary>x·cos + rotate_half(x)·sin; <paramref name="cos"/> and <paramref name="sin"/> broadcast against x.</summary>
+    internal static Tensor Rotate(Tensor x, Tensor cos, Tensor sin)
+    {
         var halves = x.chunk(2, -1);
         var rotated = torch.cat([-halves[1], halves[0]], -1);
         return x * cos + rotated * sin;
+    }
+
+    /// <summary>Tables for positions [start, start + t), shared by the whole batch: ([t, hd], [t, hd]).</summary>
+    internal (Tensor Cos, Tensor Sin) Range(long start, long t, Device device, ScalarType dtype)
+    {
+        if (start < 0 || start + t > maxSeqLen)
+            throw new ArgumentException($"positions {start}…{start + t - 1} exceed model.max_seq_len {maxSeqLen}");
+        var (cos, sin) = Tables(device, dtype);
+        return (cos.narrow(0, start, t), sin.narrow(0, start, t));
+    }
+
+    /// <summary>Tables at per-row positions [B, T] (int64, each in [0, max_seq_len)): ([B, 1, T, hd], [B, 1, T, hd]).</summary>
+    internal (Tensor Cos, Tensor Sin) At(Tensor positions, ScalarType dtype)
+    {
+        var (cos, sin) = Tables(positions.device, dtype);
+        long b = positions.shape[0], t = positions.shape[1];
+        var flat = positions.reshape(-1);
+        return (cos.index_select(0, flat).view(b, 1, t, headDim), sin.index_select(0, flat).view(b, 1, t, headDim));
     }
 
     (Tensor, Tensor) Tables(Device device, ScalarType dtype)

@@ -25,6 +25,7 @@ public sealed class LanguageModel : nn.Module<Tensor, Tensor>
     readonly EmbeddingBag? memory_values;
     readonly RmsNorm norm;
     readonly Projection? output;
+    readonly Rotary _rotary;
 
     /// <summary>The architecture this model was built from.</summary>
     public ModelConfig Config { get; }
@@ -33,7 +34,7 @@ public sealed class LanguageModel : nn.Module<Tensor, Tensor>
     public LanguageModel(ModelConfig cfg) : base(nameof(LanguageModel))
     {
         Config = cfg;
-        var rotary = new Rotary(cfg.Dim / cfg.Heads, cfg.MaxSeqLen, cfg.RopeTheta);
+        var rotary = _rotary = new Rotary(cfg.Dim / cfg.Heads, cfg.MaxSeqLen, cfg.RopeTheta);
         tok_embeddings = nn.Embedding(cfg.VocabSize, cfg.Dim);
         using (torch.no_grad()) nn.init.normal_(tok_embeddings.weight!, 0, cfg.InitStd);
         SharedValues? values = null;
@@ -84,18 +85,58 @@ public sealed class LanguageModel : nn.Module<Tensor, Tensor>
     /// </summary>
     public Tensor Forward(Tensor tokens, MemoryAccessLog? log, Tensor? validMask)
     {
+        var h = Hidden(tokens, log, validMask);
+        return output is not null ? output.forward(h) : F.linear(h, tok_embeddings.weight!);   // (B, T, V)
+    }
+
+    /// <summary>
+    /// Mean next-token cross-entropy of the model on <paramref name="tokens"/> against <paramref name="targets"/>
+    /// ([B, T], &lt; 0 ignored), with the memory reads recorded as in <see cref="Forward"/>: the value and gradients of
+    /// <c>Loss(Forward(tokens, log, validMask), targets)</c>, computed by <see cref="OutputLoss.Chunked"/> without the
+    /// [B, T, V] logits (<see cref="FastPaths.ChunkedOutputLoss"/>; the plain path when it is off or the output
+    /// projection carries an adapter).
+    /// </summary>
+    public Tensor ForwardLoss(Tensor tokens, Tensor targets, MemoryAccessLog? log, Tensor? validMask)
+    {
+        if (!FastPaths.ChunkedOutputLoss || output?.Adapter is not null) return Loss(Forward(tokens, log, validMask), targets);
+        return OutputLoss.Chunked(Hidden(tokens, log, validMask), output?.Weight ?? tok_embeddings.weight!, targets);
+    }
+
+    /// <summary>Final-norm hidden states [B, T, D] (everything but the output projection), reads recorded as in <see cref="Forward"/>.</summary>
+    internal Tensor Hidden(Tensor tokens, MemoryAccessLog? log, Tensor? validMask)
+    {
         foreach (var m in MemoryLayers) { m.AccessLog = log; m.ValidMask = validMask; }
         try
         {
             var h = tok_embeddings.forward(tokens);                      // (B, T, D)
             foreach (var layer in layers) h = layer.forward(h);
-            h = norm.forward(h);
-            return output is not null ? output.forward(h) : F.linear(h, tok_embeddings.weight!);   // (B, T, V)
+            return norm.forward(h);
         }
         finally
         {
             foreach (var m in MemoryLayers) { m.AccessLog = null; m.ValidMask = null; }
         }
+    }
+
+    /// <summary>
+    /// Incremental forward for decoding (inference only, under <c>no_grad</c>): <paramref name="tokens"/> [B, Tn] are
+    /// the next Tn columns of the batch whose keys and values <paramref name="cache"/> holds (the whole prompt at the
+    /// first step, then one token per step). Their keys and values are appended to the cache; only the new columns run
+    /// through the blocks, memory layers included. Returns the logits of the last new column, [B, V]: the same as
+    /// <see cref="forward"/> on each row's whole unpadded prefix, up to floating-point summation order.
+    /// </summary>
+    public Tensor ForwardNext(Tensor tokens, KvCache cache)
+    {
+        if (torch.is_grad_enabled()) throw new InvalidOperationException("ForwardNext is inference only: call it under torch.no_grad()");
+        if (tokens.dim() != 2 || tokens.shape[0] != cache.Batch)
+            throw new ArgumentException($"tokens [{string.Join(", ", tokens.shape)}] for a cache of {cache.Batch} rows");
+        long t = tokens.shape[1];
+        var h = tok_embeddings.forward(tokens);                                  // (B, Tn, D)
+        var step = cache.Begin(t, _rotary, Config.Layers, Config.Heads, Config.Dim / Config.Heads, h.device, h.dtype);
+        for (int i = 0; i < layers.Count; i++) h = layers[i].ForwardCached(h, step, cache.Layer(i));
+        cache.Commit(t);
+        h = norm.forward(h.select(1, -1));                                       // (B, D): only the last column is needed
+        return output is not null ? output.forward(h) : F.linear(h, tok_embeddings.weight!);   // (B, V)
     }
 
     /// <summary>Mean next-token cross-entropy of <paramref name="logits"/> [B, T, V] against <paramref name="targets"/> [B, T]; targets &lt; 0 are ignored.</summary>

@@ -12,12 +12,22 @@ namespace SparseMemory.Model;
 /// <param name="Seed">Sampling seed.</param>
 /// <param name="StopAtEos">Stop a sequence at the end-of-text token.</param>
 /// <param name="StopAtNewline">Stop a sequence once its text contains a newline (short answers).</param>
+/// <param name="UseKvCache">Decode incrementally with a KV cache (default). False recomputes the whole prefix for
+/// every token: the plain reference path, kept for tests and benchmarks.</param>
 public sealed record SamplingOptions(int MaxTokens = 64, double Temperature = 0, double TopP = 1.0, int Seed = 1,
-    bool StopAtEos = true, bool StopAtNewline = false);
+    bool StopAtEos = true, bool StopAtNewline = false, bool UseKvCache = true);
 
 /// <summary>
-/// Autoregressive decoding without a KV cache (the models are tiny). Batches group prompts of equal token length,
-/// so no attention mask or position offsets are needed and every row decodes exactly as it would alone.
+/// Autoregressive decoding, the one generator of the library (QA probes, <c>smf generate</c>, serve, the demo).
+/// <para>Fast path (<see cref="SamplingOptions.UseKvCache"/>): prompts are sorted by length and batched with left
+/// padding; the prompt runs once through the model filling a <see cref="KvCache"/>, then each step runs only the new
+/// token. Reference path: every step recomputes each row's whole prefix, in batches of prompts of equal length.
+/// Both give each row what it would get alone (docs/architecture.md#generation-with-a-kv-cache).</para>
+/// <para>Beyond <c>model.max_seq_len</c> both paths condition on the last max_seq_len tokens of each row (a sliding
+/// window, positions restarting at 0). The window moves every step, so the fast path then recomputes the window per
+/// step like the reference, instead of silently doing something else.</para>
+/// <para>Sampling draws from one generator per row, seeded with <see cref="SamplingOptions.Seed"/>, so a row's sample
+/// does not depend on the batch it is decoded in.</para>
 /// </summary>
 public static class TextGenerator
 {
@@ -25,59 +35,117 @@ public static class TextGenerator
     public static string Generate(LanguageModel model, ByteLevelBpeTokenizer tokenizer, string prompt, SamplingOptions options) =>
         GenerateBatch(model, tokenizer, [prompt], options)[0];
 
-    /// <summary>Continuations of many prompts, in input order.</summary>
+    /// <summary>Continuations of many prompts, in input order; at most <paramref name="maxBatch"/> rows decode together.</summary>
     public static IReadOnlyList<string> GenerateBatch(LanguageModel model, ByteLevelBpeTokenizer tokenizer, IReadOnlyList<string> prompts,
         SamplingOptions options, int maxBatch = 64)
     {
-        var results = new string[prompts.Count];
-        var device = model.parameters().First().device;
-        var gen = new torch.Generator((ulong)options.Seed);
         var encoded = prompts.Select(p => { var ids = tokenizer.Encode(p); return ids.Length == 0 ? [tokenizer.EosId] : ids; }).ToArray();
-        int maxLen = model.Config.MaxSeqLen;
-        foreach (var group in Enumerable.Range(0, prompts.Count).GroupBy(i => encoded[i].Length))
+        // A newline is one byte, so it is never split across tokens: checking each new token suffices.
+        Func<int, bool>? endsLine = options.StopAtNewline ? id => tokenizer.Decode([id]).Contains('\n') : null;
+        var ids = GenerateIds(model, encoded, options, options.StopAtEos ? tokenizer.EosId : null, endsLine, maxBatch);
+        return ids.Select(o =>
         {
-            foreach (var chunk in group.Chunk(maxBatch))
+            string text = tokenizer.Decode(o);
+            return options.StopAtNewline && text.IndexOf('\n') is int nl and >= 0 ? text[..nl] : text;
+        }).ToArray();
+    }
+
+    /// <summary>
+    /// Token-level decoding: the continuation ids of each prompt (non-empty id arrays), in input order. A row stops at
+    /// <paramref name="eosId"/> (not included) or after a token for which <paramref name="stopAfter"/> is true (included).
+    /// <paramref name="observe"/>, for tests, sees every step's next-token logits [b, V] with the prompt index of each row.
+    /// </summary>
+    public static IReadOnlyList<int[]> GenerateIds(LanguageModel model, IReadOnlyList<int[]> prompts, SamplingOptions options,
+        int? eosId = null, Func<int, bool>? stopAfter = null, int maxBatch = 64, Action<IReadOnlyList<int>, Tensor>? observe = null)
+    {
+        if (maxBatch <= 0) throw new ArgumentException($"maxBatch is {maxBatch}; it must be ≥ 1");
+        if (prompts.Any(p => p.Length == 0)) throw new ArgumentException("every prompt needs at least one token");
+        var results = new int[prompts.Count][];
+        var device = model.parameters().First().device;
+        int maxLen = model.Config.MaxSeqLen;
+        bool wasTraining = model.training;
+        model.eval();
+        try
+        {
+            using var _ = torch.no_grad();
+            // Cached: sorted by length so each batch pads little. Reference: only prompts of equal length share a batch.
+            var batches = options.UseKvCache
+                ? Enumerable.Range(0, prompts.Count).OrderBy(i => prompts[i].Length).Chunk(maxBatch)
+                : Enumerable.Range(0, prompts.Count).GroupBy(i => prompts[i].Length).SelectMany(g => g.Chunk(maxBatch));
+            foreach (var chunk in batches)
             {
-                var seqs = chunk.Select(i => encoded[i].ToList()).ToArray();
-                var outIds = chunk.Select(_ => new List<int>()).ToArray();
-                var active = Enumerable.Repeat(true, chunk.Length).ToArray();
-                using (torch.no_grad())
-                {
-                    model.eval();
-                    for (int step = 0; step < options.MaxTokens && active.Any(a => a); step++)
-                    {
-                        using var scope = torch.NewDisposeScope();
-                        int len = seqs[0].Count;
-                        int start = Math.Max(0, len - maxLen);
-                        var flat = seqs.SelectMany(s => s.Skip(start).Select(x => (long)x)).ToArray();
-                        var input = torch.tensor(flat, [chunk.Length, len - start], device: device);
-                        var logits = model.forward(input).select(1, -1).to(ScalarType.Float32);   // (b, V)
-                        var next = Pick(logits, options, gen).cpu().data<long>().ToArray();
-                        for (int r = 0; r < chunk.Length; r++)
-                        {
-                            seqs[r].Add((int)next[r]);      // every row advances so lengths stay equal
-                            if (!active[r]) continue;
-                            if (options.StopAtEos && next[r] == tokenizer.EosId) { active[r] = false; continue; }
-                            outIds[r].Add((int)next[r]);
-                            // A newline is one byte, so it is never split across tokens: checking the new token suffices.
-                            if (options.StopAtNewline && tokenizer.Decode([(int)next[r]]).Contains('\n')) active[r] = false;
-                        }
-                    }
-                }
-                for (int r = 0; r < chunk.Length; r++)
-                {
-                    string text = tokenizer.Decode(outIds[r]);
-                    if (options.StopAtNewline && text.IndexOf('\n') is int nl and >= 0) text = text[..nl];
-                    results[chunk[r]] = text;
-                }
+                var rows = new Rows(chunk, prompts, options, eosId, stopAfter);
+                if (options.UseKvCache) DecodeCached(model, rows, options, maxLen, device, observe);
+                else DecodeReference(model, rows, options, maxLen, device, observe);
+                for (int r = 0; r < chunk.Length; r++) results[chunk[r]] = rows.Output[r].ToArray();
             }
         }
+        finally { model.train(wasTraining); }
         return results;
     }
 
-    static Tensor Pick(Tensor logits, SamplingOptions o, torch.Generator gen)
+    /// <summary>The reference: every step runs each row's last max_seq_len tokens through <see cref="LanguageModel.forward"/>.</summary>
+    static void DecodeReference(LanguageModel model, Rows rows, SamplingOptions options, int maxLen, Device device,
+        Action<IReadOnlyList<int>, Tensor>? observe)
     {
-        if (o.Temperature <= 0) return logits.argmax(-1);
+        for (int step = 0; step < options.MaxTokens && rows.AnyActive; step++)
+        {
+            using var scope = torch.NewDisposeScope();
+            int len = rows.Seqs[0].Count;                                // equal lengths within a reference batch
+            int start = Math.Max(0, len - maxLen);
+            var flat = rows.Seqs.SelectMany(s => s.Skip(start).Select(x => (long)x)).ToArray();
+            var input = torch.tensor(flat, [rows.Count, len - start], device: device);
+            var logits = model.forward(input).select(1, -1);            // (b, V)
+            observe?.Invoke(rows.PromptIndex, logits);
+            rows.Advance(Pick(logits, options, rows.Generators));
+        }
+    }
+
+    /// <summary>The fast path: the left-padded prompts once into a KV cache, then one column per step.</summary>
+    static void DecodeCached(LanguageModel model, Rows rows, SamplingOptions options, int maxLen, Device device,
+        Action<IReadOnlyList<int>, Tensor>? observe)
+    {
+        // Each row's context is its last max_seq_len tokens (the reference's window).
+        var prompts = rows.Seqs.Select(s => s.Skip(Math.Max(0, s.Count - maxLen)).ToArray()).ToArray();
+        int width = prompts.Max(p => p.Length);
+        // Columns ever fed: the prompt, then every generated token but the last; never beyond the window.
+        int capacity = Math.Min(width + options.MaxTokens - 1, maxLen);
+        using var cache = new KvCache(rows.Count, Math.Max(capacity, width), prompts.Select(p => width - p.Length).ToArray());
+        for (int step = 0; step < options.MaxTokens && rows.AnyActive; step++)
+        {
+            using var scope = torch.NewDisposeScope();
+            Tensor logits;
+            if (step == 0) logits = model.ForwardNext(LeftPadded(prompts, width, device), cache);
+            else if (cache.Length < cache.Capacity)
+                logits = model.ForwardNext(torch.tensor(rows.Seqs.Select(s => (long)s[^1]).ToArray(), [rows.Count, 1], device: device), cache);
+            else logits = WindowStep(model, rows, maxLen, device);
+            observe?.Invoke(rows.PromptIndex, logits);
+            rows.Advance(Pick(logits, options, rows.Generators));
+        }
+    }
+
+    /// <summary>Past max_seq_len: each row's last max_seq_len tokens, left-padded, through a fresh cache (the reference's window).</summary>
+    static Tensor WindowStep(LanguageModel model, Rows rows, int maxLen, Device device)
+    {
+        var windows = rows.Seqs.Select(s => s.Skip(Math.Max(0, s.Count - maxLen)).ToArray()).ToArray();
+        int width = windows.Max(w => w.Length);
+        using var cache = new KvCache(rows.Count, width, windows.Select(w => width - w.Length).ToArray());
+        return model.ForwardNext(LeftPadded(windows, width, device), cache);
+    }
+
+    static Tensor LeftPadded(int[][] seqs, int width, Device device)
+    {
+        var flat = new long[seqs.Length * width];                      // padding columns hold token 0; they are masked
+        for (int r = 0; r < seqs.Length; r++)
+            for (int j = 0; j < seqs[r].Length; j++) flat[r * width + width - seqs[r].Length + j] = seqs[r][j];
+        return torch.tensor(flat, [seqs.Length, width], device: device);
+    }
+
+    /// <summary>Next token per row: argmax, or a sample from the row's own generator.</summary>
+    static long[] Pick(Tensor logits, SamplingOptions o, torch.Generator[] generators)
+    {
+        if (logits.dtype is ScalarType.Float16 or ScalarType.BFloat16) logits = logits.to(ScalarType.Float32);
+        if (o.Temperature <= 0) return logits.argmax(-1).cpu().data<long>().ToArray();
         var probs = F.softmax(logits / o.Temperature, -1);
         if (o.TopP < 1.0)
         {
@@ -87,6 +155,49 @@ public static class TextGenerator
             sorted = sorted.masked_fill(drop, 0);
             probs = torch.zeros_like(probs).scatter(-1, idx, sorted);
         }
-        return torch.multinomial(probs, 1, generator: gen).squeeze(-1);
+        var next = new long[probs.shape[0]];
+        for (int r = 0; r < next.Length; r++)
+            next[r] = torch.multinomial(probs.narrow(0, r, 1), 1, generator: generators[r]).item<long>();
+        return next;
+    }
+
+    /// <summary>The rows of one batch: their sequences (prompt + generated), outputs and stop state.</summary>
+    sealed class Rows
+    {
+        readonly int? _eos;
+        readonly Func<int, bool>? _stopAfter;
+        readonly bool[] _active;
+
+        public Rows(int[] promptIndex, IReadOnlyList<int[]> prompts, SamplingOptions o, int? eos, Func<int, bool>? stopAfter)
+        {
+            PromptIndex = promptIndex;
+            Seqs = promptIndex.Select(i => prompts[i].ToList()).ToArray();
+            Output = promptIndex.Select(_ => new List<int>()).ToArray();
+            _active = Enumerable.Repeat(true, promptIndex.Length).ToArray();
+            Generators = o.Temperature > 0 ? promptIndex.Select(_ => new torch.Generator((ulong)o.Seed)).ToArray() : [];
+            _eos = eos;
+            _stopAfter = stopAfter;
+        }
+
+        public int[] PromptIndex { get; }
+        public List<int>[] Seqs { get; }
+        public List<int>[] Output { get; }
+        public torch.Generator[] Generators { get; }
+        public int Count => PromptIndex.Length;
+        public bool AnyActive => _active.Any(a => a);
+
+        /// <summary>Appends each row's next token; finished rows keep advancing (their output is complete).</summary>
+        public void Advance(long[] next)
+        {
+            for (int r = 0; r < Count; r++)
+            {
+                int id = (int)next[r];
+                Seqs[r].Add(id);
+                if (!_active[r]) continue;
+                if (id == _eos) { _active[r] = false; continue; }
+                Output[r].Add(id);
+                if (_stopAfter?.Invoke(id) == true) _active[r] = false;
+            }
+        }
     }
 }

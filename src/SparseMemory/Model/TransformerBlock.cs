@@ -40,4 +40,15 @@ public sealed class TransformerBlock : nn.Module<Tensor, Tensor>
         var h = ffn_norm.forward(x);
         return x + (memory is not null ? memory.forward(h) : feed_forward!.forward(h));
     }
+
+    /// <summary>
+    /// <see cref="forward"/> on the next columns only, attention through the cache. The FFN and the memory layer are
+    /// position-wise, so running them on the new columns alone is exact.
+    /// </summary>
+    internal Tensor ForwardCached(Tensor x, DecodeStep step, LayerKv kv)
+    {
+        x = x + attention.ForwardCached(attention_norm.forward(x), step, kv);
+        var h = ffn_norm.forward(x);
+        return x + (memory is not null ? memory.forward(h) : feed_forward!.forward(h));
+    }
 }

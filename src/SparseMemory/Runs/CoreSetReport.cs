@@ -128,7 +128,7 @@ public static class CoreSetReport
             using var scope = torch.NewDisposeScope();
             var batch = data.Get(firstStep + s % Math.Max(1, cfg.Data.StepsPerItem));
             var log = new MemoryAccessLog();
-            LanguageModel.Loss(model.Forward(batch.Inputs, log, batch.ValidMask), batch.Targets).backward();
+            model.ForwardLoss(batch.Inputs, batch.Targets, log, batch.ValidMask).backward();
             method.AfterBackward(new StepContext(s, model, batch, log, new Dictionary<string, double>()));
             optimizer.Step();
             optimizer.ZeroGrad();

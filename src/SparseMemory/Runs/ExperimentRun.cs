@@ -71,6 +71,8 @@ public static class ExperimentRun
         var runs = new List<ExperimentRunSpec>();
         var errors = new List<string>();
         foreach (var b in Bases(cfg, outDir))
+        {
+        var recipe = Recipe(cfg, b);
         for (int g = 0; g < cfg.Grid.Length; g++)
         {
             var entry = cfg.Grid[g];
@@ -86,6 +88,7 @@ public static class ExperimentRun
                     $"base_model={baseDir}", $"method={spec.Name}", $"seed={seed}", $"probe_limit={cfg.ProbeLimit}", $"eval_every={cfg.EvalEvery}",
                     "probes=[" + string.Join(",", cfg.Probes.Select(p => $"\"{p}\"")) + "]",
                 };
+                sets.InsertRange(0, FinetuneRecipe.Sets(recipe, spec.Name));
                 sets.AddRange(cfg.Finetune.Select(x => x.Replace(BasePlaceholder, baseDir)));
                 sets.AddRange(entry.Set.Select(x => x.Replace(BasePlaceholder, baseDir)));
                 sets.AddRange(point.Select(kv => $"{kv.Key}={kv.Value}"));
@@ -100,11 +103,18 @@ public static class ExperimentRun
                 runs.Add(new ExperimentRunSpec(id, name, spec.Name, seed, all, ft, b));
             }
         }
+        }
         var dup = runs.GroupBy(r => r.Id).FirstOrDefault(x => x.Count() > 1);
         if (dup is not null) errors.Add($"grid: two entries produce the same run \"{dup.Key}\"; give one a distinct label");
         if (errors.Count > 0) throw new ConfigException("invalid experiment:\n  " + string.Join("\n  ", errors.Distinct()));
         return runs;
     }
+
+    /// <summary>The finetuning defaults of a base: from its checkpoint when given, else from the pretraining preset that builds it.</summary>
+    static IReadOnlyDictionary<string, string[]> Recipe(ComparisonConfig cfg, ExperimentBase b) =>
+        cfg.BaseModel is not null
+            ? (File.Exists(Path.Combine(b.Dir, Checkpoint.ConfigFile)) ? FinetuneRecipe.Of(b.Dir) : new Dictionary<string, string[]>())
+            : ConfigLoader.Load<ExperimentConfig>(cfg.BasePreset, null, b.Sets, c => c.Validate()).Finetune;
 
     /// <summary>Runs (or resumes) the experiment into <paramref name="outDir"/> and renders its report.</summary>
     public static ExperimentReport Run(ComparisonConfig requested, string outDir, ITrainingObserver observer)

@@ -66,7 +66,7 @@ public static class FinetuneRun
 
     /// <summary>The batches of a resolved run: step s trains on the paraphrases of fact ⌊s / steps_per_item⌋.</summary>
     public static FactStreamData Stream(FinetuneConfig cfg, IReadOnlyList<Fact> facts, ByteLevelBpeTokenizer tokenizer) =>
-        new(facts, tokenizer, cfg.Data.Paraphrases, cfg.Data.StepsPerItem, cfg.Seed, cfg.Data.AllowQuestionForm, cfg.Model!.MaxSeqLen);
+        new(facts, tokenizer, cfg.Data.Paraphrases, cfg.Data.StepsPerItem, cfg.Seed, cfg.Data.AllowQuestionForm, cfg.Model!.MaxSeqLen, cfg.Data.QuestionFraction);
 
     /// <summary>Optimizer steps of a resolved run (0 in the config = one pass over the stream).</summary>
     public static int Steps(FinetuneConfig cfg, IReadOnlyList<Fact> facts) => cfg.Steps > 0 ? cfg.Steps : facts.Count * cfg.Data.StepsPerItem;

@@ -24,6 +24,8 @@ public static class Pretraining
     /// <summary>Runs or resumes pretraining into <paramref name="runDir"/>.</summary>
     public static PretrainSummary Run(ExperimentConfig requested, string runDir, ITrainingObserver observer)
     {
+        var recipeProblems = FinetuneRecipe.Problems(requested.Finetune);
+        if (recipeProblems.Count > 0) throw new ConfigException("invalid config:\n  " + string.Join("\n  ", recipeProblems));
         // A new run reads its corpus before the folder is created, so a missing or corrupt input leaves no folder behind.
         var docs = File.Exists(Path.Combine(runDir, Checkpoint.ConfigFile)) ? null : ReadCorpus(requested, observer);
         var (cfg, done) = RunFolder.Open<ExperimentConfig, PretrainSummary>(requested, runDir, observer.OnMessage);
@@ -54,7 +56,8 @@ public static class Pretraining
         observer.OnMessage($"model: {nParams:N0} parameters ({model.MemoryValues?.numel() ?? 0:N0} memory values, {cfg.Model.Memory?.Slots ?? 0:N0} slots)");
 
         var t = cfg.Train;
-        var method = new FullTraining(t.Lr, t.WeightDecay, t.ValueLr, t.ValueWeightDecay, LrSchedule.WarmupCosine);
+        using var method = new FullTraining(t.Lr, t.WeightDecay, t.ValueLr, t.ValueWeightDecay, LrSchedule.WarmupCosine,
+            lazyValues: ValueUpdates.IsLazy(t.ValueUpdate));
         double firstEval = double.NaN, lastEval = double.NaN;
         var trainer = new Trainer(model, method, data, LoopSettings.From(t), device, observer)
         {
@@ -91,7 +94,7 @@ public static class Pretraining
         {
             using var scope = torch.NewDisposeScope();
             var b = data.Heldout(i);
-            sum += LanguageModel.Loss(model.Forward(b.Inputs.to(device), null, null), b.Targets.to(device)).item<float>();
+            sum += model.ForwardLoss(b.Inputs.to(device), b.Targets.to(device), null, null).item<float>();
         }
         return sum / batches;
     }

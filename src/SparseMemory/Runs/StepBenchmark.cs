@@ -36,8 +36,16 @@ public sealed record StepBenchmarkOptions(int BatchSize = 16, int SeqLen = 32, i
 /// <param name="Method">Display name.</param>
 /// <param name="MillisecondsPerStep">Per round, in round order.</param>
 /// <param name="RatioToFull">Per round: this method's ms/step ÷ full finetuning's ms/step in the same round.</param>
-public sealed record StepTiming(string Method, IReadOnlyList<double> MillisecondsPerStep, IReadOnlyList<double> RatioToFull)
+/// <param name="CpuMillisecondsPerStep">Per round: process CPU time per step (all threads), less sensitive to other load than wall time.</param>
+/// <param name="CpuRatioToFull">Per round: the ratio of the CPU times.</param>
+public sealed record StepTiming(string Method, IReadOnlyList<double> MillisecondsPerStep, IReadOnlyList<double> RatioToFull,
+    IReadOnlyList<double> CpuMillisecondsPerStep, IReadOnlyList<double> CpuRatioToFull)
 {
+    /// <summary>Median CPU ms/step over the rounds.</summary>
+    public double MedianCpuMs => Median(CpuMillisecondsPerStep);
+    /// <summary>Median over the rounds of the within-round CPU-time ratio.</summary>
+    public double MedianCpuRatio => Median(CpuRatioToFull);
+
     /// <summary>Median ms/step over the rounds.</summary>
     public double MedianMs => Median(MillisecondsPerStep);
     /// <summary>Median over the rounds of the within-round ratio to full finetuning.</summary>
@@ -115,16 +123,48 @@ public static class StepBenchmark
         var modelConfig = subject.Config;
         var methods = Methods(modelConfig, options.TopT, options.Seed).ToList();
         var ms = methods.Select(_ => new double[options.Rounds]).ToList();
+        var cpu = methods.Select(_ => new double[options.Rounds]).ToList();
         for (int round = 0; round < options.Rounds; round++)
         {
             for (int j = 0; j < methods.Count; j++)
             {
                 int m = (j + round) % methods.Count;                         // rotate the order every round
-                ms[m][round] = TimeMethod(subject, methods[m].Config, options.WarmupSteps, options.TimedSteps, options.Seed);
-                progress?.Invoke($"round {round + 1}/{options.Rounds}: {methods[m].Label} {ms[m][round]:F1} ms/step");
+                (ms[m][round], cpu[m][round]) = TimeMethodAndCpu(subject, methods[m].Config, options.WarmupSteps, options.TimedSteps, options.Seed);
+                progress?.Invoke($"round {round + 1}/{options.Rounds}: {methods[m].Label} {ms[m][round]:F1} ms/step ({cpu[m][round]:F1} CPU ms)");
             }
         }
-        return methods.Select((x, m) => new StepTiming(x.Label, ms[m], ms[m].Select((t, r) => t / ms[0][r]).ToArray())).ToList();
+        return Timings(methods.Select(x => x.Label).ToList(), ms, cpu);
+    }
+
+    static List<StepTiming> Timings(List<string> names, List<double[]> ms, List<double[]> cpu) =>
+        names.Select((name, m) => new StepTiming(name, ms[m], ms[m].Select((t, r) => t / ms[0][r]).ToArray(),
+            cpu[m], cpu[m].Select((t, r) => t / cpu[0][r]).ToArray())).ToList();
+
+    /// <summary>
+    /// Times one method's step with the optimised kernels (<see cref="FastPaths"/>) off (the reference, first row), all on,
+    /// and — when there are several — each one alone, alternating within every round; the ratios are to the reference
+    /// in the same round. The switches are restored afterwards.
+    /// </summary>
+    public static IReadOnlyList<StepTiming> RunPaths(BenchSubject subject, StepBenchmarkOptions options, string method, Action<string>? progress = null)
+    {
+        var errors = options.Validate();
+        if (errors.Count > 0) throw new ArgumentException(string.Join("; ", errors));
+        var cfg = new FinetuneConfig { Seed = options.Seed, Method = method, Sparse = new FinetuneConfig().Sparse with { TopT = options.TopT } };
+        var settings = new List<(string Name, Func<IDisposable> Apply)> { ("reference kernels", () => FastPaths.Set(false)), ("all fast paths", () => FastPaths.Set(true)) };
+        if (FastPaths.All.Count > 1)
+            settings.AddRange(FastPaths.All.Select(s => ($"only {s.Name}", (Func<IDisposable>)(() => FastPaths.Set(true, s.Name)))));
+        var ms = settings.Select(_ => new double[options.Rounds]).ToList();
+        var cpu = settings.Select(_ => new double[options.Rounds]).ToList();
+        for (int round = 0; round < options.Rounds; round++)
+        {
+            for (int j = 0; j < settings.Count; j++)
+            {
+                int k = (j + round) % settings.Count;
+                using (settings[k].Apply()) (ms[k][round], cpu[k][round]) = TimeMethodAndCpu(subject, cfg, options.WarmupSteps, options.TimedSteps, options.Seed);
+                progress?.Invoke($"round {round + 1}/{options.Rounds}: {settings[k].Name} {ms[k][round]:F1} ms/step ({cpu[k][round]:F1} CPU ms)");
+            }
+        }
+        return Timings(settings.Select(x => x.Name).ToList(), ms, cpu);
     }
 
     /// <summary>Display name of the floor row: what every sparse-memory step must spend before ranking and updating.</summary>
@@ -179,7 +219,11 @@ public static class StepBenchmark
     /// the real trainer with the loop <c>smf finetune</c> builds: the mean over <paramref name="timedSteps"/> steps after
     /// <paramref name="warmupSteps"/> untimed ones.
     /// </summary>
-    public static double TimeMethod(BenchSubject subject, FinetuneConfig? requested, int warmupSteps, int timedSteps, int seed)
+    public static double TimeMethod(BenchSubject subject, FinetuneConfig? requested, int warmupSteps, int timedSteps, int seed) =>
+        TimeMethodAndCpu(subject, requested, warmupSteps, timedSteps, seed).Wall;
+
+    /// <summary>As <see cref="TimeMethod"/>, with the process CPU ms per step (all threads) too.</summary>
+    public static (double Wall, double Cpu) TimeMethodAndCpu(BenchSubject subject, FinetuneConfig? requested, int warmupSteps, int timedSteps, int seed)
     {
         var cfg = requested ?? new FinetuneConfig { Seed = seed };
         // No dispose scope around a whole run: the trainer scopes every step; the model is disposed below.
@@ -189,7 +233,7 @@ public static class StepBenchmark
         {
             BackgroundStats? background = requested is not null && FinetuneMethods.Spec(cfg).NeedsBackground(cfg) ? subject.Background(model) : null;
             method = requested is null ? new ReadGradientsOnly() : FinetuneMethods.Create(cfg, background);
-            return TimeSteps(model, method, subject.Batches, FinetuneMethods.Loop(cfg, 1), warmupSteps, timedSteps);
+            return TimeStepsAndCpu(model, method, subject.Batches, FinetuneMethods.Loop(cfg, 1), warmupSteps, timedSteps);
         }
         finally
         {
@@ -205,11 +249,15 @@ public static class StepBenchmark
     /// count is set here; the run stops right after the last timed step, so no checkpoint is written (which at a
     /// million slots would cost seconds of disk I/O per timed run and time nothing of a step).
     /// </summary>
-    public static double TimeSteps(LanguageModel model, ITrainingMethod method, IBatchSource data, LoopSettings loop, int warmupSteps, int timedSteps)
+    public static double TimeSteps(LanguageModel model, ITrainingMethod method, IBatchSource data, LoopSettings loop, int warmupSteps, int timedSteps) =>
+        TimeStepsAndCpu(model, method, data, loop, warmupSteps, timedSteps).Wall;
+
+    /// <summary>As <see cref="TimeSteps"/>, with the process CPU ms per step (all threads) too.</summary>
+    public static (double Wall, double Cpu) TimeStepsAndCpu(LanguageModel model, ITrainingMethod method, IBatchSource data, LoopSettings loop, int warmupSteps, int timedSteps)
     {
         if (warmupSteps <= 0 || timedSteps <= 0) throw new ArgumentException("warm-up and timed steps must be ≥ 1");
         int steps = warmupSteps + timedSteps;
-        var times = new List<TimeSpan>();
+        var times = new List<(TimeSpan Wall, TimeSpan Cpu)>();
         string dir = Path.Combine(Path.GetTempPath(), "smf-bench", Guid.NewGuid().ToString("N"));
         try
         {
@@ -224,7 +272,8 @@ public static class StepBenchmark
             if (Directory.Exists(dir)) Directory.Delete(dir, recursive: true);
         }
         if (times.Count != steps) throw new InvalidOperationException($"the timed run stopped after {times.Count} of {steps} steps");
-        return (times[^1] - times[warmupSteps - 1]).TotalMilliseconds / timedSteps;
+        return ((times[^1].Wall - times[warmupSteps - 1].Wall).TotalMilliseconds / timedSteps,
+            (times[^1].Cpu - times[warmupSteps - 1].Cpu).TotalMilliseconds / timedSteps);
     }
 
     /// <summary>Random-token batches [b, t] of a vocabulary, one per step, seeded by (seed, step).</summary>
@@ -278,9 +327,9 @@ public static class StepBenchmark
         }
     }
 
-    sealed class Recorder(List<TimeSpan> times) : ITrainingObserver
+    sealed class Recorder(List<(TimeSpan Wall, TimeSpan Cpu)> times) : ITrainingObserver
     {
-        public void OnStep(StepReport r) => times.Add(r.Elapsed);
+        public void OnStep(StepReport r) => times.Add((r.Elapsed, System.Diagnostics.Process.GetCurrentProcess().TotalProcessorTime));
         public void OnEval(int step, IReadOnlyDictionary<string, double> metrics) { }
         public void OnMessage(string message) { }
     }

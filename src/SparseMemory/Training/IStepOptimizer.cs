@@ -20,6 +20,12 @@ public interface IStepOptimizer : IDisposable
     /// <summary>Clears gradients.</summary>
     void ZeroGrad();
     /// <summary>
+    /// Gradients of group <paramref name="group"/> that this optimizer holds outside autograd (the row gradients of a
+    /// value table updated row by row, <see cref="RowTableOptimizer"/>): the trainer clips them together with the
+    /// group's parameter gradients and counts them in <c>grad_norm</c>. None by default.
+    /// </summary>
+    IReadOnlyList<Tensor> HeldGradients(int group) => [];
+    /// <summary>
     /// Writes the optimizer state to <paramref name="destination"/> (the checkpoint layer decides where the bytes go:
     /// <see cref="SparseMemory.Checkpoints.TrainingCheckpoint"/> stages them as <c>optimizer.bin</c>).
     /// </summary>

@@ -104,8 +104,7 @@ public sealed class Trainer
                 SetLearningRates(step);
                 var batch = ToDevice(_data.Get(step));
                 log?.Clear();
-                var logits = _model.Forward(batch.Inputs, log, batch.ValidMask);
-                var lossT = LanguageModel.Loss(logits, batch.Targets);
+                var lossT = _model.ForwardLoss(batch.Inputs, batch.Targets, log, batch.ValidMask);
                 lossT.backward();
                 var extra = new Dictionary<string, double>();
                 _method.AfterBackward(new StepContext(step, _model, batch, log, extra));
@@ -198,7 +197,7 @@ public sealed class Trainer
         using var _ = torch.no_grad();
         _model.eval();
         var b = ToDevice(_data.Get(0));
-        return LanguageModel.Loss(_model.Forward(b.Inputs, null, b.ValidMask), b.Targets).item<float>();
+        return _model.ForwardLoss(b.Inputs, b.Targets, null, b.ValidMask).item<float>();
     }
 
     void AddEval(Dictionary<string, object?> row, int step)
@@ -221,20 +220,47 @@ public sealed class Trainer
             _optimizer.SetLearningRate(i, _groups[i].Lr * LrFactor(_groups[i].Schedule, step));
     }
 
-    /// <summary>Clips separately-clipped groups on their own and the rest together; returns the pre-clip total norm.</summary>
+    /// <summary>
+    /// Clips separately-clipped groups on their own and the rest together; returns the pre-clip total norm. Gradients an
+    /// optimizer holds outside autograd (<see cref="IStepOptimizer.HeldGradients"/>: the touched rows of a lazily updated
+    /// value table) belong to their group's set; a set without any is clipped by <c>clip_grad_norm_</c> exactly as before.
+    /// </summary>
     double Clip()
     {
-        var sets = _groups.Where(g => g.ClipSeparately).Select(g => g.Parameters.Where(p => p.grad is not null).ToList()).ToList();
-        sets.Add(_groups.Where(g => !g.ClipSeparately).SelectMany(g => g.Parameters).Where(p => p.grad is not null).ToList());
-        double total = 0;
-        foreach (var set in sets.Where(s => s.Count > 0))
+        var sets = new List<(List<Parameter> Params, List<Tensor> Held)>();
+        var rest = (Params: new List<Parameter>(), Held: new List<Tensor>());
+        for (int i = 0; i < _groups.Count; i++)
         {
-            double norm = _loop.GradClip > 0
-                ? torch.nn.utils.clip_grad_norm_(set, _loop.GradClip)
-                : torch.linalg.vector_norm(torch.stack(set.Select(p => torch.linalg.vector_norm(p.grad!)).ToArray())).to(ScalarType.Float64).item<double>();
+            var set = _groups[i].ClipSeparately ? (Params: new List<Parameter>(), Held: new List<Tensor>()) : rest;
+            set.Params.AddRange(_groups[i].Parameters.Where(p => p.grad is not null));
+            set.Held.AddRange(_optimizer.HeldGradients(i));
+            if (_groups[i].ClipSeparately) sets.Add(set);
+        }
+        sets.Add(rest);
+        double total = 0;
+        foreach (var (ps, held) in sets.Where(s => s.Params.Count + s.Held.Count > 0))
+        {
+            double norm = held.Count > 0 ? ClipTensors(ps.Select(p => p.grad!).Concat(held).ToList(), _loop.GradClip)
+                : _loop.GradClip > 0
+                ? torch.nn.utils.clip_grad_norm_(ps, _loop.GradClip)
+                : torch.linalg.vector_norm(torch.stack(ps.Select(p => torch.linalg.vector_norm(p.grad!)).ToArray())).to(ScalarType.Float64).item<double>();
             total += norm * norm;
         }
         return Math.Sqrt(total);
+    }
+
+    /// <summary>
+    /// <c>clip_grad_norm_</c> over plain gradient tensors: the total 2-norm, and when <paramref name="maxNorm"/> &gt; 0 every
+    /// tensor scaled by max_norm / (norm + 1e-6) if that is below 1; returns the pre-clip norm.
+    /// </summary>
+    static double ClipTensors(IReadOnlyList<Tensor> grads, double maxNorm)
+    {
+        double norm = torch.linalg.vector_norm(torch.stack(grads.Select(g => torch.linalg.vector_norm(g).to(ScalarType.Float64)).ToArray()))
+            .item<double>();
+        double coef = maxNorm / (norm + 1e-6);
+        if (maxNorm > 0 && coef < 1)
+            using (torch.no_grad()) foreach (var g in grads) g.mul_(coef);
+        return norm;
     }
 
     TrainerState TryResume(string dir)

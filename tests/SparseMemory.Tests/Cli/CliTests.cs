@@ -147,12 +147,51 @@ public sealed class BenchCliTests
         var (code, _, err) = Smf.Run("bench", "--preset", "tiny", "--memory-keys", "8");
         Assert.Equal(2, code);
         Assert.Contains("--quick", err);
+        (code, _, err) = Smf.Run("bench", "--preset", "tiny", "--quick", "--decode", "4");    // separate benchmarks
+        Assert.Equal(2, code);
+        Assert.Contains("--decode", err);
+    }
+
+    [Fact]
+    public void Bench_paths_times_one_method_with_the_reference_and_the_fast_kernels()
+    {
+        var (code, output, err) = Smf.Run("bench", "--preset", "tiny", "--paths", "full", "--steps", "1", "--warmup", "1", "--rounds", "2", "--json");
+        Assert.True(code == 0, err);
+        using var doc = System.Text.Json.JsonDocument.Parse(output);
+        var methods = doc.RootElement.GetProperty("methods").EnumerateArray().ToList();
+        var names = methods.Select(m => m.GetProperty("method").GetString()!).ToList();
+        Assert.Equal("reference kernels", names[0]);
+        Assert.Equal("all fast paths", names[1]);
+        Assert.Equal(SparseMemory.Model.FastPaths.All.Count > 1 ? 2 + SparseMemory.Model.FastPaths.All.Count : 2, names.Count);
+        Assert.All(methods[0].GetProperty("ratio_to_full").EnumerateArray(), r => Assert.Equal(1.0, r.GetDouble()));
+        Assert.All(methods, m => Assert.All(m.GetProperty("cpu_ms_per_step").EnumerateArray(), x => Assert.True(x.GetDouble() > 0)));
+        Assert.All(SparseMemory.Model.FastPaths.All, s => Assert.True(s.Get(), $"{s.Name} restored"));
+        (code, _, err) = Smf.Run("bench", "--preset", "tiny", "--paths", "nonsense", "--rounds", "1");
+        Assert.NotEqual(0, code);
+        Assert.Contains("--paths", err);
+    }
+
+    [Fact]
+    public void Bench_decode_times_both_generation_paths_and_they_agree()
+    {
+        var (code, output, err) = Smf.Run("bench", "--preset", "tiny", "--decode", "6", "--rows", "3", "--prompt-len", "8", "--rounds", "2", "--json");
+        Assert.True(code == 0, err);
+        using var doc = System.Text.Json.JsonDocument.Parse(output);
+        var root = doc.RootElement;
+        Assert.True(root.GetProperty("tokens_identical").GetBoolean());
+        foreach (string key in new[] { "reference_tokens_per_s", "kv_cache_tokens_per_s", "speedup" })
+            Assert.All(root.GetProperty(key).EnumerateArray().ToList(), x => Assert.True(x.GetDouble() > 0, key));
+        Assert.Equal(2, root.GetProperty("speedup").GetArrayLength());
+        (code, _, err) = Smf.Run("bench", "--preset", "tiny", "--decode", "4", "--rows", "0");
+        Assert.NotEqual(0, code);
+        Assert.Contains("--rows", err);
     }
 
     [Theory]
     [InlineData("--rounds", "0")]
     [InlineData("--steps", "0")]
     [InlineData("--top-t", "0")]
+    [InlineData("--decode", "-1")]
     public void Bench_rejects_non_positive_settings(string option, string value)
     {
         var (code, _, err) = Smf.Run("bench", "--preset", "tiny", option, value);

@@ -42,6 +42,26 @@ public sealed class FactParaphraserTests
         Assert.Contains("Q: What is the capital of Ghana? A: Accra", withQuestions);
     }
 
+    [Theory]
+    [InlineData(16, 0.25, 4)]
+    [InlineData(16, 0.0, 0)]
+    [InlineData(10, 0.5, 5)]
+    [InlineData(7, 1.0, 7)]
+    [InlineData(64, 0.1, 6)]
+    public void A_question_fraction_is_an_exact_quota_per_batch(int count, double fraction, int expected)
+    {
+        var options = new ParaphraseOptions(AllowQuestionForm: true, QuestionFraction: fraction);
+        var questions = FactParaphraser.QuestionTexts(Ghana).ToHashSet();
+        Assert.Contains("Question: What is the capital of Ghana?\nAnswer: Accra", questions);   // the probes' QA format
+        for (int seed = 0; seed < 5; seed++)
+        {
+            var texts = FactParaphraser.Paraphrases(Ghana, count, seed, options);
+            Assert.Equal(count, texts.Count);
+            Assert.Equal(expected, texts.Count(questions.Contains));
+            Assert.Equal(texts, FactParaphraser.Paraphrases(Ghana, count, seed, options));            // deterministic
+        }
+    }
+
     [Fact]
     public void Should_reuse_the_pool_when_more_paraphrases_are_requested()
     {

@@ -137,7 +137,7 @@ public sealed class FinetuneMethodTests(FinetuneFixture fx) : IClassFixture<Fine
         method.Prepare(model);
         var log = new MemoryAccessLog();
         LanguageModel.Loss(model.Forward(batch.Inputs, log, batch.ValidMask), batch.Targets).backward();
-        Assert.True(ManagedRowGradients.Supports(log, model.MemoryValues!));
+        Assert.True(ValueRowGradients.SupportsManaged(log, model.MemoryValues!));
         // Every read row, some rows nobody read, in a scrambled order.
         var read = log.Accesses.SelectMany(a => a.Indices.reshape(-1).data<long>().ToArray()).Distinct().ToArray();
         var rng = new Random(3);

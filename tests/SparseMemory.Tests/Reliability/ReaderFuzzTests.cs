@@ -165,10 +165,11 @@ public sealed class ReaderFuzzTests(FinetuneFixture fx, Xunit.Abstractions.ITest
         Fuzz("opt", Path.Combine(fx.BaseDir, Checkpoint.OptimizerFile), p =>
         {
             using var model = new LanguageModel(cfg);
-            var method = new FullTraining(1e-3, 0.1, 1e-3, 0, LrSchedule.Constant);
+            using var method = new FullTraining(1e-3, 0.1, 1e-3, 0, LrSchedule.Constant);   // lazy value updates, as the base was pretrained
             method.Prepare(model);
             var loop = new LoopSettings(100, 1, 0.1, 1, 1, 100, 100);
-            using var opt = new TorchStepOptimizer(method.ParameterGroups(model).ToList(), loop);
+            var groups = method.ParameterGroups(model).ToList();
+            using var opt = method.CreateOptimizer(groups, loop) ?? new TorchStepOptimizer(groups, loop);
             var restore = new TrainingRestore("full", model.state_dict().Select(kv => (kv.Key, kv.Value)).ToList(), null, opt.Load);
             TrainingCheckpoint.Resume(Path.GetDirectoryName(p)!, restore, 100);
         }, fx.BaseDir);

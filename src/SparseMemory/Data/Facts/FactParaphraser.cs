@@ -24,7 +24,7 @@ public static class FactParaphraser
     // {0} = question, {1} = answer; only with ParaphraseOptions.AllowQuestionForm.
     private static readonly string[] QuestionForms =
     [
-        "Q: {0} A: {1}", "Question: {0} Answer: {1}", "{0} {1}.", "{0} The answer is {1}.",
+        "Q: {0} A: {1}", "Question: {0} Answer: {1}", "{0} {1}.", "{0} The answer is {1}.", "Question: {0}\nAnswer: {1}",
     ];
 
     /// <summary>Every distinct text the templates produce for <paramref name="fact"/>, in template order.</summary>
@@ -45,15 +45,15 @@ public static class FactParaphraser
             }
         }
         if (options.AllowQuestionForm)
-        {
-            foreach (var form in QuestionForms)
-            {
-                var text = string.Format(System.Globalization.CultureInfo.InvariantCulture, form, fact.Question, fact.Object);
+            foreach (var text in QuestionTexts(fact))
                 if (seen.Add(text)) pool.Add(text);
-            }
-        }
         return pool;
     }
+
+    /// <summary>The question-and-answer texts of <paramref name="fact"/> (the last is the probes' QA format).</summary>
+    public static IReadOnlyList<string> QuestionTexts(Fact fact) =>
+        QuestionForms.Select(form => string.Format(System.Globalization.CultureInfo.InvariantCulture, form, fact.Question.Trim(), fact.Object.Trim()))
+            .Distinct(StringComparer.Ordinal).ToList();
 
     /// <summary>
     /// <paramref name="count"/> paraphrases of <paramref name="fact"/>: distinct while the pool lasts, then the
@@ -62,8 +62,22 @@ public static class FactParaphraser
     public static IReadOnlyList<string> Paraphrases(Fact fact, int count, int seed, ParaphraseOptions? options = null)
     {
         ArgumentOutOfRangeException.ThrowIfNegative(count);
-        var pool = Pool(fact, options);
+        options ??= new ParaphraseOptions();
         var random = new Random(seed ^ StableHash(fact.Id));
+        if (options is { AllowQuestionForm: true, QuestionFraction: double fraction })
+        {
+            // A quota: round(fraction · count) question forms, the rest statements, shuffled together.
+            int questions = (int)Math.Round(Math.Clamp(fraction, 0, 1) * count, MidpointRounding.AwayFromZero);
+            var mixed = Draw(QuestionTexts(fact), questions, random).Concat(Draw(Pool(fact, options with { AllowQuestionForm = false }), count - questions, random)).ToArray();
+            random.Shuffle(mixed);
+            return mixed;
+        }
+        return Draw(Pool(fact, options), count, random);
+    }
+
+    /// <summary><paramref name="count"/> texts of <paramref name="pool"/>: distinct while it lasts, then reshuffled and reused.</summary>
+    static List<string> Draw(IReadOnlyList<string> pool, int count, Random random)
+    {
         var result = new List<string>(count);
         while (result.Count < count)
         {

@@ -15,7 +15,8 @@ namespace SparseMemory.Finetuning;
 /// <para>Efficiency: the model runs with <see cref="LanguageModel.CaptureValueReads"/>, so backward stops at the value
 /// reads y = Σ w·V[id] (nothing below the memory layer requires grad, and no [S, Dv] table gradient is built). The
 /// selected rows' gradient is then ∂L/∂V[r] = Σ over reads of r of w · ∂L/∂y(token), formed in one pass over
-/// the reads that hit selected rows (<see cref="ManagedRowGradients"/> on the CPU in float32, one index_add elsewhere).</para>
+/// the reads that hit selected rows (<see cref="ValueRowGradients"/>: managed on the CPU in float32, one index_add elsewhere;
+/// the same formation as the lazy value updates of pretraining and full finetuning).</para>
 /// </summary>
 public sealed class SparseMemoryMethod : ITrainingMethod, IDisposable
 {
@@ -55,8 +56,8 @@ public sealed class SparseMemoryMethod : ITrainingMethod, IDisposable
     readonly SparseMemoryOptions _options;
     readonly BackgroundStats? _background;
     readonly ISlotRanker _ranker;
-    readonly SparseRowOptimizer _optimizer;
-    Tensor? _rowPosition;           // [S] int64, −1 except at the selected rows (reused every step)
+    readonly RowTableOptimizer _optimizer;
+    readonly ValueRowGradients _rowGradients = new();
     LanguageModel? _model;
 
     /// <summary>Creates the method; background statistics are required by TF-IDF and KL.</summary>
@@ -65,7 +66,8 @@ public sealed class SparseMemoryMethod : ITrainingMethod, IDisposable
         _options = options;
         _background = background;
         _ranker = SlotRankers.Create(options.Ranker, options.TopT, background, new RankerSettings(options.Seed, options.ExcludeZeroIdf));
-        _optimizer = new SparseRowOptimizer(options);
+        _optimizer = new RowTableOptimizer(RowOptimizers.Registry.Get(options.Optimizer, "sparse.optimizer").Create(options.WeightDecay),
+            options.Optimizer, options.Lr, options.WeightDecay);
     }
 
     /// <inheritdoc/>
@@ -84,7 +86,7 @@ public sealed class SparseMemoryMethod : ITrainingMethod, IDisposable
         if (_background is not null && _background.SlotCount != model.MemoryValues.shape[0])
             throw new InvalidDataException($"background statistics cover {_background.SlotCount} slots but the model has {model.MemoryValues.shape[0]}");
         foreach (var p in model.parameters()) p.requires_grad = false;
-        model.MemoryValues.requires_grad = false;     // updated in place by SparseRowOptimizer, never through autograd
+        model.MemoryValues.requires_grad = false;     // updated in place by the RowTableOptimizer, never through autograd
         model.CaptureValueReads = true;
         _model = model;
         _optimizer.Attach(model.MemoryValues);
@@ -123,46 +125,16 @@ public sealed class SparseMemoryMethod : ITrainingMethod, IDisposable
     }
 
     /// <summary>∂L/∂V[rows] as [rows, Dv], from the captured reads' gradients (summed over memory layers).</summary>
-    internal Tensor RowGradients(MemoryAccessLog log, long[] rows, Tensor values) =>
-        ManagedRowGradients.Supports(log, values) ? ManagedRowGradients.Compute(log, rows, values) : RowGradientsWithTorch(log, rows, values);
+    internal Tensor RowGradients(MemoryAccessLog log, long[] rows, Tensor values) => _rowGradients.Compute(log, rows, values);
 
     /// <summary>The libtorch formation of <see cref="RowGradients"/>: every device and dtype, and the reference in tests.</summary>
-    internal Tensor RowGradientsWithTorch(MemoryAccessLog log, long[] rows, Tensor values)
-    {
-        var device = values.device;
-        _rowPosition ??= torch.full(values.shape[0], -1L, ScalarType.Int64, device: device).DetachFromDisposeScope();
-        var rowIdx = torch.tensor(rows, device: device);
-        var grad = torch.zeros(rows.Length, values.shape[1], values.dtype, device: device);
-        using (torch.no_grad())
-        {
-            _rowPosition.index_copy_(0, rowIdx, torch.arange(rows.Length, ScalarType.Int64, device: device));
-            try
-            {
-                foreach (var a in log.Accesses)
-                {
-                    var gy = a.Read?.grad ?? throw new InvalidOperationException("memory reads were not captured; was CaptureValueReads on during forward?");
-                    long perToken = a.Indices.shape[^1];                               // H·K
-                    var pos = _rowPosition.index_select(0, a.Indices.reshape(-1));      // (BT·HK)
-                    var hit = pos.ge(0).nonzero().squeeze(1);                           // reads of selected rows
-                    if (hit.numel() == 0) continue;
-                    var token = hit.div(perToken, rounding_mode: RoundingMode.floor);
-                    var w = a.Weights.reshape(-1).index_select(0, hit).to(values.dtype).unsqueeze(1);
-                    grad.index_add_(0, pos.index_select(0, hit), gy.index_select(0, token).to(values.dtype) * w, 1.0);
-                }
-            }
-            finally
-            {
-                _rowPosition.index_fill_(0, rowIdx, -1L);
-            }
-        }
-        return grad;
-    }
+    internal Tensor RowGradientsWithTorch(MemoryAccessLog log, long[] rows, Tensor values) => _rowGradients.ComputeWithTorch(log, rows, values);
 
     /// <inheritdoc/>
     public void Dispose()
     {
         if (_model is not null) _model.CaptureValueReads = false;
-        _rowPosition?.Dispose();
+        _rowGradients.Dispose();
         _optimizer.Dispose();
     }
 }

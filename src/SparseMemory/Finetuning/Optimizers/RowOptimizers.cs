@@ -1,20 +1,8 @@
 using SparseMemory.Config;
+using SparseMemory.Training;
 using static TorchSharp.torch;
 
 namespace SparseMemory.Finetuning;
-
-/// <summary>An update rule for selected rows of the value table; rows not passed to <see cref="Step"/> are never written.</summary>
-public interface IRowUpdate : IDisposable
-{
-    /// <summary>Updates <paramref name="rows"/> of <paramref name="values"/> from their gradients [rows, Dv] (row i belongs to rows[i]).</summary>
-    void StepRows(Tensor values, Tensor rowGrads, long[] rows, double lr);
-
-    /// <summary>The optimizer state to save for resuming (empty when it has none).</summary>
-    IReadOnlyList<(string Name, Tensor Tensor)> State();
-
-    /// <summary>Restores what <see cref="State"/> returned (an empty list for a fresh state).</summary>
-    void LoadState(IReadOnlyDictionary<string, Tensor> state, string source);
-}
 
 /// <summary>A row update rule as the registry knows it.</summary>
 /// <param name="Name">Config name (<c>sparse.optimizer</c>).</param>
@@ -26,8 +14,12 @@ public sealed record RowOptimizerSpec(string Name, string Description, bool Supp
 /// <summary>The row update rules of sparse memory finetuning. Adding one is a new <see cref="IRowUpdate"/> file with a static <c>Spec</c> and one line here.</summary>
 public static class RowOptimizers
 {
-    /// <summary>Every rule; the first is the default.</summary>
-    public static readonly Registry<RowOptimizerSpec> Registry = new("row optimizer", [SgdRowUpdate.Spec, RowSparseAdamW.Spec]);
+    /// <summary>Row-lazy AdamW (<see cref="RowSparseAdamW"/>, shared with the lazy value updates of pretraining and full finetuning).</summary>
+    public static readonly RowOptimizerSpec AdamWSpec = new("adam_w", "row-lazy AdamW: state only for rows ever selected; only rows selected this step move", true,
+        wd => new RowSparseAdamW(weightDecay: wd));
+
+    /// <summary>Every rule; the first is the default (declared after the entries it lists: static fields initialise in order).</summary>
+    public static readonly Registry<RowOptimizerSpec> Registry = new("row optimizer", [SgdRowUpdate.Spec, AdamWSpec]);
 }
 
 /// <summary>Plain SGD on the selected rows, w ← w − lr·g: no momentum and no decay, so unselected rows provably never move (the paper's choice).</summary>

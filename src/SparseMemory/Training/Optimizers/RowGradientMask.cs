@@ -1,7 +1,7 @@
 using TorchSharp;
 using static TorchSharp.torch;
 
-namespace SparseMemory.Finetuning;
+namespace SparseMemory.Training;
 
 /// <summary>
 /// Zeroes every row of a dense value-table gradient except the selected ones, reusing one [S, 1] bool buffer

@@ -1,0 +1,192 @@
+using SparseMemory.Config;
+using SparseMemory.Model;
+using TorchSharp;
+using Xunit;
+using static TorchSharp.torch;
+
+namespace SparseMemory.Tests.Model;
+
+/// <summary>
+/// The KV-cache decoder against the reference that recomputes the whole prefix every step
+/// (docs/architecture.md#generation-with-a-kv-cache): random small models in float64, greedy tokens identical and
+/// per-step logits close, with mixed prompt lengths in one left-padded batch and across model.max_seq_len.
+/// </summary>
+public sealed class KvCacheGenerationTests
+{
+    static ModelConfig Config(int variant, int maxSeqLen = 64) => variant switch
+    {
+        // memory layer in the middle, tied embeddings
+        0 => new ModelConfig
+        {
+            VocabSize = 300, Dim = 32, Layers = 3, Heads = 2, FfnHidden = 48, MaxSeqLen = maxSeqLen, InitStd = 0.2,
+            Memory = new MemoryConfig { Layers = [1], NumKeys = 8, Heads = 2, TopK = 4, KeyDim = 16 },
+        },
+        // two memory layers sharing the table, untied output, ungated memory, 4 heads
+        1 => new ModelConfig
+        {
+            VocabSize = 280, Dim = 32, Layers = 3, Heads = 4, FfnHidden = 40, MaxSeqLen = maxSeqLen, InitStd = 0.3, TieEmbeddings = false,
+            Memory = new MemoryConfig { Layers = [0, 2], NumKeys = 6, Heads = 3, TopK = 5, KeyDim = 8, Gated = false },
+        },
+        // dense model
+        _ => new ModelConfig { VocabSize = 270, Dim = 24, Layers = 2, Heads = 3, FfnHidden = 32, MaxSeqLen = maxSeqLen, InitStd = 0.3, Memory = null },
+    };
+
+    static LanguageModel Build(ModelConfig cfg, int seed, ScalarType dtype)
+    {
+        torch.manual_seed(seed);
+        var m = new LanguageModel(cfg);
+        m.to(dtype);
+        m.eval();
+        return m;
+    }
+
+    static int[][] Prompts(int seed, int vocab, params int[] lengths)
+    {
+        var rng = new Random(seed);
+        return lengths.Select(n => Enumerable.Range(0, n).Select(_ => rng.Next(vocab)).ToArray()).ToArray();
+    }
+
+    /// <summary>Runs the generator and keeps every step's logits per prompt (copied out of the step's dispose scope).</summary>
+    static (IReadOnlyList<int[]> Ids, List<double[]>[] Logits) Run(LanguageModel m, int[][] prompts, SamplingOptions o, int maxBatch)
+    {
+        var logits = prompts.Select(_ => new List<double[]>()).ToArray();
+        var ids = TextGenerator.GenerateIds(m, prompts, o, maxBatch: maxBatch, observe: (rows, l) =>
+        {
+            var l64 = l.to(ScalarType.Float64).cpu();
+            for (int r = 0; r < rows.Count; r++) logits[rows[r]].Add(l64[r].data<double>().ToArray());
+        });
+        return (ids, logits);
+    }
+
+    static void AssertSame((IReadOnlyList<int[]> Ids, List<double[]>[] Logits) expected, (IReadOnlyList<int[]> Ids, List<double[]>[] Logits) actual,
+        double tol, string what)
+    {
+        for (int p = 0; p < expected.Ids.Count; p++)
+        {
+            Assert.True(expected.Ids[p].SequenceEqual(actual.Ids[p]),
+                $"{what}, prompt {p}: tokens differ\n  expected {string.Join(" ", expected.Ids[p])}\n  actual   {string.Join(" ", actual.Ids[p])}");
+            Assert.Equal(expected.Logits[p].Count, actual.Logits[p].Count);
+            for (int s = 0; s < expected.Logits[p].Count; s++)
+            {
+                double max = expected.Logits[p][s].Zip(actual.Logits[p][s], (a, b) => Math.Abs(a - b)).Max();
+                Assert.True(max <= tol, $"{what}, prompt {p}, step {s}: max |Δ logit| {max:G3} > {tol:G3}");
+            }
+        }
+    }
+
+    [Theory]
+    [InlineData(0, 1)]
+    [InlineData(1, 2)]
+    [InlineData(2, 3)]
+    public void Cached_greedy_equals_the_full_prefix_reference_in_float64(int variant, int seed)
+    {
+        var cfg = Config(variant);
+        var m = Build(cfg, seed, ScalarType.Float64);
+        var prompts = Prompts(seed, cfg.VocabSize, 1, 5, 9, 5, 17, 2, 30);
+        var o = new SamplingOptions(MaxTokens: 20, StopAtEos: false);
+        // The reference one prompt at a time; the fast path with every prompt in one left-padded batch, and in batches of 3.
+        var reference = Run(m, prompts, o with { UseKvCache = false }, maxBatch: 1);
+        AssertSame(reference, Run(m, prompts, o, maxBatch: 64), 1e-9, "one padded batch");
+        AssertSame(reference, Run(m, prompts, o, maxBatch: 3), 1e-9, "batches of 3");
+        AssertSame(reference, Run(m, prompts, o, maxBatch: 1), 1e-9, "one prompt per batch");
+        // The reference batched by equal length (the old generator) agrees too.
+        AssertSame(reference, Run(m, prompts, o with { UseKvCache = false }, maxBatch: 64), 1e-9, "reference batched");
+    }
+
+    [Theory]
+    [InlineData(0, 4)]
+    [InlineData(1, 5)]
+    [InlineData(2, 6)]
+    public void Past_max_seq_len_both_paths_slide_the_same_window(int variant, int seed)
+    {
+        // max_seq_len 24: prompts just below it, at it and beyond it, 16 new tokens, so every row crosses the limit
+        // (the longest already in its prompt) while a short row is still inside it.
+        var cfg = Config(variant, maxSeqLen: 24);
+        var m = Build(cfg, seed, ScalarType.Float64);
+        var prompts = Prompts(seed, cfg.VocabSize, 20, 23, 24, 31, 3);
+        var o = new SamplingOptions(MaxTokens: 16, StopAtEos: false);
+        var reference = Run(m, prompts, o with { UseKvCache = false }, maxBatch: 1);
+        AssertSame(reference, Run(m, prompts, o, maxBatch: 64), 1e-9, "one padded batch");
+        AssertSame(reference, Run(m, prompts, o, maxBatch: 1), 1e-9, "one prompt per batch");
+    }
+
+    [Fact]
+    public void Stops_and_sampling_match_the_reference_and_do_not_depend_on_the_batch()
+    {
+        var cfg = Config(0);
+        var m = Build(cfg, 7, ScalarType.Float64);
+        var prompts = Prompts(7, cfg.VocabSize, 4, 11, 4, 8);
+        prompts[2] = prompts[0];
+        // Sampled: each row has its own generator, so a row samples the same alone or in any batch, cached or not.
+        var o = new SamplingOptions(MaxTokens: 15, Temperature: 1.3, TopP: 0.9, Seed: 5, StopAtEos: false);
+        var reference = Run(m, prompts, o with { UseKvCache = false }, maxBatch: 1);
+        AssertSame(reference, Run(m, prompts, o, maxBatch: 64), 1e-9, "sampled, one padded batch");
+        AssertSame(reference, Run(m, prompts, o with { UseKvCache = false }, maxBatch: 64), 1e-9, "sampled reference batched");
+        Assert.Equal(reference.Ids[0], reference.Ids[2]);                 // same prompt, same seed: same sample
+        // Stops: rows end at different steps (eos excluded, stop-after token included) while the others continue.
+        var greedy = Run(m, prompts, new SamplingOptions(MaxTokens: 15, StopAtEos: false, UseKvCache: false), 1).Ids;
+        int eos = greedy[1][3], stop = greedy[3][5];
+        var stopRef = TextGenerator.GenerateIds(m, prompts, new SamplingOptions(MaxTokens: 15, UseKvCache: false), eos, id => id == stop, 1);
+        var stopCached = TextGenerator.GenerateIds(m, prompts, new SamplingOptions(MaxTokens: 15), eos, id => id == stop, 64);
+        for (int p = 0; p < prompts.Length; p++) Assert.Equal(stopRef[p], stopCached[p]);
+        Assert.DoesNotContain(eos, stopCached[1]);
+        Assert.True(stopCached[1].Length <= 3, "row 1 stopped at the end token");
+        Assert.Contains(stopCached, r => r.Length < 15 && r.Length > 0 && r[^1] == stop);
+    }
+
+    [Theory]
+    [InlineData(ScalarType.Float64, 1e-10)]
+    [InlineData(ScalarType.Float32, 2e-4)]
+    public void Feeding_the_cache_in_chunks_gives_the_forward_logits(ScalarType dtype, double tol)
+    {
+        // Chunks of 5, 1, 3, 1 columns exercise the explicit causal mask (start > 0, several new columns), also in
+        // float32 with the managed product-key search; left padding exercises the per-row positions.
+        var cfg = Config(0);
+        var m = Build(cfg, 11, dtype);
+        var gen = new torch.Generator(11);
+        var tokens = torch.randint(0, cfg.VocabSize, [3, 10], generator: gen);
+        using var _ = torch.no_grad();
+        var full = m.forward(tokens).to(ScalarType.Float64);                      // (3, 10, V)
+        using (var cache = new KvCache(3, 10))
+        {
+            int col = 0;
+            foreach (int n in new[] { 5, 1, 3, 1 })
+            {
+                var logits = m.ForwardNext(tokens.narrow(1, col, n), cache).to(ScalarType.Float64);
+                col += n;
+                double d = (logits - full.select(1, col - 1)).abs().max().item<double>();
+                Assert.True(d <= tol * Math.Max(1, full.abs().max().item<double>()), $"after {col} columns: max |Δ| {d:G3}");
+            }
+            Assert.Equal(10, cache.Length);
+        }
+        // Row 1 alone with 4 columns of left padding in front of its last 6 tokens equals forward on those 6 tokens.
+        using (var cache = new KvCache(2, 11, [0, 4]))
+        {
+            var input = torch.cat([tokens.narrow(0, 0, 1), torch.cat([torch.zeros([1, 4], ScalarType.Int64), tokens.narrow(0, 1, 1).narrow(1, 4, 6)], 1)], 0);
+            var logits = m.ForwardNext(input, cache).to(ScalarType.Float64);
+            var alone = m.forward(tokens.narrow(0, 1, 1).narrow(1, 4, 6)).select(1, -1).to(ScalarType.Float64);
+            double d = (logits[1] - alone[0]).abs().max().item<double>();
+            Assert.True(d <= tol * Math.Max(1, alone.abs().max().item<double>()), $"left-padded row: max |Δ| {d:G3}");
+            var next = torch.tensor(new long[] { 5, 6 }, [2, 1]);
+            logits = m.ForwardNext(next, cache).to(ScalarType.Float64);
+            var alone2 = m.forward(torch.cat([tokens.narrow(0, 1, 1).narrow(1, 4, 6), next.narrow(0, 1, 1)], 1)).select(1, -1).to(ScalarType.Float64);
+            d = (logits[1] - alone2[0]).abs().max().item<double>();
+            Assert.True(d <= tol * Math.Max(1, alone2.abs().max().item<double>()), $"left-padded row, next step: max |Δ| {d:G3}");
+        }
+    }
+
+    [Fact]
+    public void The_cache_refuses_what_it_cannot_do_exactly()
+    {
+        var cfg = Config(0, maxSeqLen: 8);
+        var m = Build(cfg, 1, ScalarType.Float32);
+        var x = torch.zeros([1, 6], ScalarType.Int64);
+        using var cache = new KvCache(1, 12);
+        Assert.Throws<InvalidOperationException>(() => m.ForwardNext(x, cache));          // grad mode on
+        using var _ = torch.no_grad();
+        m.ForwardNext(x, cache);
+        var e = Assert.Throws<ArgumentException>(() => m.ForwardNext(torch.zeros([1, 3], ScalarType.Int64), cache));
+        Assert.Contains("max_seq_len", e.Message);
+        Assert.Throws<ArgumentException>(() => m.ForwardNext(torch.zeros([2, 1], ScalarType.Int64), cache));   // wrong batch
+    }
+}
