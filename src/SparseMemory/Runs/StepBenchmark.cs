@@ -58,6 +58,12 @@ public sealed record StepTiming(string Method, IReadOnlyList<double> Millisecond
     }
 }
 
+/// <summary>One timed finetuning method of the benchmark.</summary>
+/// <param name="Id">Stable machine name (<c>full</c>, <c>sparse</c>, <c>sparse+adam_w</c>, <c>floor</c>, …).</param>
+/// <param name="Label">Display name (the registry's label).</param>
+/// <param name="Config">The finetune config it runs with; null for the floor.</param>
+public sealed record BenchMethod(string Id, string Label, FinetuneConfig? Config);
+
 /// <summary>What the benchmark times the methods on.</summary>
 /// <param name="Description">One line for the report (model and batches).</param>
 /// <param name="Config">The model architecture.</param>
@@ -115,7 +121,7 @@ public static class StepBenchmark
         var errors = options.Validate();
         if (errors.Count > 0) throw new ArgumentException(string.Join("; ", errors));
         var modelConfig = subject.Config;
-        var methods = Methods(modelConfig, options).ToList();
+        var methods = Methods(modelConfig, options.TopT, options.Seed).ToList();
         var ms = methods.Select(_ => new double[options.Rounds]).ToList();
         var cpu = methods.Select(_ => new double[options.Rounds]).ToList();
         for (int round = 0; round < options.Rounds; round++)
@@ -123,11 +129,11 @@ public static class StepBenchmark
             for (int j = 0; j < methods.Count; j++)
             {
                 int m = (j + round) % methods.Count;                         // rotate the order every round
-                (ms[m][round], cpu[m][round]) = TimeOne(subject, methods[m].Config, options);
-                progress?.Invoke($"round {round + 1}/{options.Rounds}: {methods[m].Name} {ms[m][round]:F1} ms/step ({cpu[m][round]:F1} CPU ms)");
+                (ms[m][round], cpu[m][round]) = TimeMethodAndCpu(subject, methods[m].Config, options.WarmupSteps, options.TimedSteps, options.Seed);
+                progress?.Invoke($"round {round + 1}/{options.Rounds}: {methods[m].Label} {ms[m][round]:F1} ms/step ({cpu[m][round]:F1} CPU ms)");
             }
         }
-        return Timings(methods.Select(x => x.Name).ToList(), ms, cpu);
+        return Timings(methods.Select(x => x.Label).ToList(), ms, cpu);
     }
 
     static List<StepTiming> Timings(List<string> names, List<double[]> ms, List<double[]> cpu) =>
@@ -154,7 +160,7 @@ public static class StepBenchmark
             for (int j = 0; j < settings.Count; j++)
             {
                 int k = (j + round) % settings.Count;
-                using (settings[k].Apply()) (ms[k][round], cpu[k][round]) = TimeOne(subject, cfg, options);
+                using (settings[k].Apply()) (ms[k][round], cpu[k][round]) = TimeMethodAndCpu(subject, cfg, options.WarmupSteps, options.TimedSteps, options.Seed);
                 progress?.Invoke($"round {round + 1}/{options.Rounds}: {settings[k].Name} {ms[k][round]:F1} ms/step ({cpu[k][round]:F1} CPU ms)");
             }
         }
@@ -164,55 +170,117 @@ public static class StepBenchmark
     /// <summary>Display name of the floor row: what every sparse-memory step must spend before ranking and updating.</summary>
     public const string FloorName = "floor: fwd + bwd to memory reads";
 
+    /// <summary>Id of the floor in <see cref="Methods"/>.</summary>
+    public const string FloorId = "floor";
+
+    /// <summary>Id of the default sparse method (its default row optimizer and ranker) in <see cref="Methods"/>.</summary>
+    public static string SparseId => SparseMemoryMethod.Spec.Name;
+
+    /// <summary>Id of full finetuning (the denominator of the ratios) in <see cref="Methods"/>.</summary>
+    public static string FullId => FullFinetuning.Spec.Name;
+
     /// <summary>
-    /// The compared methods: full finetuning first (the denominator), then LoRA, the sparse variants, and the floor of
-    /// sparse memory finetuning in this trainer — the forward pass plus the backward pass down to the memory reads, with
-    /// no ranking and no update (config null) — so the cost of the selection and the row update shows as the gap above it.
+    /// The compared methods: full finetuning first (the denominator), then every other registered method at its
+    /// defaults, the other row optimizers of the sparse method (on its default ranker), with <paramref name="everyRanker"/>
+    /// the other rankers too (with its default row optimizer), and the floor of sparse memory finetuning in this trainer —
+    /// the forward pass plus the backward pass down to the memory reads, with no ranking and no update (config null) — so
+    /// the cost of the selection and the row update shows as the gap above it. Ids are stable names for machine-readable
+    /// output (<c>full</c>, <c>sparse</c>, <c>sparse+adam_w</c>, <c>sparse+kl</c>, <c>floor</c>, …); labels are the
+    /// registry's labels.
     /// </summary>
-    static IEnumerable<(string Name, FinetuneConfig? Config)> Methods(ModelConfig cfg, StepBenchmarkOptions o)
+    public static IEnumerable<BenchMethod> Methods(ModelConfig cfg, int topT, int seed, bool everyRanker = false)
     {
-        var defaults = new FinetuneConfig { Seed = o.Seed };
+        var defaults = new FinetuneConfig { Seed = seed };
         var full = defaults with { Method = FullFinetuning.Spec.Name };
-        yield return (FullFinetuning.Spec.Label(full), full);
+        yield return new(FullFinetuning.Spec.Name, FullFinetuning.Spec.Label(full), full);
         foreach (var spec in FinetuneMethods.Registry.All.Where(s => s != FullFinetuning.Spec && (cfg.Memory is not null || !s.NeedsMemoryLayer)))
         {
-            var c = defaults with { Method = spec.Name, Sparse = defaults.Sparse with { TopT = o.TopT } };
-            yield return (spec.Label(c), c);
+            var c = defaults with { Method = spec.Name, Sparse = defaults.Sparse with { TopT = topT } };
+            yield return new(spec.Name, spec.Label(c), c);
             if (spec != SparseMemoryMethod.Spec) continue;
-            foreach (var opt in RowOptimizers.Registry.All.Skip(1))          // the other row update rules, on the same ranker
+            foreach (var opt in RowOptimizers.Registry.All.Where(o => o.Name != RowOptimizers.Registry.Get(c.Sparse.Optimizer, "sparse.optimizer").Name))
             {
-                var variant = c with { Sparse = c.Sparse with { Optimizer = opt.Name } };
-                yield return (spec.Label(variant), variant);
+                var variant = c with { Sparse = c.Sparse with { Optimizer = opt.Name } };   // the other row update rules, on the same ranker
+                yield return new($"{spec.Name}+{opt.Name}", spec.Label(variant), variant);
+            }
+            if (!everyRanker) continue;
+            foreach (var ranker in SlotRankers.Registry.All.Where(r => r.Name != SlotRankers.Registry.Get(c.Sparse.Ranker, "sparse.ranker").Name
+                                                                      && r != AllAccessedRanker.Spec))   // all-accessed is the memory_all method
+            {
+                var variant = c with { Sparse = c.Sparse with { Ranker = ranker.Name } };
+                yield return new($"{spec.Name}+{ranker.Name}", spec.Label(variant), variant);
             }
         }
-        if (cfg.Memory is not null) yield return (FloorName, null);
+        if (cfg.Memory is not null) yield return new(FloorId, FloorName, null);
     }
 
-    static (double Wall, double Cpu) TimeOne(BenchSubject subject, FinetuneConfig? requested, StepBenchmarkOptions o)
+    /// <summary>
+    /// Ms per optimizer step of one method (config null: the floor) on a fresh model of <paramref name="subject"/>, through
+    /// the real trainer with the loop <c>smf finetune</c> builds: the mean over <paramref name="timedSteps"/> steps after
+    /// <paramref name="warmupSteps"/> untimed ones.
+    /// </summary>
+    public static double TimeMethod(BenchSubject subject, FinetuneConfig? requested, int warmupSteps, int timedSteps, int seed) =>
+        TimeMethodAndCpu(subject, requested, warmupSteps, timedSteps, seed).Wall;
+
+    /// <summary>As <see cref="TimeMethod"/>, with the process CPU ms per step (all threads) too.</summary>
+    public static (double Wall, double Cpu) TimeMethodAndCpu(BenchSubject subject, FinetuneConfig? requested, int warmupSteps, int timedSteps, int seed)
     {
-        var cfg = requested ?? new FinetuneConfig { Seed = o.Seed };
+        var cfg = requested ?? new FinetuneConfig { Seed = seed };
         // No dispose scope around a whole run: the trainer scopes every step; the model is disposed below.
         var model = subject.NewModel();
-        var data = subject.Batches;
-        BackgroundStats? background = requested is not null && FinetuneMethods.Spec(cfg).NeedsBackground(cfg) ? subject.Background(model) : null;
-        var method = requested is null ? new ReadGradientsOnly() : FinetuneMethods.Create(cfg, background);
-        int steps = o.WarmupSteps + o.TimedSteps;
-        var times = new List<(TimeSpan Wall, TimeSpan Cpu)>();
-        string dir = Path.Combine(Path.GetTempPath(), "smf-bench", Guid.NewGuid().ToString("N"));
+        ITrainingMethod? method = null;
         try
         {
-            var loop = FinetuneMethods.Loop(cfg, steps) with { CheckpointEvery = steps, EvalEvery = steps };
-            new Trainer(model, method, data, loop, torch.CPU, new Recorder(times)).Run(dir);
+            BackgroundStats? background = requested is not null && FinetuneMethods.Spec(cfg).NeedsBackground(cfg) ? subject.Background(model) : null;
+            method = requested is null ? new ReadGradientsOnly() : FinetuneMethods.Create(cfg, background);
+            return TimeStepsAndCpu(model, method, subject.Batches, FinetuneMethods.Loop(cfg, 1), warmupSteps, timedSteps);
         }
         finally
         {
             (method as IDisposable)?.Dispose();
             model.Dispose();
+        }
+    }
+
+    /// <summary>
+    /// Ms per optimizer step of <paramref name="method"/> on <paramref name="model"/> through the real <see cref="Trainer"/>
+    /// (every per-step cost included: forward, backward, the method's work, clipping, the update, metrics rows), as the
+    /// mean over <paramref name="timedSteps"/> steps after <paramref name="warmupSteps"/> untimed ones. The loop's step
+    /// count is set here; the run stops right after the last timed step, so no checkpoint is written (which at a
+    /// million slots would cost seconds of disk I/O per timed run and time nothing of a step).
+    /// </summary>
+    public static double TimeSteps(LanguageModel model, ITrainingMethod method, IBatchSource data, LoopSettings loop, int warmupSteps, int timedSteps) =>
+        TimeStepsAndCpu(model, method, data, loop, warmupSteps, timedSteps).Wall;
+
+    /// <summary>As <see cref="TimeSteps"/>, with the process CPU ms per step (all threads) too.</summary>
+    public static (double Wall, double Cpu) TimeStepsAndCpu(LanguageModel model, ITrainingMethod method, IBatchSource data, LoopSettings loop, int warmupSteps, int timedSteps)
+    {
+        if (warmupSteps <= 0 || timedSteps <= 0) throw new ArgumentException("warm-up and timed steps must be ≥ 1");
+        int steps = warmupSteps + timedSteps;
+        var times = new List<(TimeSpan Wall, TimeSpan Cpu)>();
+        string dir = Path.Combine(Path.GetTempPath(), "smf-bench", Guid.NewGuid().ToString("N"));
+        try
+        {
+            // One step more than timed, never taken: the batch source ends the run before it, so the final checkpoint
+            // (at the last step) is never reached; cadences beyond the run keep checkpoints and evaluations out.
+            var bounded = loop with { Steps = steps + 1, CheckpointEvery = steps + 1, EvalEvery = steps + 1 };
+            new Trainer(model, method, new StopAfter(data, steps), bounded, torch.CPU, new Recorder(times)).Run(dir);
+        }
+        catch (StopAfter.Reached) { }
+        finally
+        {
             if (Directory.Exists(dir)) Directory.Delete(dir, recursive: true);
         }
-        return ((times[^1].Wall - times[o.WarmupSteps - 1].Wall).TotalMilliseconds / o.TimedSteps,
-            (times[^1].Cpu - times[o.WarmupSteps - 1].Cpu).TotalMilliseconds / o.TimedSteps);
+        if (times.Count != steps) throw new InvalidOperationException($"the timed run stopped after {times.Count} of {steps} steps");
+        return ((times[^1].Wall - times[warmupSteps - 1].Wall).TotalMilliseconds / timedSteps,
+            (times[^1].Cpu - times[warmupSteps - 1].Cpu).TotalMilliseconds / timedSteps);
     }
+
+    /// <summary>Random-token batches [b, t] of a vocabulary, one per step, seeded by (seed, step).</summary>
+    public static IBatchSource RandomTokens(int vocab, int batchSize, int seqLen, int seed) => new RandomBatches(vocab, batchSize, seqLen, seed);
+
+    /// <summary>Background statistics from 20 batches of <paramref name="data"/> that the timed runs do not use.</summary>
+    public static BackgroundStats BackgroundFor(LanguageModel model, IBatchSource data) => BackgroundFrom(model, data);
 
     /// <summary>Frozen model, memory reads captured, backward to them; no selection, no update.</summary>
     sealed class ReadGradientsOnly : ITrainingMethod, IStepOptimizer
@@ -235,6 +303,13 @@ public static class StepBenchmark
         public void Save(Stream destination) { }
         public void Load(Stream source, string origin) { }
         public void Dispose() { }
+    }
+
+    /// <summary>Passes batches 0 … n−1 through and ends the run (by <see cref="Reached"/>) when batch n is asked for.</summary>
+    sealed class StopAfter(IBatchSource inner, int n) : IBatchSource
+    {
+        public sealed class Reached : Exception;
+        public TrainingBatch Get(int step) => step < n ? inner.Get(step) : throw new Reached();
     }
 
     sealed class OffsetSource(IBatchSource inner, int offset) : IBatchSource

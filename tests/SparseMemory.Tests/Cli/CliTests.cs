@@ -120,6 +120,39 @@ public sealed class BenchCliTests
     }
 
     [Fact]
+    public void Bench_quick_writes_the_suite_json_and_prints_the_table()
+    {
+        string dir = Fixtures.TempDir("bench-cli");
+        string path = Path.Combine(dir, "bench.json");
+        var (code, output, err) = Smf.Run("bench", "--preset", "tiny", "--quick", "--memory-keys", "8", "--rounds", "1", "--warmup-rounds", "0",
+            "--steps", "1", "--warmup", "1", "--top-t", "16", "--out", path);
+        Assert.True(code == 0, err);
+        using var doc = System.Text.Json.JsonDocument.Parse(File.ReadAllText(path));
+        var root = doc.RootElement;
+        Assert.Equal("quick", root.GetProperty("mode").GetString());
+        Assert.True(root.GetProperty("sparse_step_ratio").GetDouble() > 0);
+        Assert.True(root.GetProperty("sparse_floor_ratio").GetDouble() > 0);
+        var names = root.GetProperty("scenarios").EnumerateArray().Select(s => s.GetProperty("name").GetString()).ToList();
+        Assert.Contains("memory/64/sparse", names);
+        Assert.Contains("generation", names);
+        Assert.Equal(1, root.GetProperty("settings").GetProperty("rounds").GetInt32());            // explicit options override the mode's defaults
+        Assert.Equal(16, root.GetProperty("settings").GetProperty("top_t").GetInt32());
+        Assert.Contains("sparse step ÷ full step", output);
+        Assert.Contains("floor: fwd + bwd to memory reads", output);
+    }
+
+    [Fact]
+    public void Bench_suite_options_without_the_suite_are_an_error()
+    {
+        var (code, _, err) = Smf.Run("bench", "--preset", "tiny", "--memory-keys", "8");
+        Assert.Equal(2, code);
+        Assert.Contains("--quick", err);
+        (code, _, err) = Smf.Run("bench", "--preset", "tiny", "--quick", "--decode", "4");    // separate benchmarks
+        Assert.Equal(2, code);
+        Assert.Contains("--decode", err);
+    }
+
+    [Fact]
     public void Bench_paths_times_one_method_with_the_reference_and_the_fast_kernels()
     {
         var (code, output, err) = Smf.Run("bench", "--preset", "tiny", "--paths", "full", "--steps", "1", "--warmup", "1", "--rounds", "2", "--json");

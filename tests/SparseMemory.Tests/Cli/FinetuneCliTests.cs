@@ -156,6 +156,23 @@ public sealed class FinetuneCliTests(FinetuneFixture fx) : IClassFixture<Finetun
     }
 
     [Fact]
+    public void Bench_quick_on_a_checkpoint_uses_its_fact_batches_and_tokenizer()
+    {
+        string path = Path.Combine(fx.Root, "bench-suite.json");
+        var (code, _, err) = Smf.Run("bench", "--quick", "--model", fx.BaseDir, "--data", fx.FactsPath, "--batch-size", "4", "--memory-keys", "4",
+            "--steps", "1", "--warmup", "1", "--rounds", "1", "--warmup-rounds", "0", "--top-t", "8", "--out", path);
+        Assert.True(code == 0, err);
+        using var doc = System.Text.Json.JsonDocument.Parse(File.ReadAllText(path));
+        var root = doc.RootElement;
+        Assert.Equal(fx.BaseDir, root.GetProperty("checkpoint").GetString());
+        Assert.Contains("4 paraphrases per step", root.GetProperty("subject").GetString());
+        var scenarios = root.GetProperty("scenarios").EnumerateArray().ToDictionary(s => s.GetProperty("name").GetString()!);
+        Assert.True(scenarios["generation"].GetProperty("tokens_per_s").GetDouble() > 0);
+        Assert.True(scenarios["background_stats"].GetProperty("tokens_per_s").GetDouble() > 0);
+        Assert.True(root.GetProperty("sparse_step_ratio").GetDouble() > 0);
+    }
+
+    [Fact]
     public void Bench_on_a_missing_checkpoint_fails_with_the_path()
     {
         string missing = Path.Combine(fx.Root, "no-such-checkpoint");
