@@ -37,7 +37,7 @@ public static class BenchCommand
         var paths = new Option<string?>("--paths") { Description = "Time one method (e.g. full) with the optimised training kernels off, on, and each alone, alternating rounds (ratios to the reference kernels)" };
         var json = new Option<bool>("--json") { Description = "Print one JSON object (per method: ms per round, ratios per round, medians; with --quick/--suite the suite's object) instead of the table" };
         var quick = new Option<bool>("--quick") { Description = "Run the whole suite, short: every scenario, 2 rounds, few steps (under 3 min on a quiet 2-core machine)" };
-        var suite = new Option<bool>("--suite") { Description = "Run the whole suite: matmul peak, pretraining step (tokens/s, MFU), every finetuning method and the floor, memory sizes 16k–1M, background statistics, generation, peak RSS (≈ 10–15 min on 2 cores)" };
+        var suite = new Option<bool>("--suite") { Description = "Run the whole suite: matmul peak, pretraining step (tokens/s, MFU), every finetuning method and the floor, memory sizes 16k–1M, background statistics, generation, peak RSS (≈ 5–10 min on a quiet 2-core machine)" };
         var output = new Option<string?>("--out") { Description = "Also write the JSON to this file (the suite's object with --quick/--suite, the decode timings with --decode, else the method table's)" };
         var warmupRounds = new Option<int?>("--warmup-rounds") { Description = "Suite: discarded warm-up rounds (default 1)" };
         var memoryKeys = new Option<int[]?>("--memory-keys") { Description = "Suite: N of the memory-size scenarios, N² slots each (default 128 256 512 1024)", AllowMultipleArgumentsPerToken = true };

@@ -69,7 +69,7 @@ public sealed record BenchSuiteOptions
     /// <summary>Seed of models, batches and sampling.</summary>
     public int Seed { get; init; } = 1;
 
-    /// <summary>The full suite (≈ 10–15 min on 2 cores with the base preset; dominated by the 1M-slot scenarios).</summary>
+    /// <summary>The full suite (≈ 8 min of CPU time with the base preset, ≈ 5–10 min on a quiet 2-core machine; dominated by the 1M-slot scenarios).</summary>
     public static BenchSuiteOptions Full => new();
 
     /// <summary>The quick suite: every scenario, fewer rounds and steps (under 3 minutes on a quiet 2-core machine with the base preset).</summary>
