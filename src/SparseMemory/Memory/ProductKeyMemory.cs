@@ -142,6 +142,7 @@ public sealed class ProductKeyMemory : nn.Module<Tensor, Tensor>
             using (torch.no_grad()) y = _values.Table.forward(bagIds, null, bagW.detach());
             y.requires_grad_(true);
         }
+        else if (FastPaths.ManagedValueBackward && ValueRead.Supports(_values.Weight, bagW)) y = ValueRead.Apply(_values.Table, bagIds, bagW);
         else y = _values.Table.forward(bagIds, null, bagW);
         AccessLog?.Record(new MemoryAccess(_layerIndex, bagIds.view(b, t, -1).detach(), bagW.view(b, t, -1).detach(), ValidMask,
             CaptureReads ? y : null));
