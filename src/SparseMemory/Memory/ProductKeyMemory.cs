@@ -148,6 +148,7 @@ public sealed class ProductKeyMemory : nn.Module<Tensor, Tensor>
             if (y.requires_grad) y = y + (read = torch.zeros_like(y).requires_grad_(true));
             else read = y.requires_grad_(true);
         }
+        else if (FastPaths.ManagedValueBackward && ValueRead.Supports(_values.Weight, bagW)) y = ValueRead.Apply(_values.Table, bagIds, bagW);
         else y = _values.Table.forward(bagIds, null, bagW);
         AccessLog?.Record(new MemoryAccess(_layerIndex, bagIds.view(b, t, -1).detach(), bagW.view(b, t, -1).detach(), ValidMask, read));
         if (gate_proj is not null) y = y * F.silu(gate_proj.forward(flat));

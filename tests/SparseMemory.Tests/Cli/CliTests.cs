@@ -162,10 +162,10 @@ public sealed class BenchCliTests
         var names = methods.Select(m => m.GetProperty("method").GetString()!).ToList();
         Assert.Equal("reference kernels", names[0]);
         Assert.Equal("all fast paths", names[1]);
-        Assert.Equal(SparseMemory.Model.FastPaths.All.Count > 1 ? 2 + SparseMemory.Model.FastPaths.All.Count : 2, names.Count);
+        Assert.Equal(SparseMemory.Config.FastPaths.All.Count > 1 ? 2 + SparseMemory.Config.FastPaths.All.Count : 2, names.Count);
         Assert.All(methods[0].GetProperty("ratio_to_full").EnumerateArray(), r => Assert.Equal(1.0, r.GetDouble()));
         Assert.All(methods, m => Assert.All(m.GetProperty("cpu_ms_per_step").EnumerateArray(), x => Assert.True(x.GetDouble() > 0)));
-        Assert.All(SparseMemory.Model.FastPaths.All, s => Assert.True(s.Get(), $"{s.Name} restored"));
+        Assert.All(SparseMemory.Config.FastPaths.All, s => Assert.True(s.Get(), $"{s.Name} restored"));
         (code, _, err) = Smf.Run("bench", "--preset", "tiny", "--paths", "nonsense", "--rounds", "1");
         Assert.NotEqual(0, code);
         Assert.Contains("--paths", err);
