@@ -95,16 +95,21 @@ public sealed class ProductKeyMemory : nn.Module<Tensor, Tensor>
     {
         long bt = x.shape[0];
         int half = _keyDim / 2;
-        var q = query.forward(x).view(bt, _heads, 2, half);                       // (BT, H, 2, Dk/2)
-        var k = keys.view(_heads, 2, _numKeys, half);                             // (H, 2, N, Dk/2)
-        var s = torch.einsum("bhcd,hcnd->bhcn", q, k);                             // (BT, H, 2, N) half scores
-        (Tensor First, Tensor Second) sub;
+        // Half scores in (head, half) planes, the layout a batched matrix product writes: (H·2, BT, N). The selection
+        // reads the planes as they are, and the selected scores are gathered from them in that layout, so neither the
+        // forward nor the backward copies a (BT, H, 2, N) tensor between layouts; at N = 1024 one is 134 MB a step.
+        var q = query.forward(x).view(bt, _heads * 2, half).transpose(0, 1);     // (H·2, BT, Dk/2)
+        var k = keys.view(_heads * 2, _numKeys, half);                            // (H·2, N, Dk/2)
+        var s = q.bmm(k.transpose(1, 2));                                         // (H·2, BT, N) half scores
+        (Tensor First, Tensor Second) sub;                                        // (BT, H, K) each
         using (torch.no_grad())
         {
             var plain = s.detach();
-            sub = (allowManaged && ProductKeyTopK.Supports(plain) ? ProductKeyTopK.Select(plain, _topK) : null) ?? SelectWithTorch(plain);
+            sub = (allowManaged && ProductKeyTopK.Supports(plain) ? ProductKeyTopK.SelectPlanar(plain, _heads, _topK) : null)
+                  ?? SelectWithTorch(plain.view(_heads, 2, bt, _numKeys).permute(2, 0, 1, 3));
         }
-        var scores = s.select(2, 0).gather(-1, sub.First) + s.select(2, 1).gather(-1, sub.Second);   // (BT, H, K)
+        var at = torch.stack([sub.First, sub.Second], 2).permute(1, 2, 0, 3).reshape(_heads * 2, bt, _topK);   // (H·2, BT, K)
+        var scores = s.gather(2, at).view(_heads, 2, bt, _topK).sum(1).permute(1, 0, 2).contiguous();         // (BT, H, K)
         return (sub.First * _numKeys + sub.Second, scores);
     }
 

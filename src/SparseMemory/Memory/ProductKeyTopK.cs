@@ -51,9 +51,31 @@ internal static class ProductKeyTopK
         return null;
     }
 
+    /// <summary>
+    /// The same selection on half scores laid out by (head, half) planes: <paramref name="planes"/> is [H·2, R, N]
+    /// (CPU float32; plane h·2 + c holds half c of head h for every token r), as a batched matrix product produces them
+    /// without a copy. Returns the sub-key indices [R, H, K] of the first and second half, best first, or null on a NaN.
+    /// </summary>
+    public static (Tensor First, Tensor Second)? SelectPlanar(Tensor planes, int heads, int k)
+    {
+        if (!Supports(planes)) throw new ArgumentException($"managed product-key selection needs CPU float32 scores, got {planes.dtype} on {planes.device}");
+        if (planes.dim() != 3 || planes.shape[0] != 2L * heads) throw new ArgumentException($"expected [H·2 = {2 * heads}, R, N] half-score planes, got [{string.Join(", ", planes.shape)}]");
+        long n = planes.shape[2], tokens = planes.shape[1];
+        if (k < 1 || k > n) throw new ArgumentOutOfRangeException(nameof(k), k, $"top-K must lie in [1, {n}] (the sub-keys per half)");
+        var s = planes.contiguous();
+        if (s.numel() * sizeof(long) > int.MaxValue) throw new ArgumentException("half scores too large for one managed selection call; split the batch");
+        var first = torch.empty([tokens, heads, k], ScalarType.Int64);
+        var second = torch.empty([tokens, heads, k], ScalarType.Int64);
+        bool ok = RunRows(s, first, second, (int)(tokens * heads), (int)n, k, heads, (int)tokens);      // one thread: see Select
+        if (ok) return (first, second);
+        first.Dispose(); second.Dispose();
+        return null;
+    }
+
+    /// <summary>Row r = token·H + head; with <paramref name="planeTokens"/> = 0 the halves of a row are adjacent ([R, 2, N]), otherwise in planes [H·2, tokens, N].</summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]   // every method here: compiled optimised at once (tier-0 code of
     // vector intrinsics is an order of magnitude slower, and tiering up may wait while other code keeps compiling)
-    static bool RunRows(Tensor s, Tensor first, Tensor second, int rows, int n, int k)
+    static bool RunRows(Tensor s, Tensor first, Tensor second, int rows, int n, int k, int heads = 1, int planeTokens = 0)
     {
         var src = MemoryMarshal.Cast<byte, float>(s.bytes);
         var f = MemoryMarshal.Cast<byte, long>(first.bytes);
@@ -61,8 +83,15 @@ internal static class ProductKeyTopK
         var w = new Workspace(n, k);
         for (int r = 0; r < rows; r++)
         {
-            var row = src.Slice(r * 2 * n, 2 * n);
-            if (!SelectRow(row[..n], row[n..], k, w, f.Slice(r * k, k), g.Slice(r * k, k))) return false;
+            ReadOnlySpan<float> s1, s2;
+            if (planeTokens == 0) { s1 = src.Slice(r * 2 * n, n); s2 = src.Slice(r * 2 * n + n, n); }
+            else
+            {
+                int token = r / heads, head = r % heads;
+                s1 = src.Slice(((head * 2) * planeTokens + token) * n, n);
+                s2 = src.Slice(((head * 2 + 1) * planeTokens + token) * n, n);
+            }
+            if (!SelectRow(s1, s2, k, w, f.Slice(r * k, k), g.Slice(r * k, k))) return false;
         }
         return true;
     }

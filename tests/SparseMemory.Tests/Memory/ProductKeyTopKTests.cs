@@ -52,6 +52,22 @@ public sealed class ProductKeyTopKTests
         }
     }
 
+    [Theory]
+    [InlineData(4, 1024, 32, 50, 1)]   // the large preset's N and K
+    [InlineData(3, 13, 5, 40, 2)]
+    public void Planar_layout_selects_exactly_what_the_row_layout_selects(int heads, int n, int k, int tokens, int seed)
+    {
+        // The memory layer computes half scores as (H·2, tokens, N) planes; the same scores as [tokens, H, 2, N] rows
+        // must give the same pairs, bit for bit.
+        var planes = torch.randn([heads * 2, tokens, n], generator: new torch.Generator((ulong)seed));
+        var rows = planes.view(heads, 2, tokens, n).permute(2, 0, 1, 3).contiguous();
+        var (f1, s1) = ProductKeyTopK.SelectPlanar(planes, heads, k)!.Value;
+        var (f2, s2) = ProductKeyTopK.Select(rows, k)!.Value;
+        Assert.Equal([tokens, heads, k], f1.shape);
+        TensorAssert.Identical(f2, f1, "first-half indices");
+        TensorAssert.Identical(s2, s1, "second-half indices");
+    }
+
     [Fact]
     public void Gaussian_scores_give_the_reference_top_k_scores_in_order()
     {
