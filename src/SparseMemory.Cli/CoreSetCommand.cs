@@ -18,7 +18,7 @@ public static class CoreSetCommand
         var data = new Option<string?>("--data") { Description = "Facts: embedded set name, facts JSONL or TriviaQA-format JSONL (default: new)" };
         var facts = new Option<int>("--facts") { Description = "Facts to analyse (the first of the shuffled stream)", DefaultValueFactory = _ => 10 };
         var ts = new Option<string>("--top-t") { Description = "Comma-separated t values tried when learning each fact alone", DefaultValueFactory = _ => "16,64,256,1024" };
-        var steps = new Option<int>("--steps") { Description = "Steps when learning each fact alone", DefaultValueFactory = _ => 3 };
+        var steps = new Option<int?>("--steps") { Description = "Steps when learning each fact alone (default: the model's steps per fact, data.steps_per_item)" };
         var outFile = new Option<string?>("--out") { Description = "Also write one JSON line per fact to this file" };
         var sets = CliRunner.SetOption();
         var cmd = new Command("coreset", "Core sets of facts: rows every paraphrase reads, how many the question reads, the t covering them, the smallest t that teaches the fact")
@@ -27,7 +27,8 @@ public static class CoreSetCommand
         };
         cmd.SetAction(pr =>
         {
-            var overrides = new List<string> { $"base_model={pr.GetValue(model)}" };
+            // The base model's finetuning recipe for sparse (paraphrases, question share, lr, …) first, as smf finetune does.
+            var overrides = new List<string>(FinetuneRecipe.Sets(FinetuneRecipe.Of(pr.GetValue(model)!), "sparse")) { $"base_model={pr.GetValue(model)}" };
             if (pr.GetValue(data) is string d) overrides.Add($"data.facts={d}");
             overrides.AddRange(pr.GetValue(sets) ?? []);
             var cfg = ConfigLoader.Load<FinetuneConfig>(null, null, overrides);
@@ -35,8 +36,9 @@ public static class CoreSetCommand
             try { topTs = pr.GetValue(ts)!.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries).Select(s => int.Parse(s, CultureInfo.InvariantCulture)).ToArray(); }
             catch (FormatException) { throw new ConfigException($"--top-t: expected comma-separated integers, got \"{pr.GetValue(ts)}\""); }
             if (topTs.Length == 0 || topTs.Any(t => t <= 0)) throw new ConfigException("--top-t: give positive integers, e.g. 16,64,256");
-            if (pr.GetValue(facts) <= 0 || pr.GetValue(steps) <= 0) throw new ConfigException("--facts and --steps must be ≥ 1");
-            var rows = CoreSetReport.Run(cfg, new CoreSetOptions(pr.GetValue(facts), topTs, pr.GetValue(steps)), line => Console.Error.WriteLine(line));
+            int stepsAlone = pr.GetValue(steps) ?? cfg.Data.StepsPerItem;
+            if (pr.GetValue(facts) <= 0 || stepsAlone <= 0) throw new ConfigException("--facts and --steps must be ≥ 1");
+            var rows = CoreSetReport.Run(cfg, new CoreSetOptions(pr.GetValue(facts), topTs, stepsAlone), line => Console.Error.WriteLine(line));
             var table = new Table(null, new TableColumn("fact"), new TableColumn("answer"), new TableColumn("rows read", ColumnAlign.Right),
                 new TableColumn("core", ColumnAlign.Right), new TableColumn("core ∩ question", ColumnAlign.Right),
                 new TableColumn("t covering core", ColumnAlign.Right), new TableColumn("min t answered", ColumnAlign.Right));

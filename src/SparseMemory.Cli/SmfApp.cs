@@ -22,5 +22,6 @@ public static class SmfApp
         DataCommand.Create(),
         ReportCommand.Create(),
         ServeCommand.Create(),
+        InfoCommand.Create(),
     };
 }

@@ -7,12 +7,12 @@ namespace SparseMemory.Tests;
 /// <summary>Comparisons of a resumed run folder with an uninterrupted one, shared by the crash and kill tests.</summary>
 internal static class RunAssert
 {
-    /// <summary>Metrics rows of a run folder without the wall-clock fields (and any <paramref name="alsoIgnore"/>d keys).</summary>
+    /// <summary>Metrics rows of a run folder without the fields that measure the machine (time, memory) (and any <paramref name="alsoIgnore"/>d keys).</summary>
     public static string[] Metrics(string dir, params string[] alsoIgnore) =>
         File.ReadAllLines(Path.Combine(dir, Checkpoint.MetricsFile)).Select(line =>
         {
             var o = JsonNode.Parse(line)!.AsObject();
-            foreach (string k in new[] { "tokens_per_s", "elapsed_s" }.Concat(alsoIgnore)) o.Remove(k);
+            foreach (string k in SparseMemory.Training.Trainer.MeasuredFields.Concat(alsoIgnore)) o.Remove(k);
             return o.ToJsonString();
         }).ToArray();
 

@@ -1,6 +1,7 @@
 using System.Reflection;
 using System.Runtime.InteropServices;
 using System.Text.Json.Nodes;
+using SparseMemory.Training;
 using TorchSharp;
 
 namespace SparseMemory.Runs;
@@ -39,9 +40,14 @@ public static class BenchEnvironment
         if (config is not null) o["libtorch_config"] = Lines(config);
         if (LibTorchString("_ZN2at17get_parallel_infoB5cxx11Ev") is { } parallel) o["parallel_info"] = Lines(parallel);   // at::get_parallel_info()
         var env = new JsonObject();
-        foreach (string k in new[] { "OMP_NUM_THREADS", "MKL_NUM_THREADS", "OMP_WAIT_POLICY", "SMF_MALLOC_TUNING", "DOTNET_gcServer", "DOTNET_gcConcurrent" })
+        foreach (string k in new[] { "OMP_NUM_THREADS", "MKL_NUM_THREADS", "OMP_WAIT_POLICY", "GOMP_SPINCOUNT", "SMF_OMP_SPIN", "SMF_MALLOC", "SMF_MALLOC_TUNING", "LD_PRELOAD", "DOTNET_gcServer", "DOTNET_gcConcurrent" })
             if (Environment.GetEnvironmentVariable(k) is { } v) env[k] = v;
         o["environment_variables"] = env;
+        o["native_defaults"] = NativeDefaults.Summary;
+        var native = new JsonObject();                       // what libgomp and the loader see (can differ from .NET's copy)
+        foreach (string k in new[] { "GOMP_SPINCOUNT", "OMP_WAIT_POLICY", "LD_PRELOAD" })
+            if (NativeDefaults.NativeEnvironmentVariable(k) is { } v) native[k] = v;
+        o["native_environment"] = native;
         return o;
     }
 

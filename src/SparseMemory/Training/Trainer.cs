@@ -39,6 +39,9 @@ public sealed record LoopSettings(int Steps, int WarmupSteps, double MinLrRatio,
 /// </summary>
 public sealed class Trainer
 {
+    /// <summary>Metrics fields that measure the machine, not the run: they differ between two runs with the same seed.</summary>
+    public static readonly IReadOnlyList<string> MeasuredFields = ["tokens_per_s", "elapsed_s", "rss_mb"];
+
     readonly LanguageModel _model;
     readonly ITrainingMethod _method;
     readonly IBatchSource _data;
@@ -134,6 +137,7 @@ public sealed class Trainer
                     ["step"] = done, ["loss"] = loss, ["lr"] = _groups[0].Lr * LrFactor(_groups[0].Schedule, step),
                     ["tokens"] = tokens, ["tokens_per_s"] = tps, ["elapsed_s"] = clock.Elapsed.TotalSeconds,
                 };
+                if (ProcessMemory.RssMiB() is { } rss) full["rss_mb"] = Math.Round(rss, 1);   // resident memory of the process (Linux)
                 foreach (var (k, v) in row) full[k] = v;
                 if (evalNow) AddEval(full, done);
                 metrics.Write(full);

@@ -27,13 +27,14 @@ internal static class SmfProcess
     /// Runs smf with <paramref name="args"/>; with <paramref name="killAfter"/> it is killed (SIGKILL, whole tree) if still
     /// running then. A run longer than <paramref name="timeout"/> is killed and reported as a hang.
     /// </summary>
-    public static Result Run(IEnumerable<string> args, IReadOnlyDictionary<string, string>? env = null, TimeSpan? killAfter = null, TimeSpan? timeout = null)
+    public static Result Run(IEnumerable<string> args, IReadOnlyDictionary<string, string>? env = null, TimeSpan? killAfter = null, TimeSpan? timeout = null, IEnumerable<string>? unset = null)
     {
         var psi = StartInfo();
         foreach (string a in args) psi.ArgumentList.Add(a);
         psi.RedirectStandardOutput = psi.RedirectStandardError = true;
         psi.UseShellExecute = false;
         psi.Environment.Remove("SMF_FAULT_POINT");
+        foreach (string key in unset ?? []) psi.Environment.Remove(key);
         foreach (var (key, value) in env ?? new Dictionary<string, string>()) psi.Environment[key] = value;
         var (stdout, stderr) = (new System.Text.StringBuilder(), new System.Text.StringBuilder());
         var clock = Stopwatch.StartNew();

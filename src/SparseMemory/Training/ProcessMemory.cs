@@ -1,4 +1,4 @@
-namespace SparseMemory.Runs;
+namespace SparseMemory.Training;
 
 /// <summary>
 /// Resident memory of this process from <c>/proc/self/status</c> (Linux): the current RSS (<c>VmRSS</c>) and its

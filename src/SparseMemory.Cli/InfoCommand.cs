@@ -1,0 +1,21 @@
+using System.CommandLine;
+using System.Text.Json;
+using SparseMemory.Runs;
+
+namespace SparseMemory.Cli;
+
+/// <summary><c>smf info</c>: what this process runs on — threads, libtorch build, CPU, and the native settings chosen at start-up.</summary>
+public static class InfoCommand
+{
+    /// <summary>Builds the command.</summary>
+    public static Command Create()
+    {
+        var cmd = new Command("info", "Print the runtime environment as JSON: threads, libtorch build and BLAS, CPU, load, the OpenMP spin and allocator chosen at start-up (docs/pitfalls.md#native-memory)");
+        cmd.SetAction(_ =>
+        {
+            Console.WriteLine(BenchEnvironment.Describe().ToJsonString(new JsonSerializerOptions { WriteIndented = true }));
+            return 0;
+        });
+        return cmd;
+    }
+}
