@@ -13,11 +13,12 @@ namespace SparseMemory.Training;
 /// With two busy processes on two cores the spinning threads take the cores from the working ones (4–11× slower
 /// measured). Unless the user set <c>GOMP_SPINCOUNT</c> or <c>OMP_WAIT_POLICY</c>, <c>GOMP_SPINCOUNT</c> is set to
 /// <see cref="DefaultSpinCount"/>; <c>SMF_OMP_SPIN=N</c> chooses another count, <c>SMF_OMP_SPIN=off</c> keeps libgomp's.</item>
-/// <item><b>Allocator</b>, <c>SMF_MALLOC</c>: <c>mimalloc</c> / <c>jemalloc</c> restart the process once with the
+/// <item><b>Allocator</b>, <c>SMF_MALLOC</c>: <c>glibc</c> (the default: changes nothing); <c>mimalloc</c> (flat RSS, 5–18%
+/// slower) / <c>jemalloc</c> restart the process once with the
 /// library in <c>LD_PRELOAD</c> (Debian packages libmimalloc2.0 / libjemalloc2; when it is not installed the process
 /// goes on with glibc and says so in <see cref="Summary"/>); <c>trim</c> returns free heap pages every
 /// <see cref="TrimPeriod"/> (<c>malloc_trim(0)</c> on a timer); <c>mmap</c> fixes glibc's mmap threshold at 1 MiB
-/// (flattest, slowest); <c>glibc</c> changes nothing. <c>SMF_MALLOC_TUNING=1</c> is the older name of <c>mmap</c>.</item>
+/// (flattest, slowest). <c>SMF_MALLOC_TUNING=1</c> is the older name of <c>mmap</c>.</item>
 /// </list>
 /// </summary>
 public static partial class NativeDefaults
@@ -26,10 +27,10 @@ public static partial class NativeDefaults
     public const int DefaultSpinCount = 1_000;
 
     /// <summary>The allocator policy when <c>SMF_MALLOC</c> is unset.</summary>
-    public const string DefaultMalloc = "mimalloc";
+    public const string DefaultMalloc = "glibc";
 
     /// <summary>The allocator policies <c>SMF_MALLOC</c> accepts.</summary>
-    public static readonly string[] MallocPolicies = ["mimalloc", "jemalloc", "trim", "mmap", "glibc"];
+    public static readonly string[] MallocPolicies = ["glibc", "mimalloc", "jemalloc", "trim", "mmap"];
 
     /// <summary>How often the <c>trim</c> allocator policy returns free heap pages.</summary>
     public static readonly TimeSpan TrimPeriod = TimeSpan.FromSeconds(5);
