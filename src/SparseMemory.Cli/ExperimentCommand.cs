@@ -12,8 +12,7 @@ public static class ExperimentCommand
     {
         var preset = new Option<string?>("--preset")
         {
-            Description = $"Experiment preset (presets/experiments): {string.Join(", ", ConfigLoader.PresetNamesOf(ConfigLoader.ExperimentPresets))}",
-            DefaultValueFactory = _ => "smoke",
+            Description = $"Experiment preset (presets/experiments): {string.Join(", ", ConfigLoader.PresetNamesOf(ConfigLoader.ExperimentPresets))}; default {ExperimentRun.DefaultPreset} unless --config is given (a file then builds on the defaults alone)",
         };
         var config = CliRunner.ConfigOption();
         var sets = CliRunner.SetOption();

@@ -39,9 +39,16 @@ public static class ExperimentRun
     /// <summary>File of one row per finished run (read by <see cref="ExperimentReport"/>).</summary>
     public const string ResultsFile = ExperimentReport.ResultsFile;
 
-    /// <summary>Loads an experiment config: defaults → <c>--preset</c> (presets/experiments) → file → <c>--set</c>, validated.</summary>
+    /// <summary>The experiment preset used when neither a preset nor a config file is given.</summary>
+    public const string DefaultPreset = "smoke";
+
+    /// <summary>
+    /// Loads an experiment config: defaults → <c>--preset</c> (presets/experiments) → file → <c>--set</c>, validated.
+    /// Without a preset the <see cref="DefaultPreset"/> applies only when there is no file either: a file stands on the
+    /// defaults alone, so that nothing of the smoke test (its backgrounds, its finetune overrides) leaks into it.
+    /// </summary>
     public static ComparisonConfig LoadConfig(string? preset, string? file, IEnumerable<string>? sets) =>
-        ConfigLoader.Load<ComparisonConfig>(preset, file, sets, c => c.Validate(), ConfigLoader.ExperimentPresets);
+        ConfigLoader.Load<ComparisonConfig>(preset ?? (file is null ? DefaultPreset : null), file, sets, c => c.Validate(), ConfigLoader.ExperimentPresets);
 
     /// <summary>Replaced by the base checkpoint folder in finetune overrides (e.g. <c>sparse.background={base}/background-known.safetensors</c>).</summary>
     public const string BasePlaceholder = "{base}";

@@ -95,6 +95,23 @@ public sealed class ExperimentTests
     }
 
     [Fact]
+    public void A_config_file_without_a_preset_builds_on_the_defaults_not_on_the_smoke_preset()
+    {
+        string file = Path.Combine(Fixtures.TempDir("exp-file"), "exp.json");
+        File.WriteAllText(file, """{ "name": "mine", "base_preset": "tiny", "grid": [ { "method": "full", "sweep": { "lr": [1e-3] } } ] }""");
+        var smoke = ExperimentRun.LoadConfig(null, null, null);
+        Assert.Equal(ExperimentRun.DefaultPreset, smoke.Name);
+        Assert.NotEmpty(smoke.Backgrounds);                       // what used to leak into a file's experiment
+        var mine = ExperimentRun.LoadConfig(null, file, null);
+        Assert.Equal("mine", mine.Name);
+        Assert.Empty(mine.Backgrounds);
+        Assert.Empty(mine.Finetune);
+        Assert.Equal(new SparseMemory.Config.ComparisonConfig().ProbeLimit, mine.ProbeLimit);
+        var layered = ExperimentRun.LoadConfig("smoke", file, null);   // asked for explicitly, the preset still layers
+        Assert.Equal(smoke.Backgrounds, layered.Backgrounds);
+    }
+
+    [Fact]
     public void A_corrupt_base_model_fails_before_the_experiment_folder_is_created()
     {
         string root = Fixtures.TempDir("exp-badbase");
