@@ -28,7 +28,7 @@ public static class CoreSetCommand
         cmd.SetAction(pr =>
         {
             // The base model's finetuning recipe for sparse (paraphrases, question share, lr, …) first, as smf finetune does.
-            var overrides = new List<string>(FinetuneRecipe.Sets(FinetuneRecipe.Of(pr.GetValue(model)!), "sparse")) { $"base_model={pr.GetValue(model)}" };
+            var overrides = new List<string>(FinetuneRecipe.For(pr.GetValue(model)!, "sparse")) { $"base_model={pr.GetValue(model)}" };
             if (pr.GetValue(data) is string d) overrides.Add($"data.facts={d}");
             overrides.AddRange(pr.GetValue(sets) ?? []);
             var cfg = ConfigLoader.Load<FinetuneConfig>(null, null, overrides);

@@ -32,7 +32,7 @@ public static class FinetuneCommand
         {
             string methodName = FinetuneMethods.Registry.Get(pr.GetValue(method), "--method").Name;
             // The base model's recipe first (its measured defaults), then everything the user chose.
-            var overrides = new List<string>(FinetuneRecipe.Sets(FinetuneRecipe.Of(pr.GetValue(model)!), methodName))
+            var overrides = new List<string>(FinetuneRecipe.For(pr.GetValue(model)!, methodName))
                 { $"base_model={pr.GetValue(model)}", $"method={methodName}" };
             if (pr.GetValue(lr) is double lrValue && (!double.IsFinite(lrValue) || lrValue < 0))
                 throw new ArgumentException($"--lr is {lrValue}; it must be a finite number ≥ 0 (omit it for the method's default)");

@@ -24,6 +24,9 @@ public static class FinetuneRecipe
         return sets;
     }
 
+    /// <summary>The overrides for <paramref name="method"/> from the recipe stored in checkpoint folder <paramref name="dir"/>.</summary>
+    public static IReadOnlyList<string> For(string dir, string method) => Sets(Of(dir), method);
+
     /// <summary>The recipe stored in checkpoint folder <paramref name="dir"/> (empty when it has none, e.g. older checkpoints).</summary>
     public static IReadOnlyDictionary<string, string[]> Of(string dir)
     {
