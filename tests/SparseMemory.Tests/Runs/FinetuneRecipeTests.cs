@@ -49,6 +49,17 @@ public class FinetuneRecipeTests
         Assert.True(code == 0, err);
         Assert.Contains("(3 paraphrases", output);
 
+        // smf coreset learns each fact with the same recipe (its batches hold the recipe's paraphrases), the user still wins.
+        (code, _, err) = Smf.Run("background", "--model", baseDir, "--batches", "2");
+        Assert.True(code == 0, err);
+        foreach (var (sets, paraphrases) in new[] { (Array.Empty<string>(), 4), (["--set", "data.paraphrases=3"], 3) })
+        {
+            string rowsFile = Path.Combine(root, $"coreset-{paraphrases}.jsonl");
+            (code, _, err) = Smf.Run(["coreset", "--model", baseDir, "--facts", "1", "--top-t", "4", "--out", rowsFile, .. sets]);
+            Assert.True(code == 0, err);
+            Assert.Equal(paraphrases, System.Text.Json.Nodes.JsonNode.Parse(File.ReadAllLines(rowsFile).Single())!["paraphrases"]!.GetValue<int>());
+        }
+
         var exp = ExperimentRun.LoadConfig("smoke", null, [$"base_model={baseDir}"]) with
         {
             Grid = [new GridEntry { Method = "sparse", Sweep = new() { ["lr"] = [System.Text.Json.Nodes.JsonValue.Create(9.0)] } }, new GridEntry { Method = "full" }],
