@@ -1,3 +1,4 @@
+using SparseMemory.Data.Facts;
 using SparseMemory.Runs;
 using System.CommandLine;
 using SparseMemory.Config;
@@ -59,9 +60,9 @@ public static class FinetuneCommand
             {
                 foreach (var b in FinetuneRun.Preview(cfg, pr.GetValue(show)))
                 {
-                    Console.WriteLine($"step {b.Step}: fact {b.FactId} — Q: {b.Question}  A: {b.Answer}  ({b.Rows.Count} paraphrases, padded to {b.PaddedLength} tokens, {b.Rows.Sum(row => row.PadTokens)} pad tokens)");
+                    Console.WriteLine($"step {b.Step}: fact {b.FactId} — evaluation question (held out): {b.Question}  A: {b.Answer}  ({b.Rows.Count} lines, {b.Rows.Count(row => row.Kind == LineKind.Question)} questions, padded to {b.PaddedLength} tokens, {b.Rows.Sum(row => row.PadTokens)} pad tokens)");
                     foreach (var row in b.Rows)
-                        Console.WriteLine($"  [{row.Tokens.Count,3} tok + {row.PadTokens,2} pad] {row.Text}\n      {string.Join(" ", row.Tokens.Select(t => "|" + t.Replace("Ġ", "␣")))}|");
+                        Console.WriteLine($"  [{(row.Kind == LineKind.Question ? "question " : "statement")}] [{row.Tokens.Count,3} tok + {row.PadTokens,2} pad] {row.Text.Replace("\n", "\\n")}\n      from: {row.Origin}\n      {string.Join(" ", row.Tokens.Select(t => "|" + t.Replace("Ġ", "␣")))}|");
                 }
                 return 0;
             }

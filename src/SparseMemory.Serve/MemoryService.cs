@@ -293,7 +293,7 @@ public sealed class MemoryService : IDisposable
         string answer = r.Answer?.Trim() ?? "";
         // The fact id seeds the paraphrase sample: the same request gives the same batch (and, from the same table, the same update).
         var fact = new Fact($"serve:{r.Text}\n{r.Question}\n{r.Answer}", "", "serve", answer, answer.Length > 0 ? [answer] : [], r.Question?.Trim() ?? "", sentences, "serve");
-        var options = new ParaphraseOptions(AllowQuestionForm: r.Question is not null && r.Answer is not null && _options.QuestionForm);
+        var options = new ParaphraseOptions(AllowQuestionForm: r.Question is not null && r.Answer is not null && _options.QuestionForm, Questions: QuestionSource.Verbatim);
         return FactParaphraser.Paraphrases(fact, _options.Paraphrases, _options.Seed, options);
     }
 

@@ -86,6 +86,20 @@ public sealed record StreamConfig
     public bool AllowQuestionForm { get; init; } = false;
     /// <summary>With <see cref="AllowQuestionForm"/>: share of each batch in question form (null = no quota; see docs/method.md#recipe).</summary>
     public double? QuestionFraction { get; init; }
+    /// <summary>
+    /// Where question lines come from (with <see cref="AllowQuestionForm"/>): <c>generated</c> — self-quiz questions made
+    /// from the statements, never a line that contains the evaluation question — or <c>verbatim</c>, the fact's own
+    /// question, which is the one the probes ask (an upper bound, never a headline). docs/method.md#protocol.
+    /// </summary>
+    public string QuestionSource { get; init; } = "generated";
+    /// <summary>
+    /// Draw a fresh sample of lines on every step of a fact (true), or repeat the fact's first batch on each of its
+    /// steps_per_item steps (false, the behaviour before the protocol change).
+    /// </summary>
+    public bool FreshEachStep { get; init; } = true;
+
+    /// <summary>The allowed values of <see cref="QuestionSource"/>.</summary>
+    public static readonly string[] QuestionSources = ["generated", "verbatim"];
 
     /// <summary>Adds this section's structural problems to <paramref name="e"/>, keys prefixed with <paramref name="p"/>.</summary>
     public void Validate(List<string> e, string p)
@@ -96,6 +110,8 @@ public sealed record StreamConfig
         if (StepsPerItem <= 0) e.Add($"{p}.steps_per_item must be positive");
         if (QuestionFraction is double q && !(q >= 0 && q <= 1)) e.Add($"{p}.question_fraction must be between 0 and 1, got {q}");
         if (QuestionFraction is not null && !AllowQuestionForm) e.Add($"{p}.question_fraction needs {p}.allow_question_form=true");
+        if (!QuestionSources.Contains(QuestionSource))
+            e.Add($"{p}.question_source must be {string.Join(" or ", QuestionSources.Select(v => $"\"{v}\""))}, got \"{QuestionSource}\"");
     }
 }
 

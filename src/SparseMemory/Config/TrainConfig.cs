@@ -105,6 +105,13 @@ public sealed record DataConfig
     public string? KnownFacts { get; init; }
     /// <summary>Lines per known fact (about half QA examples, the rest statement paraphrases), packed 4–8 per document.</summary>
     public int FactRepeats { get; init; } = 4;
+    /// <summary>
+    /// Share of the known facts that also appear as question–answer lines (the rest only as statements): the transfer
+    /// split of docs/method.md#transfer-probe. 1 = every fact (the original layout).
+    /// </summary>
+    public double KnownQaFraction { get; init; } = 1;
+    /// <summary>Knowledge augmentation: known-fact statement lines drawn from the paraphrase wrappers, not the bare statements.</summary>
+    public bool FactAugment { get; init; } = false;
 
     internal void Validate(List<string> errors, string prefix)
     {
@@ -115,5 +122,6 @@ public sealed record DataConfig
         if (KnownFacts is not null && string.IsNullOrWhiteSpace(KnownFacts))
             errors.Add($"{prefix}.known_facts must be null, an embedded set name (e.g. \"known\") or a facts file path");
         if (FactRepeats < 1 || FactRepeats > 1000) errors.Add($"{prefix}.fact_repeats must be in 1..1000, got {FactRepeats}");
+        if (!(KnownQaFraction >= 0 && KnownQaFraction <= 1)) errors.Add($"{prefix}.known_qa_fraction must be in [0, 1], got {KnownQaFraction}");
     }
 }

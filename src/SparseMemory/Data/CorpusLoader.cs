@@ -35,7 +35,7 @@ public static class CorpusLoader
         if (docs.Count == 0) throw new InvalidDataException($"corpus {string.Join(", ", data.Corpus)}: no documents");
         if (data.KnownFacts is null) return docs;
 
-        var factDocs = FactDocuments.Build(FactsFile.ReadNamedOrFile(data.KnownFacts), data.FactRepeats, seed);
+        var factDocs = FactDocuments.Build(FactsFile.ReadNamedOrFile(data.KnownFacts), data.FactRepeats, seed, data.KnownQaFraction, data.FactAugment);
         int held = HeldoutCount(docs.Count, data);
         if (held >= docs.Count) throw new InvalidDataException($"the text corpus has only {docs.Count} documents; at least 2 are needed (one is held out)");
         int train = docs.Count - held;

@@ -15,25 +15,40 @@ public sealed class FactStreamData : IBatchSource
     readonly IReadOnlyList<Fact> _facts;
     readonly ByteLevelBpeTokenizer _tok;
     readonly int _paraphrases, _stepsPerItem, _seed, _maxLen;
+    readonly bool _freshEachStep;
     readonly ParaphraseOptions _options;
 
     /// <summary>Creates the stream.</summary>
+    /// <param name="freshEachStep">Draw new lines on every step of a fact (else its first batch repeats for each of its steps).</param>
     public FactStreamData(IReadOnlyList<Fact> facts, ByteLevelBpeTokenizer tokenizer, int paraphrases, int stepsPerItem, int seed,
-        bool allowQuestionForm, int maxLen, double? questionFraction = null)
+        bool allowQuestionForm, int maxLen, double? questionFraction = null, QuestionSource questions = QuestionSource.Generated,
+        bool freshEachStep = false)
     {
         if (facts.Count == 0) throw new ArgumentException("the fact stream is empty");
         _facts = facts; _tok = tokenizer; _paraphrases = paraphrases; _stepsPerItem = stepsPerItem; _seed = seed; _maxLen = maxLen;
-        _options = new ParaphraseOptions(allowQuestionForm, questionFraction);
+        _freshEachStep = freshEachStep;
+        _options = new ParaphraseOptions(allowQuestionForm, questionFraction, questions);
     }
 
     /// <summary>Facts in the stream.</summary>
     public IReadOnlyList<Fact> Facts => _facts;
 
+    /// <summary>Options the lines are drawn with.</summary>
+    public ParaphraseOptions Options => _options;
+
     /// <summary>The fact trained at <paramref name="step"/>.</summary>
     public Fact FactAt(int step) => _facts[step / _stepsPerItem % _facts.Count];
 
     /// <summary>The texts of step <paramref name="step"/>'s batch.</summary>
-    public IReadOnlyList<string> Texts(int step) => FactParaphraser.Paraphrases(FactAt(step), _paraphrases, _seed + step / _stepsPerItem / _facts.Count, _options);
+    public IReadOnlyList<string> Texts(int step) => Lines(step).Select(l => l.Text).ToArray();
+
+    /// <summary>The lines of step <paramref name="step"/>'s batch, with what each is and where it came from.</summary>
+    public IReadOnlyList<TrainingLine> Lines(int step)
+    {
+        int epoch = step / _stepsPerItem / _facts.Count;
+        int seed = _freshEachStep ? SparseMemory.Config.SeedMix.Mix(_seed, epoch, step % _stepsPerItem) : _seed + epoch;
+        return FactParaphraser.Lines(FactAt(step), _paraphrases, seed, _options);
+    }
 
     /// <inheritdoc/>
     public TrainingBatch Get(int step) => Pad(Texts(step).Select(t => _tok.Encode(t)).ToList(), _tok, _maxLen);

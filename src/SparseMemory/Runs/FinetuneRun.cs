@@ -11,7 +11,7 @@ using SparseMemory.Training;
 namespace SparseMemory.Runs;
 
 /// <summary>One paraphrase of a previewed batch: its text, the tokens the model reads (with the end-of-text tokens around it) and the padding after it.</summary>
-public sealed record BatchRow(string Text, IReadOnlyList<string> Tokens, int PadTokens);
+public sealed record BatchRow(string Text, IReadOnlyList<string> Tokens, int PadTokens, LineKind Kind = LineKind.Statement, string Origin = "");
 
 /// <summary>One step of <see cref="FinetuneRun.Preview"/>: the fact taught and its batch.</summary>
 public sealed record BatchPreview(int Step, string FactId, string Question, string Answer, int PaddedLength, IReadOnlyList<BatchRow> Rows);
@@ -66,7 +66,12 @@ public static class FinetuneRun
 
     /// <summary>The batches of a resolved run: step s trains on the paraphrases of fact ⌊s / steps_per_item⌋.</summary>
     public static FactStreamData Stream(FinetuneConfig cfg, IReadOnlyList<Fact> facts, ByteLevelBpeTokenizer tokenizer) =>
-        new(facts, tokenizer, cfg.Data.Paraphrases, cfg.Data.StepsPerItem, cfg.Seed, cfg.Data.AllowQuestionForm, cfg.Model!.MaxSeqLen, cfg.Data.QuestionFraction);
+        new(facts, tokenizer, cfg.Data.Paraphrases, cfg.Data.StepsPerItem, cfg.Seed, cfg.Data.AllowQuestionForm, cfg.Model!.MaxSeqLen, cfg.Data.QuestionFraction,
+            Questions(cfg.Data), cfg.Data.FreshEachStep);
+
+    /// <summary>The question source a stream config names.</summary>
+    public static QuestionSource Questions(StreamConfig data) =>
+        data.QuestionSource == "verbatim" ? QuestionSource.Verbatim : QuestionSource.Generated;
 
     /// <summary>Optimizer steps of a resolved run (0 in the config = one pass over the stream).</summary>
     public static int Steps(FinetuneConfig cfg, IReadOnlyList<Fact> facts) => cfg.Steps > 0 ? cfg.Steps : facts.Count * cfg.Data.StepsPerItem;
@@ -84,16 +89,16 @@ public static class FinetuneRun
         int steps = Math.Min(maxSteps, Steps(cfg, facts));
         for (int step = 0; step < steps; step++)
         {
-            var texts = data.Texts(step);
+            var lines = data.Lines(step);
             var batch = data.Get(step);
             long length = batch.Inputs.shape[1];
             var valid = batch.ValidMask!.data<bool>().ToArray();
             var rows = new List<BatchRow>();
-            for (int i = 0; i < texts.Count; i++)
+            for (int i = 0; i < lines.Count; i++)
             {
                 var ids = batch.Inputs[i].data<long>().Select(v => (int)v).ToArray();
                 int real = valid.Skip(i * (int)length).Take((int)length).Count(v => v);
-                rows.Add(new BatchRow(texts[i], ids[..real].Select(tok.IdToToken).ToArray(), (int)length - real));
+                rows.Add(new BatchRow(lines[i].Text, ids[..real].Select(tok.IdToToken).ToArray(), (int)length - real, lines[i].Kind, lines[i].Origin));
             }
             var fact = data.FactAt(step);
             yield return new BatchPreview(step, fact.Id, fact.Question, fact.Object, (int)length, rows);

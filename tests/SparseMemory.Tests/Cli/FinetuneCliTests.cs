@@ -70,9 +70,15 @@ public sealed class FinetuneCliTests(FinetuneFixture fx) : IClassFixture<Finetun
         ]);
         string outDir = Path.Combine(fx.Root, "dry");
         var (code, output, err) = Smf.Run("finetune", "--model", fx.BaseDir, "--data", tqa, "--dry-run", "--show", "2",
-            "--out", outDir, "--set", "data.paraphrases=3", "--set", "data.shuffle=false");
+            "--out", outDir, "--set", "data.paraphrases=4", "--set", "data.shuffle=false",
+            "--set", "data.allow_question_form=true", "--set", "data.question_fraction=0.5");
         Assert.True(code == 0, err);
-        Assert.Contains("step 0: fact tqa-0001 — Q: Flanders is part of what country?  A: Belgium  (3 paraphrases", output);
+        Assert.Contains("step 0: fact tqa-0001 — evaluation question (held out): Flanders is part of what country?  A: Belgium  (4 lines, 2 questions", output);
+        Assert.Contains("[question ]", output);
+        Assert.Contains("[statement]", output);
+        Assert.Contains("from: self-quiz (", output);
+        Assert.Contains("from: statement 1", output);
+        Assert.DoesNotContain("Flanders is part of what country?\\nAnswer", output);
         Assert.Contains("step 1: fact tqa-0002", output);
         Assert.Contains("pad]", output);
         Assert.Contains("|<|endoftext|>", output);

@@ -38,8 +38,11 @@ public sealed class FactParaphraserTests
     public void Should_use_question_forms_only_when_allowed()
     {
         Assert.DoesNotContain(FactParaphraser.Pool(Ghana), p => p.Contains(Ghana.Question, StringComparison.Ordinal));
-        var withQuestions = FactParaphraser.Pool(Ghana, new ParaphraseOptions(AllowQuestionForm: true));
-        Assert.Contains("Q: What is the capital of Ghana? A: Accra", withQuestions);
+        var verbatim = FactParaphraser.Pool(Ghana, new ParaphraseOptions(AllowQuestionForm: true, Questions: QuestionSource.Verbatim));
+        Assert.Contains("Q: What is the capital of Ghana? A: Accra", verbatim);
+        var generated = FactParaphraser.Pool(Ghana, new ParaphraseOptions(AllowQuestionForm: true));
+        Assert.Contains("Q: The capital of Ghana is what? A: Accra", generated);
+        Assert.DoesNotContain(generated, p => QuestionLeak.Contains(p, Ghana.Question));
     }
 
     [Theory]
@@ -50,7 +53,7 @@ public sealed class FactParaphraserTests
     [InlineData(64, 0.1, 6)]
     public void A_question_fraction_is_an_exact_quota_per_batch(int count, double fraction, int expected)
     {
-        var options = new ParaphraseOptions(AllowQuestionForm: true, QuestionFraction: fraction);
+        var options = new ParaphraseOptions(AllowQuestionForm: true, QuestionFraction: fraction, Questions: QuestionSource.Verbatim);
         var questions = FactParaphraser.QuestionTexts(Ghana).ToHashSet();
         Assert.Contains("Question: What is the capital of Ghana?\nAnswer: Accra", questions);   // the probes' QA format
         for (int seed = 0; seed < 5; seed++)

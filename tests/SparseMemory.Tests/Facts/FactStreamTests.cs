@@ -78,7 +78,7 @@ public sealed class FactStreamDataTests
         // statement pool so the question forms must appear when the option is on, and never when it is off.
         int statementsOnly = FactParaphraser.Pool(fact).Count;
         var off = new SparseMemory.Data.FactStreamData([fact], tok, statementsOnly + 4, 1, 1, allowQuestionForm: false, 64);
-        var on = new SparseMemory.Data.FactStreamData([fact], tok, statementsOnly + 4, 1, 1, allowQuestionForm: true, 64);
+        var on = new SparseMemory.Data.FactStreamData([fact], tok, statementsOnly + 4, 1, 1, allowQuestionForm: true, 64, questions: QuestionSource.Verbatim);
         Assert.DoesNotContain(off.Texts(0), t => t.Contains("Where does Ada live?", StringComparison.Ordinal));
         Assert.Contains(on.Texts(0), t => t.Contains("Where does Ada live?", StringComparison.Ordinal));
     }

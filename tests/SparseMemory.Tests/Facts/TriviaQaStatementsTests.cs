@@ -43,7 +43,7 @@ public sealed class TriviaQaStatementsTests
         { "The particle physics unit of reactionary particle decay is?", "Strangeness",
             "The particle physics unit of reactionary particle decay is Strangeness.", StatementRule.Completion },
         { "Why was the 1967 R.A.C. Rally not staged", "Outbreak of foot and mouth disease",
-            "Why was the 1967 R.A.C. Rally not staged — Outbreak of foot and mouth disease.", StatementRule.Fallback },
+            "The 1967 R.A.C. Rally not staged: Outbreak of foot and mouth disease.", StatementRule.Fallback },
     };
 
     [Theory]

@@ -44,10 +44,10 @@ public class FinetuneRecipeTests
 
         var (code, output, err) = Smf.Run("finetune", "--model", baseDir, "--dry-run", "--show", "1");
         Assert.True(code == 0, err);
-        Assert.Contains("(4 paraphrases", output);
+        Assert.Contains("(4 lines", output);
         (code, output, err) = Smf.Run("finetune", "--model", baseDir, "--dry-run", "--show", "1", "--set", "data.paraphrases=3");
         Assert.True(code == 0, err);
-        Assert.Contains("(3 paraphrases", output);
+        Assert.Contains("(3 lines", output);
 
         // smf coreset learns each fact with the same recipe (its batches hold the recipe's paraphrases), the user still wins.
         (code, _, err) = Smf.Run("background", "--model", baseDir, "--batches", "2");

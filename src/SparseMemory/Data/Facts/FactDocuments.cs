@@ -19,18 +19,33 @@ public static class FactDocuments
     public static int QaLines(int repeats) => Math.Max(1, (repeats + 1) / 2);
 
     /// <summary>The documents for <paramref name="facts"/>; the same arguments give the same list.</summary>
-    public static IReadOnlyList<string> Build(IReadOnlyList<Fact> facts, int repeats, int seed)
+    /// <param name="facts">The known facts.</param>
+    /// <param name="repeats">Lines per fact.</param>
+    /// <param name="seed">Seeds the phrasings, the shuffle and the packing.</param>
+    /// <param name="qaFraction">
+    /// Share of the facts that also get question–answer lines (<see cref="TransferSplit"/>); the others get
+    /// <paramref name="repeats"/> statement lines and no question (1 = every fact, the original layout).
+    /// </param>
+    /// <param name="augment">
+    /// Knowledge augmentation: statement lines are drawn from the fact's paraphrase pool (every statement template
+    /// inside every prefix/suffix wrapper of <see cref="FactParaphraser"/>), distinct while the pool lasts, instead of
+    /// cycling through the statements alone.
+    /// </param>
+    public static IReadOnlyList<string> Build(IReadOnlyList<Fact> facts, int repeats, int seed, double qaFraction = 1, bool augment = false)
     {
         ArgumentNullException.ThrowIfNull(facts);
         ArgumentOutOfRangeException.ThrowIfLessThan(repeats, 1);
         var rng = new Random(seed);
         var lines = new List<string>(facts.Count * repeats);
-        int qa = QaLines(repeats);
         foreach (var fact in facts)
         {
+            int qa = TransferSplit.HasQa(fact.Id, qaFraction) ? QaLines(repeats) : 0;
             for (int k = 0; k < qa; k++) lines.Add(QaFormat.Example(fact.Question, fact.Object).TrimEnd('\n'));
             int offset = rng.Next(fact.Statements.Count);
-            for (int k = 0; k < repeats - qa; k++) lines.Add(fact.Statements[(offset + k) % fact.Statements.Count]);
+            if (augment)
+                lines.AddRange(FactParaphraser.Paraphrases(fact, repeats - qa, seed ^ 0x4a09));
+            else
+                for (int k = 0; k < repeats - qa; k++) lines.Add(fact.Statements[(offset + k) % fact.Statements.Count]);
         }
         var shuffled = lines.ToArray();
         rng.Shuffle(shuffled);

@@ -100,8 +100,22 @@ public static partial class TriviaQaStatements
         return builder.ToString();
     }
 
-    /// <summary>The neutral statement used when no rule applies: <c>"&lt;question&gt; — &lt;answer&gt;."</c></summary>
-    public static string Fallback(string question, string answer) => EndSentence($"{question} — {answer}");
+    /// <summary>
+    /// The neutral statement used when no rule applies: the question's topic, then the answer — the first wh-word (with
+    /// an auxiliary right after it) is dropped, so the line never contains the question itself (docs/method.md#protocol):
+    /// "How is the year 1994 depicted in Roman Numerals?" → "The year 1994 depicted in Roman Numerals: MCMXCIV." Without
+    /// a wh-word the question's first word is dropped instead.
+    /// </summary>
+    public static string Fallback(string question, string answer)
+    {
+        var words = question.TrimEnd('?', ' ').Split(' ', StringSplitOptions.RemoveEmptyEntries).ToList();
+        var wh = words.FindIndex(w => WhWords.Contains(Norm(w)) || Norm(w) == "why");
+        if (wh < 0) wh = 0;
+        int drop = wh + 1 < words.Count && (EnglishVerbs.IsAuxiliary(Norm(words[wh + 1])) || EnglishVerbs.Do.Contains(Norm(words[wh + 1]))) ? 2 : 1;
+        if (words.Count > drop) words.RemoveRange(wh, drop);
+        var topic = string.Join(' ', words).TrimEnd(',', ':', ';');
+        return EndSentence($"{Capitalize(topic)}: {answer}");
+    }
 
     /// <summary>Counts how often each rule fired; the counts sum to the number of statements.</summary>
     public static IReadOnlyDictionary<StatementRule, int> RuleCounts(IEnumerable<TriviaQaStatement> statements)
@@ -125,7 +139,7 @@ public static partial class TriviaQaStatements
         {
             // "The particle physics unit of … is?" — the answer completes the sentence.
             return words.Length >= 3 && isQuestion && CompletionEnds.Contains(Norm(words[^1]))
-                ? new Result($"{Join(words)} {answer}", StatementRule.Completion, [])
+                ? new Result($"{Join(words)} {answer}", StatementRule.Completion, [Capitalize($"{Join(words[1..])} {answer}")])
                 : null;
         }
         var frontedFailed = false;
@@ -206,7 +220,8 @@ public static partial class TriviaQaStatements
                 if (EnglishVerbs.Be.Contains(next) && EndsWithPreposition(rest))
                     return new Result($"{AuxClause(rest[0], rest[1..])} {answer}", StatementRule.StrandedPreposition, []);
                 if (wh == "whom") return null;
-                return new Result(answer + ws[0][3..] + " " + Join(rest), StatementRule.WhoSubject, []);
+                return new Result(answer + ws[0][3..] + " " + Join(rest), StatementRule.WhoSubject,
+                    ws[0].Length == 3 ? [AnswerLast([], rest, answer)] : []);
             case "whose" when preposition is null:
                 return new Result($"{answer}'s {Join(rest)}", StatementRule.WhoSubject, []);
             case "where" or "when" when preposition is null:
@@ -261,10 +276,27 @@ public static partial class TriviaQaStatements
             var answerFirst = $"{answer} {rest[j]} {Join(tail)}";
             if (StartsNounPhrase(tail[0]))
                 return new Result($"{Capitalize(Join(tail))} {rest[j]} {answer}", StatementRule.CopulaAnswerLast, [answerFirst]);
-            return new Result(answerFirst, StatementRule.CopulaAnswerFirst, []);
+            return new Result(answerFirst, StatementRule.CopulaAnswerFirst, [AnswerLast(phrase, rest[j..], answer)]);
         }
         if (EnglishVerbs.Modals.Contains(verb) && tail.Length > 0 && StartsNounPhrase(tail[0])) return null;
-        return new Result($"{answer} {Join(rest[j..])}", StatementRule.WhSubjectVerb, []);
+        return new Result($"{answer} {Join(rest[j..])}", StatementRule.WhSubjectVerb, [AnswerLast(phrase, rest[j..], answer)]);
+    }
+
+    /// <summary>
+    /// The answer after its cue, for the rules that put it first (docs/method.md#protocol): "Which club won X?" with
+    /// answer A gives "The club that won X was A" (a cleft with "that", never "who", so the line never contains the
+    /// question itself). <paramref name="predicate"/> starts with the verb.
+    /// </summary>
+    private static string AnswerLast(string[] phrase, string[] predicate, string answer)
+    {
+        var head = phrase.Length == 0 ? "The one"
+            : Norm(phrase[0]) is "of" or "one" ? $"The one {Join(phrase)}"
+            : $"The {Join(phrase)}";
+        var verb = Norm(predicate[0]);
+        var copula = EnglishVerbs.Be.Contains(verb) ? verb
+            : verb is "has" or "does" or "do" or "have" || (verb.EndsWith('s') && !verb.EndsWith("ss", StringComparison.Ordinal)) ? "is"
+            : "was";
+        return $"{head} that {Join(predicate)} {copula} {answer}";
     }
 
     private static Result? Located(string[] rest, string answer, string preposition, StatementRule rule)

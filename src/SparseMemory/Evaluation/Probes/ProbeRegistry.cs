@@ -11,6 +11,7 @@ public static class ProbeRegistry
     [
         QaF1Probe.Target(),
         QaF1Probe.Known(),
+        QaF1Probe.Transfer(),
         NllProbe.Heldout(),
         new BlimpProbe(),
         new LambadaProbe(),

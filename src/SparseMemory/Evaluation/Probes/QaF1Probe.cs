@@ -36,6 +36,13 @@ public sealed class QaF1Probe(string name, string description, Func<ProbeOptions
     public static QaF1Probe Known() => new("known-facts-f1", "F1 on facts known from pretraining (embedded 'known' set or --known-facts)",
         o => FromFacts(ProbeData.Facts(o.KnownFacts, ProbeOptions.DefaultKnownFacts)));
 
+    /// <summary>
+    /// <c>transfer-f1</c>: the known facts of <see cref="TransferSplit.ProbeHalf"/>, which a base pretrained with
+    /// <c>data.known_qa_fraction</c> ≤ 0.5 saw only as statements: how well it turns a statement into an answer.
+    /// </summary>
+    public static QaF1Probe Transfer() => new("transfer-f1", "F1 on the known facts pretrained as statements only (data.known_qa_fraction ≤ 0.5): knowledge extraction",
+        o => FromFacts(TransferSplit.ProbeHalf(ProbeData.Facts(o.KnownFacts, ProbeOptions.DefaultKnownFacts))));
+
     /// <summary><c>nq-f1</c>: NaturalQuestions-open dev.</summary>
     public static QaF1Probe NaturalQuestions() => new("nq-f1", "F1 on NaturalQuestions-open dev (held-out knowledge)",
         o => NqOpen.Read(ProbeData.File(ProbeData.Benchmarks(o).NqOpenDev))
