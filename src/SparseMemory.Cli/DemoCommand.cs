@@ -30,7 +30,8 @@ public static class DemoCommand
         {
             string dir = pr.GetValue(outDir)!;
             var cfg = ExperimentRun.LoadConfig("demo", null, pr.GetValue(sets));
-            var observer = new ConsoleObserver(100);
+            string logPath = Path.Combine(dir, "demo.log");
+            using var observer = new LogFileObserver(logPath, new ConsoleObserver(100));
             Console.WriteLine("SparseMemory demo: continual learning by sparse memory finetuning (Lin et al. 2025)\n");
             Console.WriteLine($"1. A small language model with a {Describe(cfg)} product-key memory layer, pretrained on the embedded corpus");
             Console.WriteLine($"   and the embedded 'known' facts (reused from {ExperimentRun.BaseDir(cfg, dir)} when present).\n");
@@ -67,7 +68,7 @@ public static class DemoCommand
             Console.WriteLine("\n   Sparse memory finetuning updates only the memory rows this fact uses far more than ordinary text does");
             Console.WriteLine("   (TF-IDF against background statistics) and freezes everything else; compare the drop columns to see what that");
             Console.WriteLine("   kept. A drop is the fraction of the before-value lost (for the NLL, the fractional increase).");
-            Console.WriteLine($"\nReport: {Path.Combine(dir, "report.md")}; plots (PNG and SVG): {Path.Combine(dir, "plots")}");
+            Console.WriteLine($"\nReport: {Path.Combine(dir, "report.md")}; plots (PNG and SVG): {Path.Combine(dir, "plots")}; every evaluation line: {logPath}");
             Console.WriteLine($"Next: smf experiment --preset small --out runs/small (the full comparison), smf finetune --help");
             return 0;
         });

@@ -56,7 +56,7 @@ public sealed class ProbeTests : IClassFixture<TinyCheckpoint>, IDisposable
     [Fact]
     public void Registry_knows_every_probe_of_the_issue()
     {
-        string[] expected = ["target-f1", "known-facts-f1", "transfer-f1", "nq-answer-nll", "nq-f1", "hellaswag", "blimp", "heldout-nll", "gsm8k-nll", "lambada", "arc-easy", "piqa"];
+        string[] expected = ["target-f1", "known-facts-f1", "transfer-f1", "first-facts-f1", "nq-answer-nll", "nq-f1", "hellaswag", "blimp", "heldout-nll", "gsm8k-nll", "lambada", "arc-easy", "piqa"];
         Assert.Equal(expected.Order(), ProbeRegistry.Names.Order());
         var e = Assert.Throws<ArgumentException>(() => ProbeRegistry.Resolve(["blimp", "nope"]));
         Assert.Contains("'nope'", e.Message);

@@ -5,9 +5,10 @@ namespace SparseMemory.Data.Facts;
 /// <summary>
 /// Self-quiz questions generated from a fact's <i>statements</i> by rules, never copied from the question the fact
 /// came with (docs/method.md#protocol). A statement is split around the answer, "L A R.", and asked back in three
-/// shapes: an in-situ question ("L what R?"; "Who or what R?" when the answer opens the statement), a request
+/// main shapes: an in-situ question ("L what R?"; "Who or what R?" when the answer opens the statement), a request
 /// ("Name what completes: L … R.") and a cloze ("Fill in the blank: L ___ R."). Statements that do not contain the
-/// answer give none. Each question is then written in the question–answer forms of <see cref="FactParaphraser"/>.
+/// answer give none. Where the statement allows it a wh-fronted question is made too ("A R." → "What R?", "L is A." →
+/// "What is L?"). Each question is then written in the question–answer forms of <see cref="FactParaphraser"/>.
 /// </summary>
 public static class SelfQuiz
 {
@@ -41,10 +42,31 @@ public static class SelfQuiz
                 Add("in-situ", $"{left} what?");
             else
                 Add("in-situ", $"{left} what{(char.IsLetterOrDigit(right[0]) ? " " : "")}{right}?");
+            var fronted = Fronted(left, right);
+            if (fronted is not null) Add("wh-fronted", fronted);
             Add("request", $"Name what completes this: {Join(left, "…", right)}.");
             Add("cloze", $"Fill in the blank: {Join(left, "___", right)}.");
         }
         return items;
+    }
+
+    static readonly HashSet<string> Copulas = new(StringComparer.Ordinal) { "is", "was", "are", "were" };
+
+    /// <summary>
+    /// The wh-word moved to the front, as questions are usually asked: "A R" → "What R?"; "L is A" → "What is L?".
+    /// Null when the statement has neither shape.
+    /// </summary>
+    static string? Fronted(string left, string right)
+    {
+        if (left.Length == 0)
+            return right.Length > 0 && char.IsLetter(right.TrimStart()[0]) ? $"What {right.TrimStart()}?" : null;
+        if (right.Length > 0 && right.Any(char.IsLetterOrDigit)) return null;
+        var space = left.LastIndexOf(' ');
+        if (space <= 0) return null;
+        var copula = left[(space + 1)..];
+        if (!Copulas.Contains(copula)) return null;
+        var subject = left[..space].TrimEnd(',');
+        return $"What {copula} {LowerFirst(subject)}?";
     }
 
     static string Join(string left, string blank, string right)

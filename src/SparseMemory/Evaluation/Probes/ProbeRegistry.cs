@@ -12,6 +12,7 @@ public static class ProbeRegistry
         QaF1Probe.Target(),
         QaF1Probe.Known(),
         QaF1Probe.Transfer(),
+        QaF1Probe.First(),
         NllProbe.Heldout(),
         new BlimpProbe(),
         new LambadaProbe(),

@@ -36,6 +36,16 @@ public sealed class QaF1Probe(string name, string description, Func<ProbeOptions
     public static QaF1Probe Known() => new("known-facts-f1", "F1 on facts known from pretraining (embedded 'known' set or --known-facts)",
         o => FromFacts(ProbeData.Facts(o.KnownFacts, ProbeOptions.DefaultKnownFacts)));
 
+    /// <summary>Facts at the head of the stream that <c>first-facts-f1</c> follows.</summary>
+    public const int FirstFacts = 100;
+
+    /// <summary>
+    /// <c>first-facts-f1</c>: the first <see cref="FirstFacts"/> facts of the stream (in stream order), for a retention curve
+    /// along a long stream: measured right after they were learned and again after every later block of facts.
+    /// </summary>
+    public static QaF1Probe First() => new("first-facts-f1", $"F1 on the first {FirstFacts} facts of the stream (retention along a long stream)",
+        o => FromFacts(ProbeData.Facts(o.TargetFacts, ProbeOptions.DefaultTargetFacts).Take(FirstFacts)));
+
     /// <summary>
     /// <c>transfer-f1</c>: the known facts of <see cref="TransferSplit.ProbeHalf"/>, which a base pretrained with
     /// <c>data.known_qa_fraction</c> ≤ 0.5 saw only as statements: how well it turns a statement into an answer.
@@ -82,6 +92,9 @@ public sealed class QaF1Probe(string name, string description, Func<ProbeOptions
         var extra = new Dictionary<string, double>
         {
             ["exact_match"] = Mean(em),
+            // Graded or all-or-nothing: the share of items answered partly (0 < F1, not an exact match); the rest of
+            // the non-exact items score F1 0.
+            ["partial"] = Mean(f1.Select((v, i) => v > 0 && em[i] < 1 ? 1.0 : 0.0).ToArray()),
             ["answer_nll"] = summary.PerToken,
             ["answer_nll_per_item"] = summary.PerItem,
         };
