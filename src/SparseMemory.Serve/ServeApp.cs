@@ -33,17 +33,61 @@ public static class ServeApp
     /// <summary>Changed row ids listed in a learn response at most (<c>changed_rows_truncated</c> says when more changed).</summary>
     public const int MaxListedRows = 64;
 
-    /// <summary>Refuses a non-loopback address unless <paramref name="allowRemote"/> (the token is sent in clear over plain HTTP).</summary>
+    /// <summary>
+    /// Refuses a non-loopback address unless <paramref name="allowRemote"/> (the token is sent in clear over plain HTTP).
+    /// Each address is parsed as Kestrel parses it (<see cref="BindingAddress.Parse"/>), because Kestrel, not
+    /// <see cref="Uri"/>, decides where to listen: a host that is neither <c>localhost</c> nor a literal IP address
+    /// (<c>loopback</c>, <c>*</c>, <c>+</c>, any host name, <c>0.0.0.0@127.0.0.1</c>) makes Kestrel listen on every
+    /// interface, even where <see cref="Uri.IsLoopback"/> says loopback. User information (<c>@</c>) is refused outright.
+    /// </summary>
     public static void CheckLoopback(string urls, bool allowRemote)
     {
-        foreach (string url in urls.Split(';', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries))
+        var list = urls.Split(';', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries);
+        if (list.Length == 0) throw new ArgumentException("--urls is empty; give an address such as http://127.0.0.1:5077");
+        foreach (string url in list) CheckAddress("--urls", url, allowRemote);
+    }
+
+    /// <summary>
+    /// The addresses the server really listens on (Kestrel's list after start, ports resolved), checked by the same
+    /// rule as <see cref="CheckLoopback"/>: a guard against listening on every interface through configuration that
+    /// bypasses <c>--urls</c> (e.g. Kestrel endpoints set in the environment).
+    /// </summary>
+    public static void CheckBound(IEnumerable<string> bound, bool allowRemote)
+    {
+        foreach (string url in bound) CheckAddress("bound address", url, allowRemote);
+    }
+
+    /// <summary>Whether Kestrel binds <paramref name="host"/> to loopback only: <c>localhost</c>, or a literal loopback IP.</summary>
+    public static bool IsLoopbackHost(string host) =>
+        string.Equals(host, "localhost", StringComparison.OrdinalIgnoreCase) || (IPAddress.TryParse(host, out var ip) && IPAddress.IsLoopback(ip));
+
+    static void CheckAddress(string what, string url, bool allowRemote)
+    {
+        if (url.Contains('@'))
+            throw new ArgumentException($"{what}: '{url}' holds user information ('@'), which Kestrel does not read as such; give the address alone, e.g. http://127.0.0.1:5077");
+        BindingAddress address;
+        try { address = BindingAddress.Parse(url); }
+        catch (FormatException) { throw new ArgumentException($"{what}: '{url}' is not a URL (e.g. http://127.0.0.1:5077)"); }
+        if (!allowRemote && (address.IsUnixPipe || address.IsNamedPipe || !IsLoopbackHost(address.Host)))
+            throw new ArgumentException($"{what}: {url} is not a loopback address (only localhost, 127.x.x.x or [::1]; a host name, *, + or 0.0.0.0 listens on every interface); " +
+                                        "pass --allow-remote to listen on it (put TLS in front: the token travels in clear)");
+    }
+
+    /// <summary>
+    /// Starts <paramref name="app"/> and returns the addresses it really listens on; stops it again and throws when one
+    /// of them is not loopback and <paramref name="allowRemote"/> is false.
+    /// </summary>
+    public static async Task<IReadOnlyList<string>> StartCheckedAsync(WebApplication app, bool allowRemote)
+    {
+        await app.StartAsync();
+        var bound = app.Urls.ToArray();
+        try { CheckBound(bound, allowRemote); }
+        catch (ArgumentException)
         {
-            if (!Uri.TryCreate(url.Replace("://*", "://0.0.0.0", StringComparison.Ordinal).Replace("://+", "://0.0.0.0", StringComparison.Ordinal), UriKind.Absolute, out var uri))
-                throw new ArgumentException($"--urls: '{url}' is not a URL (e.g. http://127.0.0.1:5077)");
-            bool loopback = uri.IsLoopback || (IPAddress.TryParse(uri.Host.Trim('[', ']'), out var ip) && IPAddress.IsLoopback(ip));
-            if (!loopback && !allowRemote)
-                throw new ArgumentException($"--urls: {url} is not a loopback address; pass --allow-remote to listen on it (put TLS in front: the token travels in clear)");
+            await app.StopAsync();
+            throw;
         }
+        return bound;
     }
 
     /// <summary>Builds the application around a started service; <paramref name="configure"/> may swap the server (tests: TestServer).</summary>

@@ -398,16 +398,29 @@ public sealed class ServeTests(ServeFixture fx, ITestOutputHelper output) : ICla
     }
 
     [Fact]
-    public void Only_loopback_addresses_unless_allowed()
+    public void The_ask_rule_wraps_only_questions()
     {
-        ServeApp.CheckLoopback("http://127.0.0.1:5077", false);
-        ServeApp.CheckLoopback("http://localhost:5077;http://[::1]:5078", false);
-        Assert.Throws<ArgumentException>(() => ServeApp.CheckLoopback("http://0.0.0.0:5077", false));
-        Assert.Throws<ArgumentException>(() => ServeApp.CheckLoopback("http://*:5077", false));
-        ServeApp.CheckLoopback("http://0.0.0.0:5077", true);
         Assert.Equal((QaFormat.Prompt("Who?"), true), ServeApp.AskPrompt("Who?"));
         Assert.Equal(("Question: Who?\nAnswer:", false), ServeApp.AskPrompt("Question: Who?\nAnswer:"));
         Assert.Equal(("Ada lives in", false), ServeApp.AskPrompt("Ada lives in"));
+    }
+
+    [Fact]
+    public async Task On_kestrel_the_bound_loopback_address_is_reported_with_its_real_port()
+    {
+        var options = fx.Options();
+        using var service = new MemoryService(options);
+        var app = ServeApp.Build(service, options, "http://127.0.0.1:0");
+        await using (app)
+        {
+            var bound = await ServeApp.StartCheckedAsync(app, allowRemote: false);
+            var uri = new Uri(Assert.Single(bound));
+            Assert.Equal("127.0.0.1", uri.Host);
+            Assert.NotEqual(0, uri.Port);
+            using var http = new HttpClient { BaseAddress = uri };
+            Assert.True((await http.GetAsync("/health")).IsSuccessStatusCode);
+            await app.StopAsync();
+        }
     }
 
     [Fact]
