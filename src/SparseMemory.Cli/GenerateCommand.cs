@@ -41,7 +41,8 @@ public static class GenerateCommand
             int max = pr.GetValue(maxTokens);
             if (max <= 0 || max > MaxTokensCap) throw new ArgumentException($"--max-tokens is {max}; it must be between 1 and {MaxTokensCap}");
             double temp = pr.GetValue(temperature);
-            if (!double.IsFinite(temp) || temp < 0) throw new ArgumentException($"--temperature is {temp}; it must be a finite number ≥ 0 (0 = greedy)");
+            if (!double.IsFinite(temp) || temp < 0 || (temp > 0 && temp < TextGenerator.MinTemperature))
+                throw new ArgumentException($"--temperature is {temp:G}; it must be 0 (greedy) or a finite number ≥ {TextGenerator.MinTemperature:G}");
             double p = pr.GetValue(topP);
             if (!(p > 0 && p <= 1)) throw new ArgumentException($"--top-p is {p}; it must be in (0, 1] (1 = no nucleus cut)");
             if (string.IsNullOrEmpty(pr.GetValue(prompt))) throw new ArgumentException("--prompt is empty; give the text to continue, e.g. --prompt \"Ada lives in\"");

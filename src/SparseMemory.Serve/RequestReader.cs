@@ -1,5 +1,11 @@
+using System.Buffers;
+using System.Globalization;
+using System.Text;
 using System.Text.Json;
+using System.Text.Unicode;
 using Microsoft.AspNetCore.Http;
+using Microsoft.Net.Http.Headers;
+using SparseMemory.Model;
 
 namespace SparseMemory.Serve;
 
@@ -17,9 +23,14 @@ public static class RequestReader
 {
     static BadRequestException Bad(string message) => new(400, "invalid_request_error", message);
 
-    /// <summary>The body as a JSON object: 413 when over <paramref name="maxBytes"/>, 400 when not a JSON object.</summary>
+    /// <summary>
+    /// The body as a JSON object: 415 when the Content-Type names a charset other than UTF-8, 413 when over
+    /// <paramref name="maxBytes"/>, 400 when not valid UTF-8, not a JSON object, or when a name or string in it is not
+    /// valid Unicode (a lone surrogate escape such as <c>\ud800</c>). Every string in the result can be read.
+    /// </summary>
     public static async Task<JsonElement> ReadObjectAsync(HttpRequest request, int maxBytes)
     {
+        CheckCharset(request.ContentType);
         if (request.ContentLength > maxBytes)
             throw new BadRequestException(413, "invalid_request_error", $"request body is {request.ContentLength} bytes; the limit is {maxBytes}");
         var buffer = new MemoryStream();
@@ -39,16 +50,76 @@ public static class RequestReader
             throw new BadRequestException(e.StatusCode, "invalid_request_error", $"request body could not be read: {e.Message}");
         }
         if (buffer.Length == 0) throw Bad("request body is empty; send a JSON object");
+        var bytes = buffer.GetBuffer().AsSpan(0, (int)buffer.Length);
+        if (FirstInvalidUtf8(bytes) is int bad)
+            throw Bad($"request body is not valid UTF-8 (byte 0x{bytes[bad]:X2} at offset {bad}); send JSON encoded as UTF-8");
+        JsonElement root;
         try
         {
             using var doc = JsonDocument.Parse(buffer.ToArray(), new JsonDocumentOptions { MaxDepth = 16 });
             if (doc.RootElement.ValueKind != JsonValueKind.Object)
                 throw Bad($"request body must be a JSON object, got {doc.RootElement.ValueKind.ToString().ToLowerInvariant()}");
-            return doc.RootElement.Clone();
+            root = doc.RootElement.Clone();
         }
         catch (JsonException e)
         {
             throw Bad($"malformed JSON: {e.Message}");
+        }
+        CheckText(root, null);
+        return root;
+    }
+
+    /// <summary>415 unless the Content-Type's charset, if it names one, is UTF-8 (the only encoding the service reads).</summary>
+    static void CheckCharset(string? contentType)
+    {
+        if (contentType is null || !MediaTypeHeaderValue.TryParse(contentType, out var media)) return;
+        string? charset = media.Charset.HasValue ? media.Charset.Value!.Trim('"') : null;
+        if (charset is null || charset.Equals("utf-8", StringComparison.OrdinalIgnoreCase) || charset.Equals("utf8", StringComparison.OrdinalIgnoreCase)) return;
+        throw new BadRequestException(415, "invalid_request_error",
+            $"unsupported charset '{charset}' in Content-Type '{contentType}'; send UTF-8 JSON with 'Content-Type: application/json' (or '; charset=utf-8')");
+    }
+
+    /// <summary>The offset of the first byte that is not part of valid UTF-8, or null when all of it is valid.</summary>
+    static int? FirstInvalidUtf8(ReadOnlySpan<byte> bytes)
+    {
+        if (Utf8.IsValid(bytes)) return null;
+        int offset = 0;
+        while (offset < bytes.Length)
+        {
+            var status = Rune.DecodeFromUtf8(bytes[offset..], out _, out int consumed);
+            if (status != OperationStatus.Done) return offset;
+            offset += consumed;
+        }
+        return offset;
+    }
+
+    /// <summary>Every property name and string below <paramref name="e"/> is valid Unicode; otherwise a 400 naming the field.</summary>
+    static void CheckText(JsonElement e, string? field)
+    {
+        switch (e.ValueKind)
+        {
+            case JsonValueKind.Object:
+                foreach (var p in e.EnumerateObject())
+                {
+                    string name;
+                    try { name = p.Name; }
+                    catch (InvalidOperationException)
+                    {
+                        throw Bad("a field name holds an invalid \\u escape (a lone surrogate such as \\ud800); send valid Unicode");
+                    }
+                    CheckText(p.Value, field ?? name);
+                }
+                break;
+            case JsonValueKind.Array:
+                foreach (var x in e.EnumerateArray()) CheckText(x, field);
+                break;
+            case JsonValueKind.String:
+                try { _ = e.GetString(); }
+                catch (InvalidOperationException)
+                {
+                    throw Bad($"field '{field}' holds an invalid \\u escape (a lone surrogate such as \\ud800 without its pair); send valid Unicode");
+                }
+                break;
         }
     }
 
@@ -94,6 +165,48 @@ public static class RequestReader
         if (v.ValueKind != JsonValueKind.Number || !v.TryGetDouble(out double d) || !double.IsFinite(d)) throw Bad($"field '{name}' must be a number");
         if (d < min || d > max) throw Bad($"field '{name}' must be between {min} and {max}, got {d}");
         return d;
+    }
+
+    /// <summary>
+    /// The sampling <c>temperature</c>: 0 (greedy, also when absent) or between <see cref="TextGenerator.MinTemperature"/>
+    /// and <paramref name="max"/>. A smaller positive value would overflow the scaled logits to NaN inside the sampler.
+    /// </summary>
+    public static double Temperature(JsonElement o, double max)
+    {
+        const string name = "temperature";
+        if (!o.TryGetProperty(name, out var v) || v.ValueKind == JsonValueKind.Null) return 0;
+        if (v.ValueKind != JsonValueKind.Number || !v.TryGetDouble(out double d) || !double.IsFinite(d))
+            throw Bad($"field '{name}' must be a number (0 = greedy, or {TextGenerator.MinTemperature:G} to {max:G})");
+        if (d == 0) return 0;
+        if (d < TextGenerator.MinTemperature || d > max)
+            throw Bad($"field '{name}' must be 0 (greedy) or between {TextGenerator.MinTemperature:G} and {max:G}, got {d:G}");
+        return d;
+    }
+
+    /// <summary>A boolean query parameter: absent = <paramref name="fallback"/>; otherwise exactly true or false (any case).</summary>
+    public static bool QueryBool(HttpRequest request, string name, bool fallback)
+    {
+        if (!request.Query.TryGetValue(name, out var values)) return fallback;
+        string? v = values.Count == 1 ? values[0] : null;
+        if (string.Equals(v, "true", StringComparison.OrdinalIgnoreCase)) return true;
+        if (string.Equals(v, "false", StringComparison.OrdinalIgnoreCase)) return false;
+        throw Bad($"query parameter '{name}' must be true or false, got {(values.Count == 1 ? $"'{Printable(v ?? "")}'" : $"{values.Count} values")}");
+    }
+
+    /// <summary>A route's learn id: a positive integer.</summary>
+    public static long LearnId(string? id)
+    {
+        if (id is not null && long.TryParse(id, NumberStyles.None, CultureInfo.InvariantCulture, out long learnId) && learnId > 0) return learnId;
+        throw Bad($"'{Printable(id ?? "")}' is not a learn id (a positive integer from POST /learn)");
+    }
+
+    /// <summary>Text safe to quote in a one-line message: control characters as \uXXXX, at most 64 characters.</summary>
+    public static string Printable(string s)
+    {
+        var b = new StringBuilder();
+        foreach (char c in s.Length > 64 ? s[..64] : s)
+            b.Append(char.IsControl(c) || char.IsSurrogate(c) ? $"\\u{(int)c:x4}" : c);
+        return s.Length > 64 ? b.Append('…').ToString() : b.ToString();
     }
 
     /// <summary>A boolean field, or <paramref name="fallback"/> when absent.</summary>

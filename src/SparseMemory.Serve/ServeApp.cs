@@ -116,6 +116,7 @@ public static class ServeApp
     static void Map(WebApplication app, MemoryService service, ServeOptions options)
     {
         var tokenHash = SHA256.HashData(Encoding.UTF8.GetBytes(options.Token));
+        Task<IResult> Guard(Func<Task<IResult>> handler) => Guarded(handler, app.Logger);
         RateLimiter? learnLimiter = options.LearnsPerMinute > 0
             ? new FixedWindowRateLimiter(new FixedWindowRateLimiterOptions { PermitLimit = options.LearnsPerMinute, Window = TimeSpan.FromMinutes(1), QueueLimit = 0, AutoReplenishment = true })
             : null;
@@ -146,6 +147,7 @@ public static class ServeApp
                 415 => $"unsupported Content-Type '{http.Request.ContentType}'; send 'Content-Type: application/json'",
                 404 => $"no endpoint {http.Request.Method} {http.Request.Path}",
                 405 => $"{http.Request.Method} is not allowed on {http.Request.Path}",
+                400 => "bad request: the path, query or headers could not be read (HTTP 400)",
                 _ => $"HTTP {status}",
             };
             await http.Response.WriteAsJsonAsync(new ErrorResponse(new ErrorDetail(message, status >= 500 ? "server_error" : "invalid_request_error", status)), Json);
@@ -215,7 +217,7 @@ public static class ServeApp
             var o = await RequestReader.ReadObjectAsync(ctx.Request, options.MaxBodyBytes);
             string prompt = RequestReader.Prompt(o, options.MaxTextChars);
             int maxTokens = RequestReader.Int(o, "max_tokens", 1, options.MaxAskTokens, 16);
-            double temperature = RequestReader.Number(o, "temperature", 0, 2, 0);
+            double temperature = RequestReader.Temperature(o, 2);
             int seed = RequestReader.Int(o, "seed", int.MinValue, int.MaxValue, 1);
             string model = RequestReader.String(o, "model", required: false, 200) ?? modelName;
             string text = await Task.Run(() => service.Generate(prompt, new SamplingOptions(maxTokens, temperature, 1.0, seed)));
@@ -227,14 +229,14 @@ public static class ServeApp
         }))).WithSummary("OpenAI-style text completion (prompt used as is; temperature 0 = greedy, the default)")
             .Accepts<CompletionBody>("application/json").Produces<CompletionResponse>().Produces<ErrorResponse>(400);
 
-        app.MapPost("/undo/{id}", (HttpContext ctx, string id, bool? cascade) => Guard(async () =>
+        app.MapPost("/undo/{id}", Handler(ctx => Guard(async () =>
         {
             Authorize(ctx);
-            if (!long.TryParse(id, NumberStyles.None, CultureInfo.InvariantCulture, out long learnId) || learnId <= 0)
-                throw new BadRequestException(400, "invalid_request_error", $"'{id}' is not a learn id (a positive integer from POST /learn)");
-            var r = await service.UndoAsync(learnId, cascade ?? false);
+            long learnId = RequestReader.LearnId(ctx.Request.RouteValues["id"] as string);
+            bool cascade = RequestReader.QueryBool(ctx.Request, "cascade", false);
+            var r = await service.UndoAsync(learnId, cascade);
             return Results.Json(new UndoResponse(r.Undone, r.Rows), Json);
-        })).WithSummary("Restore the exact old values of the rows a learn changed; 409 if a later learn changed the same rows (unless ?cascade=true)")
+        }))).WithSummary("Restore the exact old values of the rows a learn changed; 409 if a later learn changed the same rows (unless ?cascade=true)")
             .Produces<UndoResponse>().Produces<ErrorResponse>(404).Produces<ErrorResponse>(409);
     }
 
@@ -248,7 +250,12 @@ public static class ServeApp
     /// <summary>A handler that reads the request itself, typed as a route handler (so its IResult is written) rather than a RequestDelegate.</summary>
     static Delegate Handler(Func<HttpContext, Task<IResult>> handler) => handler;
 
-    static async Task<IResult> Guard(Func<Task<IResult>> handler)
+    /// <summary>
+    /// Maps exceptions to JSON errors. A refusal keeps its status and message; a failure of the server is a 500 whose
+    /// message is the first line of ours (I/O, damaged state) and never a native (libtorch) message or trace, which
+    /// only the server log gets.
+    /// </summary>
+    static async Task<IResult> Guarded(Func<Task<IResult>> handler, ILogger log)
     {
         try { return await handler(); }
         catch (BadRequestException e) { return Error(e.Status, e.Type, e.Message); }
@@ -257,11 +264,24 @@ public static class ServeApp
         catch (ServiceBusyException e) { return Error(503, "busy", e.Message); }
         catch (DriftGuardException e) { return Error(422, "drift_guard", e.Message); }
         catch (ObjectDisposedException) { return Error(503, "busy", "the service is shutting down"); }
-        catch (Exception e) when (e is IOException or InvalidDataException or InvalidOperationException or ExternalException)
+        catch (ExternalException e)
         {
-            return Error(500, "server_error", $"{e.GetType().Name}: {e.Message}");
+            log.LogError(e, "native error while serving a request");
+            return Error(500, "server_error", "internal error in the model's native code; the server log has the details");
+        }
+        catch (Exception e) when (e is IOException or InvalidDataException or InvalidOperationException)
+        {
+            log.LogError(e, "error while serving a request");
+            return Error(500, "server_error", $"{e.GetType().Name}: {FirstLine(e.Message)}");
+        }
+        catch (Exception e)
+        {
+            log.LogError(e, "unexpected error while serving a request");
+            return Error(500, "server_error", "internal error (a bug in the service); the server log has the details");
         }
     }
+
+    static string FirstLine(string message) => message.Split('\n', 2)[0].Trim();
 
     static IResult Error(int status, string type, string message, long[]? later = null) =>
         Results.Json(new ErrorResponse(new ErrorDetail(message, type, status, later)), Json, statusCode: status);

@@ -141,6 +141,84 @@ public sealed class ServeTests(ServeFixture fx, ITestOutputHelper output) : ICla
         Assert.Equal(0, (await h.GetAsync("/stats")).Json!["journal_lines"]!.GetValue<long>());
     }
 
+    /// <summary>Bad input that once reached the model or the JSON reader unchecked (a 500, some with libtorch's native trace in the body).</summary>
+    public static TheoryData<string, string, int, string> BadInputWithItsMessage() => new()
+    {
+        { "/learn", "{\"text\": \"a\\ud800b\"}", 400, "'text'" },                                   // a lone surrogate
+        { "/ask", "{\"prompt\": \"Hi \\udc00\"}", 400, "'prompt'" },
+        { "/v1/completions", "{\"prompt\": [\"\\ud800\"]}", 400, "'prompt'" },
+        { "/ask", "{\"prompt\": \"Hi\", \"\\ud800\": 1}", 400, "field name" },
+        { "/v1/completions", "{\"prompt\": \"Hi\", \"temperature\": 1e-39}", 400, "'temperature'" },
+        { "/v1/completions", "{\"prompt\": \"Hi\", \"temperature\": 1e-38}", 400, "'temperature'" },
+        { "/v1/completions", "{\"prompt\": \"Hi\", \"temperature\": 5e-324}", 400, "'temperature'" },
+        { "/v1/completions", "{\"prompt\": \"Hi\", \"temperature\": -0.5}", 400, "'temperature'" },
+        { "/v1/completions", "{\"prompt\": \"Hi\", \"temperature\": \"NaN\"}", 400, "'temperature'" },
+        { "/v1/completions", "{\"prompt\": \"Hi\", \"temperature\": NaN}", 400, "malformed JSON" },
+        { "/v1/completions", "{\"prompt\": \"Hi\", \"temperature\": 1e400}", 400, "'temperature'" },
+        { "/undo/1?cascade=maybe", "", 400, "cascade" },
+        { "/undo/1?cascade=", "", 400, "cascade" },
+    };
+
+    [Theory]
+    [MemberData(nameof(BadInputWithItsMessage))]
+    public async Task Bad_input_gets_a_4xx_naming_the_problem_never_a_500_or_a_native_message(string path, string body, int expected, string fragment)
+    {
+        await using var h = await ServeHost.StartAsync(fx.Options());
+        await AssertRefused(h, h.Request(HttpMethod.Post, path, body), expected, fragment);
+    }
+
+    public static TheoryData<string, byte[], string, int, string> BadBytes() => new()
+    {
+        { "/learn", [.. "{\"text\": \"Ada \""u8, 0xFF, 0xFE, .. " lives.\"}"u8], "application/json", 400, "UTF-8" },
+        { "/v1/completions", [.. "{\"prompt\": \"caf"u8, 0xE9, .. "\"}"u8], "application/json", 400, "UTF-8" },
+        { "/ask", [.. "{\"prompt\": \"x\", \"a"u8, 0xC0, 0xAF, .. "\": 1}"u8], "application/json", 400, "UTF-8" },
+        { "/learn", System.Text.Encoding.Unicode.GetBytes("{\"text\": \"Ada lives in Zorn.\"}"), "application/json; charset=utf-16", 415, "charset" },
+        { "/ask", System.Text.Encoding.Latin1.GetBytes("{\"prompt\": \"caf\u00e9\"}"), "application/json; charset=iso-8859-1", 415, "charset" },
+    };
+
+    [Theory]
+    [MemberData(nameof(BadBytes))]
+    public async Task A_body_that_is_not_utf8_is_refused_with_a_message(string path, byte[] body, string contentType, int expected, string fragment)
+    {
+        await using var h = await ServeHost.StartAsync(fx.Options());
+        var request = h.Request(HttpMethod.Post, path);
+        request.Content = new ByteArrayContent(body);
+        request.Content.Headers.ContentType = System.Net.Http.Headers.MediaTypeHeaderValue.Parse(contentType);
+        await AssertRefused(h, request, expected, fragment);
+    }
+
+    [Fact]
+    public async Task A_utf8_charset_is_accepted_in_any_spelling()
+    {
+        await using var h = await ServeHost.StartAsync(fx.Options());
+        foreach (string ct in new[] { "application/json; charset=utf-8", "application/json; charset=UTF-8", "application/json;charset=\"utf-8\"" })
+        {
+            var request = h.Request(HttpMethod.Post, "/ask");
+            request.Content = new ByteArrayContent("{\"prompt\": \"caf\u00e9\", \"max_tokens\": 2}"u8.ToArray());
+            request.Content.Headers.ContentType = System.Net.Http.Headers.MediaTypeHeaderValue.Parse(ct);
+            using var res = await h.Client.SendAsync(request);
+            Assert.True(res.IsSuccessStatusCode, $"{ct}: {(int)res.StatusCode} {await res.Content.ReadAsStringAsync()}");
+        }
+    }
+
+    /// <summary>The request is answered <paramref name="expected"/> with a JSON error naming the problem, and changes nothing.</summary>
+    async Task AssertRefused(ServeHost h, HttpRequestMessage request, int expected, string fragment)
+    {
+        using var before = h.Service.SnapshotValues();
+        using var res = await h.Client.SendAsync(request);
+        string text = await res.Content.ReadAsStringAsync();
+        output.WriteLine($"{request.RequestUri} → {(int)res.StatusCode}: {text}");
+        Assert.Equal(expected, (int)res.StatusCode);
+        Assert.Equal("application/json", res.Content.Headers.ContentType?.MediaType);
+        string message = JsonNode.Parse(text)!["error"]!["message"]!.GetValue<string>();
+        Assert.Contains(fragment, message);
+        Assert.DoesNotContain($"HTTP {expected}", message);
+        Assert.DoesNotContain("Exception", message);
+        Assert.DoesNotContain('\n', message);                 // no native (libtorch) trace
+        SameTable(before.clone(), h.Service.SnapshotValues(), "value table after a refused request");
+        Assert.Empty(h.Service.Learned());
+    }
+
     [Fact]
     public async Task Learn_changes_rows_and_the_taught_answers_nll_then_ask_and_completions_answer()
     {
@@ -419,6 +497,20 @@ public sealed class ServeTests(ServeFixture fx, ITestOutputHelper output) : ICla
             Assert.NotEqual(0, uri.Port);
             using var http = new HttpClient { BaseAddress = uri };
             Assert.True((await http.GetAsync("/health")).IsSuccessStatusCode);
+            // Ids that TestServer cannot send, on the real server: each gets the specific message.
+            http.DefaultRequestHeaders.Authorization = new System.Net.Http.Headers.AuthenticationHeaderValue("Bearer", ServeFixture.Token);
+            foreach (string path in new[] { "/undo/%2500", "/undo/1%20", "/undo/%C3%A9", "/undo/1?cascade=maybe" })
+            {
+                using var res = await http.PostAsync(path, null);
+                string text = await res.Content.ReadAsStringAsync();
+                output.WriteLine($"{path} → {(int)res.StatusCode}: {text}");
+                Assert.Equal(400, (int)res.StatusCode);
+                string message = JsonNode.Parse(text)!["error"]!["message"]!.GetValue<string>();
+                Assert.Contains(path.Contains("cascade") ? "cascade" : "learn id", message);
+            }
+            // A NUL byte in the path never reaches the service: Kestrel refuses the request line itself (400, no body).
+            using (var nul = await http.PostAsync("/undo/%00", null)) Assert.Equal(400, (int)nul.StatusCode);
+            Assert.Empty(service.Learned());
             await app.StopAsync();
         }
     }
