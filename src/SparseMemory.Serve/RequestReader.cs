@@ -10,8 +10,12 @@ using SparseMemory.Model;
 namespace SparseMemory.Serve;
 
 /// <summary>A request the service refuses, with its status (400, 401, 404, 413, 415, 429 …) and message.</summary>
-public sealed class BadRequestException(int status, string type, string message) : Exception(message)
+public sealed class BadRequestException(int status, string type, string message, string? param = null, string? code = null) : Exception(message)
 {
+    /// <summary>The request field at fault, when there is one (OpenAI's <c>param</c>).</summary>
+    public string? Param { get; } = param;
+    /// <summary>A machine-readable reason such as <c>model_not_found</c> (OpenAI's <c>code</c>), or null.</summary>
+    public string? Code { get; } = code;
     /// <summary>HTTP status.</summary>
     public int Status { get; } = status;
     /// <summary>Error type (see <see cref="ErrorDetail"/>).</summary>
@@ -21,7 +25,7 @@ public sealed class BadRequestException(int status, string type, string message)
 /// <summary>Reads a bounded JSON object body and its fields, each problem a <see cref="BadRequestException"/> naming the field.</summary>
 public static class RequestReader
 {
-    static BadRequestException Bad(string message) => new(400, "invalid_request_error", message);
+    static BadRequestException Bad(string message, string? param = null) => new(400, "invalid_request_error", message, param);
 
     /// <summary>
     /// The body as a JSON object: 415 when the Content-Type names a charset other than UTF-8, 413 when over
@@ -117,7 +121,7 @@ public static class RequestReader
                 try { _ = e.GetString(); }
                 catch (InvalidOperationException)
                 {
-                    throw Bad($"field '{field}' holds an invalid \\u escape (a lone surrogate such as \\ud800 without its pair); send valid Unicode");
+                    throw Bad($"field '{field}' holds an invalid \\u escape (a lone surrogate such as \\ud800 without its pair); send valid Unicode", field);
                 }
                 break;
         }
@@ -127,12 +131,12 @@ public static class RequestReader
     public static string? String(JsonElement o, string name, bool required, int maxChars)
     {
         if (!o.TryGetProperty(name, out var v) || v.ValueKind == JsonValueKind.Null)
-            return required ? throw Bad($"field '{name}' is required") : null;
-        if (v.ValueKind != JsonValueKind.String) throw Bad($"field '{name}' must be a string, got {v.ValueKind.ToString().ToLowerInvariant()}");
+            return required ? throw Bad($"field '{name}' is required", name) : null;
+        if (v.ValueKind != JsonValueKind.String) throw Bad($"field '{name}' must be a string, got {v.ValueKind.ToString().ToLowerInvariant()}", name);
         string s = v.GetString()!;
-        if (string.IsNullOrWhiteSpace(s)) throw Bad($"field '{name}' must not be empty");
-        if (s.Length > maxChars) throw Bad($"field '{name}' is {s.Length} characters; the limit is {maxChars}");
-        if (s.Contains('\0')) throw Bad($"field '{name}' contains a NUL character");
+        if (string.IsNullOrWhiteSpace(s)) throw Bad($"field '{name}' must not be empty", name);
+        if (s.Length > maxChars) throw Bad($"field '{name}' is {s.Length} characters; the limit is {maxChars}", name);
+        if (s.Contains('\0')) throw Bad($"field '{name}' contains a NUL character", name);
         return s;
     }
 
@@ -142,7 +146,7 @@ public static class RequestReader
         if (o.TryGetProperty("prompt", out var v) && v.ValueKind == JsonValueKind.Array)
         {
             if (v.GetArrayLength() != 1 || v[0].ValueKind != JsonValueKind.String)
-                throw Bad("field 'prompt' must be a string or an array of exactly one string (batches are not supported)");
+                throw Bad("field 'prompt' must be a string or an array of exactly one string (batches are not supported)", "prompt");
             var single = JsonDocument.Parse($"{{\"prompt\":{v[0].GetRawText()}}}").RootElement;
             return String(single, "prompt", true, maxChars)!;
         }
@@ -153,8 +157,8 @@ public static class RequestReader
     public static int Int(JsonElement o, string name, int min, int max, int fallback)
     {
         if (!o.TryGetProperty(name, out var v) || v.ValueKind == JsonValueKind.Null) return fallback;
-        if (v.ValueKind != JsonValueKind.Number || !v.TryGetInt32(out int i)) throw Bad($"field '{name}' must be an integer");
-        if (i < min || i > max) throw Bad($"field '{name}' must be between {min} and {max}, got {i}");
+        if (v.ValueKind != JsonValueKind.Number || !v.TryGetInt32(out int i)) throw Bad($"field '{name}' must be an integer", name);
+        if (i < min || i > max) throw Bad($"field '{name}' must be between {min} and {max}, got {i}", name);
         return i;
     }
 
@@ -162,8 +166,8 @@ public static class RequestReader
     public static double Number(JsonElement o, string name, double min, double max, double fallback)
     {
         if (!o.TryGetProperty(name, out var v) || v.ValueKind == JsonValueKind.Null) return fallback;
-        if (v.ValueKind != JsonValueKind.Number || !v.TryGetDouble(out double d) || !double.IsFinite(d)) throw Bad($"field '{name}' must be a number");
-        if (d < min || d > max) throw Bad($"field '{name}' must be between {min} and {max}, got {d}");
+        if (v.ValueKind != JsonValueKind.Number || !v.TryGetDouble(out double d) || !double.IsFinite(d)) throw Bad($"field '{name}' must be a number", name);
+        if (d < min || d > max) throw Bad($"field '{name}' must be between {min} and {max}, got {d}", name);
         return d;
     }
 
@@ -176,11 +180,76 @@ public static class RequestReader
         const string name = "temperature";
         if (!o.TryGetProperty(name, out var v) || v.ValueKind == JsonValueKind.Null) return 0;
         if (v.ValueKind != JsonValueKind.Number || !v.TryGetDouble(out double d) || !double.IsFinite(d))
-            throw Bad($"field '{name}' must be a number (0 = greedy, or {TextGenerator.MinTemperature:G} to {max:G})");
+            throw Bad($"field '{name}' must be a number (0 = greedy, or {TextGenerator.MinTemperature:G} to {max:G})", name);
         if (d == 0) return 0;
         if (d < TextGenerator.MinTemperature || d > max)
-            throw Bad($"field '{name}' must be 0 (greedy) or between {TextGenerator.MinTemperature:G} and {max:G}, got {d:G}");
+            throw Bad($"field '{name}' must be 0 (greedy) or between {TextGenerator.MinTemperature:G} and {max:G}, got {d:G}", name);
         return d;
+    }
+
+    /// <summary>The nucleus mass <c>top_p</c> in (0, 1], 1 when absent.</summary>
+    public static double TopP(JsonElement o)
+    {
+        const string name = "top_p";
+        if (!o.TryGetProperty(name, out var v) || v.ValueKind == JsonValueKind.Null) return 1;
+        if (v.ValueKind != JsonValueKind.Number || !v.TryGetDouble(out double d) || !(d > 0 && d <= 1))
+            throw Bad($"field '{name}' must be a number in (0, 1] (1 = no nucleus cut)", name);
+        return d;
+    }
+
+    /// <summary>Stop sequences: absent, a string, or an array of at most <paramref name="max"/> non-empty strings.</summary>
+    public static IReadOnlyList<string> Stops(JsonElement o, int max, int maxChars)
+    {
+        const string name = "stop";
+        if (!o.TryGetProperty(name, out var v) || v.ValueKind == JsonValueKind.Null) return [];
+        var items = v.ValueKind == JsonValueKind.Array ? v.EnumerateArray().ToList() : [v];
+        if (items.Count > max) throw Bad($"field '{name}' has {items.Count} sequences; the limit is {max}", name);
+        var stops = new List<string>();
+        foreach (var x in items)
+        {
+            if (x.ValueKind != JsonValueKind.String) throw Bad($"field '{name}' must be a string or an array of strings", name);
+            string t = x.GetString()!;
+            if (t.Length == 0) throw Bad($"field '{name}' holds an empty sequence", name);
+            if (t.Length > maxChars) throw Bad($"field '{name}' holds a sequence of {t.Length} characters; the limit is {maxChars}", name);
+            stops.Add(t);
+        }
+        return stops;
+    }
+
+    /// <summary>Fields of <c>POST /v1/completions</c> that the service implements.</summary>
+    public static readonly string[] CompletionFields = ["model", "prompt", "max_tokens", "temperature", "top_p", "n", "stop", "seed"];
+
+    /// <summary>
+    /// OpenAI completion fields the service does not implement, each with the one value that asks for nothing (null
+    /// always does too): sending that value is accepted, anything else is refused rather than silently ignored.
+    /// <c>user</c> only labels the caller and never changes the output, so any string is accepted.
+    /// </summary>
+    static readonly Dictionary<string, Func<JsonElement, JsonElement, bool>> NeutralCompletionFields = new()
+    {
+        ["stream"] = (v, _) => v.ValueKind == JsonValueKind.False,
+        ["echo"] = (v, _) => v.ValueKind == JsonValueKind.False,
+        ["logprobs"] = (_, _) => false,
+        ["suffix"] = (_, _) => false,
+        ["best_of"] = (v, o) => v.TryGetInt32Safe() is int b && b == (o.TryGetProperty("n", out var n) && n.TryGetInt32Safe() is int k ? k : 1),
+        ["frequency_penalty"] = (v, _) => v.ValueKind == JsonValueKind.Number && v.GetDouble() == 0,
+        ["presence_penalty"] = (v, _) => v.ValueKind == JsonValueKind.Number && v.GetDouble() == 0,
+        ["logit_bias"] = (v, _) => v.ValueKind == JsonValueKind.Object && !v.EnumerateObject().Any(),
+        ["user"] = (v, _) => v.ValueKind == JsonValueKind.String,
+    };
+
+    /// <summary>400 (with <c>param</c>) for a field of <c>/v1/completions</c> that is unknown, or known but not implemented.</summary>
+    public static void CheckCompletionFields(JsonElement o)
+    {
+        foreach (var p in o.EnumerateObject())
+        {
+            if (CompletionFields.Contains(p.Name)) continue;
+            if (NeutralCompletionFields.TryGetValue(p.Name, out var neutral))
+            {
+                if (p.Value.ValueKind == JsonValueKind.Null || neutral(p.Value, o)) continue;
+                throw Bad($"field '{p.Name}' is not supported by this server (only its default, or null, is accepted); remove it", p.Name);
+            }
+            throw Bad($"unknown field '{Printable(p.Name)}'; /v1/completions accepts {string.Join(", ", CompletionFields)}", p.Name);
+        }
     }
 
     /// <summary>A boolean query parameter: absent = <paramref name="fallback"/>; otherwise exactly true or false (any case).</summary>
@@ -190,7 +259,7 @@ public static class RequestReader
         string? v = values.Count == 1 ? values[0] : null;
         if (string.Equals(v, "true", StringComparison.OrdinalIgnoreCase)) return true;
         if (string.Equals(v, "false", StringComparison.OrdinalIgnoreCase)) return false;
-        throw Bad($"query parameter '{name}' must be true or false, got {(values.Count == 1 ? $"'{Printable(v ?? "")}'" : $"{values.Count} values")}");
+        throw Bad($"query parameter '{name}' must be true or false, got {(values.Count == 1 ? $"'{Printable(v ?? "")}'" : $"{values.Count} values")}", name);
     }
 
     /// <summary>A route's learn id: a positive integer.</summary>
@@ -217,7 +286,13 @@ public static class RequestReader
         {
             JsonValueKind.True => true,
             JsonValueKind.False => false,
-            _ => throw Bad($"field '{name}' must be true or false"),
+            _ => throw Bad($"field '{name}' must be true or false", name),
         };
     }
+}
+
+static class JsonElementExtensions
+{
+    /// <summary>The value as an int, or null when it is not an integer number.</summary>
+    public static int? TryGetInt32Safe(this JsonElement v) => v.ValueKind == JsonValueKind.Number && v.TryGetInt32(out int i) ? i : null;
 }

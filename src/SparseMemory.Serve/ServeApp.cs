@@ -30,6 +30,12 @@ public static class ServeApp
         DefaultIgnoreCondition = JsonIgnoreCondition.WhenWritingNull,
     };
 
+    /// <summary>Most completions one /v1/completions request may ask for (<c>n</c>).</summary>
+    public const int MaxChoices = 8;
+
+    /// <summary>Most stop sequences in <c>stop</c> (as OpenAI).</summary>
+    public const int MaxStops = 4;
+
     /// <summary>Changed row ids listed in a learn response at most (<c>changed_rows_truncated</c> says when more changed).</summary>
     public const int MaxListedRows = 64;
 
@@ -116,7 +122,8 @@ public static class ServeApp
     static void Map(WebApplication app, MemoryService service, ServeOptions options)
     {
         var tokenHash = SHA256.HashData(Encoding.UTF8.GetBytes(options.Token));
-        Task<IResult> Guard(Func<Task<IResult>> handler) => Guarded(handler, app.Logger);
+        Task<IResult> Guard(Func<Task<IResult>> handler) => Guarded(handler, app.Logger, openAi: false);
+        Task<IResult> GuardOpenAi(Func<Task<IResult>> handler) => Guarded(handler, app.Logger, openAi: true);
         RateLimiter? learnLimiter = options.LearnsPerMinute > 0
             ? new FixedWindowRateLimiter(new FixedWindowRateLimiterOptions { PermitLimit = options.LearnsPerMinute, Window = TimeSpan.FromMinutes(1), QueueLimit = 0, AutoReplenishment = true })
             : null;
@@ -150,7 +157,10 @@ public static class ServeApp
                 400 => "bad request: the path, query or headers could not be read (HTTP 400)",
                 _ => $"HTTP {status}",
             };
-            await http.Response.WriteAsJsonAsync(new ErrorResponse(new ErrorDetail(message, status >= 500 ? "server_error" : "invalid_request_error", status)), Json);
+            string type = status >= 500 ? "server_error" : "invalid_request_error";
+            if (http.Request.Path.StartsWithSegments("/v1"))
+                await http.Response.WriteAsJsonAsync(new OpenAiErrorResponse(new OpenAiErrorDetail(message, type, null, null)), Json);
+            else await http.Response.WriteAsJsonAsync(new ErrorResponse(new ErrorDetail(message, type, status)), Json);
         });
 
         app.MapOpenApi();
@@ -211,23 +221,46 @@ public static class ServeApp
         }))).WithSummary("Greedy answer; a question ending in '?' without 'Answer:' is wrapped as 'Question: … Answer:' (raw: true turns that off)")
             .Accepts<AskBody>("application/json").Produces<AskResponse>().Produces<ErrorResponse>(400);
 
-        app.MapPost("/v1/completions", Handler(ctx => Guard(async () =>
+        app.MapPost("/v1/completions", Handler(ctx => GuardOpenAi(async () =>
         {
             if (options.ProtectAsk) Authorize(ctx);
             var o = await RequestReader.ReadObjectAsync(ctx.Request, options.MaxBodyBytes);
+            RequestReader.CheckCompletionFields(o);
+            string? model = RequestReader.String(o, "model", required: false, 200);
+            if (model is not null && model != modelName)
+                throw new BadRequestException(404, "invalid_request_error", $"the model '{RequestReader.Printable(model)}' does not exist; this server serves '{modelName}'", "model", "model_not_found");
             string prompt = RequestReader.Prompt(o, options.MaxTextChars);
             int maxTokens = RequestReader.Int(o, "max_tokens", 1, options.MaxAskTokens, 16);
             double temperature = RequestReader.Temperature(o, 2);
-            int seed = RequestReader.Int(o, "seed", int.MinValue, int.MaxValue, 1);
-            string model = RequestReader.String(o, "model", required: false, 200) ?? modelName;
-            string text = await Task.Run(() => service.Generate(prompt, new SamplingOptions(maxTokens, temperature, 1.0, seed)));
-            int promptTokens = service.CountTokens(prompt), completionTokens = service.CountTokens(text);
-            string finish = completionTokens >= maxTokens ? "length" : "stop";
+            double topP = RequestReader.TopP(o);
+            int n = RequestReader.Int(o, "n", 1, MaxChoices, 1);
+            var stops = RequestReader.Stops(o, MaxStops, options.MaxTextChars);
+            // Sampling without a seed draws one per request, so repeated calls differ; choice i uses seed + i.
+            int seed = o.TryGetProperty("seed", out var s) && s.ValueKind != JsonValueKind.Null
+                ? RequestReader.Int(o, "seed", int.MinValue, int.MaxValue, 1)
+                : temperature > 0 ? RandomNumberGenerator.GetInt32(int.MinValue, int.MaxValue) : 1;
+            int[] promptIds = service.Encode(prompt);
+            if (promptIds.Length + maxTokens > service.ContextLength)
+                throw new BadRequestException(400, "invalid_request_error",
+                    $"the model's context is {service.ContextLength} tokens, but the prompt has {promptIds.Length} and max_tokens asks for {maxTokens} more ({promptIds.Length + maxTokens} in all); shorten the prompt or lower max_tokens",
+                    promptIds.Length > service.ContextLength ? "prompt" : "max_tokens", "context_length_exceeded");
+            var choices = await Task.Run(() =>
+            {
+                var done = new CompletionChoice[n];
+                for (int i = 0; i < n; i++)
+                {
+                    if (i > 0 && temperature == 0) { done[i] = done[0] with { Index = i }; continue; }   // greedy: every choice is the same
+                    var c = service.Complete(promptIds, new SamplingOptions(maxTokens, temperature, topP, unchecked(seed + i)), stops);
+                    done[i] = new CompletionChoice(c.Text, i, c.FinishReason) { Tokens = c.Tokens };
+                }
+                return done;
+            });
+            int completionTokens = choices.Sum(c => c.Tokens);
             var id = "cmpl-" + Convert.ToHexStringLower(RandomNumberGenerator.GetBytes(12));
-            return Results.Json(new CompletionResponse(id, "text_completion", DateTimeOffset.UtcNow.ToUnixTimeSeconds(), model,
-                [new CompletionChoice(text, 0, finish)], new CompletionUsage(promptTokens, completionTokens, promptTokens + completionTokens)), Json);
-        }))).WithSummary("OpenAI-style text completion (prompt used as is; temperature 0 = greedy, the default)")
-            .Accepts<CompletionBody>("application/json").Produces<CompletionResponse>().Produces<ErrorResponse>(400);
+            return Results.Json(new CompletionResponse(id, "text_completion", DateTimeOffset.UtcNow.ToUnixTimeSeconds(), modelName,
+                choices, new CompletionUsage(promptIds.Length, completionTokens, promptIds.Length + completionTokens)), Json);
+        }))).WithSummary("OpenAI-style text completion (prompt used as is; temperature 0 = greedy, the default; stop, n, top_p, seed)")
+            .Accepts<CompletionBody>("application/json").Produces<CompletionResponse>().Produces<OpenAiErrorResponse>(400).Produces<OpenAiErrorResponse>(404);
 
         app.MapPost("/undo/{id}", Handler(ctx => Guard(async () =>
         {
@@ -255,10 +288,13 @@ public static class ServeApp
     /// message is the first line of ours (I/O, damaged state) and never a native (libtorch) message or trace, which
     /// only the server log gets.
     /// </summary>
-    static async Task<IResult> Guarded(Func<Task<IResult>> handler, ILogger log)
+    static async Task<IResult> Guarded(Func<Task<IResult>> handler, ILogger log, bool openAi)
     {
+        IResult Error(int status, string type, string message, long[]? later = null, string? param = null, string? code = null) =>
+            openAi ? Results.Json(new OpenAiErrorResponse(new OpenAiErrorDetail(message, type, param, code)), Json, statusCode: status)
+                   : ServeApp.Error(status, type, message, later);
         try { return await handler(); }
-        catch (BadRequestException e) { return Error(e.Status, e.Type, e.Message); }
+        catch (BadRequestException e) { return Error(e.Status, e.Type, e.Message, param: e.Param, code: e.Code); }
         catch (LearnNotFoundException e) { return Error(404, "not_found", e.Message); }
         catch (UndoConflictException e) { return Error(409, "conflict", e.Message, e.Later); }
         catch (ServiceBusyException e) { return Error(503, "busy", e.Message); }
