@@ -80,6 +80,16 @@ public static class ConfigLoader
         return Deserialize<T>(Parse(File.ReadAllText(path), path), path);
     }
 
+    /// <summary>
+    /// Checks a parsed config tree read from <paramref name="source"/> against <typeparamref name="T"/>: an unknown key
+    /// anywhere (or a value of the wrong type) is a <see cref="ConfigException"/> naming the source and the key.
+    /// </summary>
+    public static void CheckTree<T>(JsonNode tree, string source) => Deserialize<T>(tree, source);
+
+    /// <summary>The top-level keys of <typeparamref name="T"/> as written in config files.</summary>
+    public static IReadOnlyList<string> TopLevelKeys<T>() where T : new() =>
+        JsonSerializer.SerializeToNode(new T(), Json)!.AsObject().Select(kv => kv.Key).ToArray();
+
     /// <summary>Serialises a config (indented, snake_case).</summary>
     public static string ToJson<T>(T config) => JsonSerializer.Serialize(config, Json);
 
