@@ -97,4 +97,40 @@ public sealed class CliValidationTests(FinetuneFixture fx) : IClassFixture<Finet
         Assert.Contains("context of 4 tokens", err);
         Assert.False(string.IsNullOrEmpty(output));
     }
+
+    // Before: a fact with "aliases": [] was read, and QA scoring of it had no accepted answer.
+    [Theory]
+    [InlineData("[]", "no aliases")]
+    [InlineData("[\"Zorn\", \" \"]", "a blank alias")]
+    public void A_fact_without_aliases_is_refused_with_file_and_line(string aliases, string said)
+    {
+        string path = Path.Combine(fx.Root, "facts-" + Guid.NewGuid().ToString("N")[..6] + ".jsonl");
+        File.WriteAllLines(path,
+        [
+            File.ReadLines(fx.FactsPath).First(),
+            $$"""{"id": "z1", "subject": "Zed", "relation": "home", "object": "Zorn", "aliases": {{aliases}}, "question": "Where does Zed live?", "statements": ["Zed lives in Zorn."], "source": "test"}""",
+        ]);
+        var e = Assert.Throws<InvalidDataException>(() => SparseMemory.Data.Facts.FactsFile.Read(path));
+        Assert.StartsWith($"{path}:2: ", e.Message);
+        Assert.Contains(said, e.Message);
+        string outDir = NewDir("aliases-out");
+        var (code, _, err) = Smf.Run("finetune", "--model", fx.BaseDir, "--data", path, "--steps", "1", "--out", outDir, "--set", "probes=[]");
+        AssertOneLineError(code, err, $"{path}:2:", "aliases");
+        Assert.False(Directory.Exists(outDir));
+    }
+
+    // Before: "triviaqa.jsonl:2: …", the base name only, which does not say which of several copies is broken.
+    [Fact]
+    public void TriviaQa_reader_errors_name_the_full_path()
+    {
+        string dir = Fixtures.TempDir("tqa");
+        string path = Path.Combine(dir, "triviaqa.jsonl");
+        File.WriteAllLines(path,
+        [
+            """{"context": "Question: Who wrote Emma?\nAnswer:", "answer": "Jane Austen", "aliases": ["Austen"]}""",
+            """{"context": "Who wrote Emma?", "answer": "Jane Austen", "aliases": []}""",
+        ]);
+        var e = Assert.Throws<InvalidDataException>(() => SparseMemory.Data.Benchmarks.TriviaQa.Read(path));
+        Assert.StartsWith($"{path}:2: ", e.Message);
+    }
 }
