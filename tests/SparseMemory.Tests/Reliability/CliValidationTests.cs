@@ -133,4 +133,117 @@ public sealed class CliValidationTests(FinetuneFixture fx) : IClassFixture<Finet
         var e = Assert.Throws<InvalidDataException>(() => SparseMemory.Data.Benchmarks.TriviaQa.Read(path));
         Assert.StartsWith($"{path}:2: ", e.Message);
     }
+
+    string Corpus() => Fixtures.WriteCorpus(Fixtures.TempDir("cfg"), documents: 20);
+
+    // Before: vocab_size trained a 2,147,483,647-entry tokenizer until OutOfMemoryException ("internal error"), and
+    // batch_size 1e9 overflowed int arithmetic in the batch source; both after --out was created.
+    [Theory]
+    [InlineData("model.vocab_size=2147483647", "model.vocab_size")]
+    [InlineData("train.batch_size=1000000000", "train.batch_size")]
+    public void A_config_that_cannot_fit_in_memory_is_refused_up_front_with_the_estimate(string set, string key)
+    {
+        string outDir = NewDir("mem-out");
+        var (code, _, err) = Smf.Run("pretrain", "--preset", "tiny", "--set", $"data.corpus=[\"{Corpus()}\"]", "--set", set, "--out", outDir);
+        Assert.Equal(2, code);
+        Assert.Contains(key, err);
+        Assert.Contains("GiB", err);                                 // the estimate
+        Assert.Contains("this machine has", err);
+        Assert.DoesNotContain("internal error", err);
+        Assert.False(Directory.Exists(outDir));
+    }
+
+    [Fact]
+    public void The_memory_estimate_is_a_lower_bound_that_grows_with_vocab_batch_and_never_overflows()
+    {
+        var cfg = SparseMemory.Config.ConfigLoader.Load<SparseMemory.Config.ExperimentConfig>("tiny");
+        var (model, act, parameters) = cfg.TrainingMemoryLowerBound();
+        Assert.InRange(parameters, 1, 10_000_000);
+        Assert.True(model > 0 && act > 0);
+        var huge = cfg with { Model = cfg.Model with { VocabSize = int.MaxValue }, Train = cfg.Train with { BatchSize = int.MaxValue } };
+        var (hm, ha, _) = huge.TrainingMemoryLowerBound();
+        Assert.True(double.IsFinite(hm) && hm > 1e12 && double.IsFinite(ha) && ha > 1e12);
+        Assert.Empty(cfg.Validate());                                // the tiny preset fits
+    }
+
+    // Before: 1e400 was read as infinity; writing the frozen config then failed with System.Text.Json's message about
+    // named floating-point literals, after the empty --out folder had been created.
+    [Theory]
+    [InlineData("train.lr=1e400", "train.lr")]
+    [InlineData("train.value_lr=-1e999", "train.value_lr")]
+    public void A_number_out_of_range_is_one_line_naming_the_key_and_creates_no_folder(string set, string key)
+    {
+        string outDir = NewDir("lr-out");
+        var (code, _, err) = Smf.Run("pretrain", "--preset", "tiny", "--set", $"data.corpus=[\"{Corpus()}\"]", "--set", set, "--out", outDir);
+        AssertOneLineError(code, err, key, "out of range");
+        Assert.False(Directory.Exists(outDir));
+        // The same number in a --config file names the file and the key.
+        string file = Path.Combine(fx.Root, "big-" + Guid.NewGuid().ToString("N")[..6] + ".json");
+        File.WriteAllText(file, "{\"train\": {\"lr\": 1e400}}");
+        (code, _, err) = Smf.Run("pretrain", "--preset", "tiny", "--config", file, "--out", outDir);
+        AssertOneLineError(code, err, file, "train.lr");
+        Assert.False(Directory.Exists(outDir));
+    }
+
+    // Before: train.steps=2147483647 started a run with an ETA of years; --steps 99999999999 printed the parser's
+    // message with System.Nullable`1[System.Int32] and then the whole help text.
+    [Fact]
+    public void Step_counts_beyond_a_sane_bound_are_refused_in_one_line()
+    {
+        string outDir = NewDir("steps-out");
+        var (code, _, err) = Smf.Run("pretrain", "--preset", "tiny", "--set", $"data.corpus=[\"{Corpus()}\"]", "--set", "train.steps=2147483647", "--out", outDir);
+        AssertOneLineError(code, err, "train.steps", "10,000,000");
+        Assert.False(Directory.Exists(outDir));
+        (code, var output, err) = Smf.Run("finetune", "--model", fx.BaseDir, "--steps", "99999999999", "--out", outDir);
+        AssertOneLineError(code, err, "99999999999", "--steps", "whole number", "smf finetune --help");
+        Assert.DoesNotContain("System.", err);
+        Assert.DoesNotContain("Options:", err + output);
+        Assert.False(Directory.Exists(outDir));
+        (code, output, err) = Smf.Run("generate", "--prompt", "Ada");                  // a missing required option
+        AssertOneLineError(code, err, "--model", "smf generate --help");
+        Assert.DoesNotContain("Options:", err + output);
+    }
+
+    // Before: "Requested value 'TPU' was not found." (the enum parser's message).
+    [Theory]
+    [InlineData("tpu")]
+    [InlineData("cuda:x")]
+    [InlineData("")]
+    public void An_unknown_device_lists_the_known_ones(string device)
+    {
+        var (code, _, err) = Smf.Run("generate", "--model", fx.BaseDir, "--prompt", "Ada", "--max-tokens", "2", "--device", device);
+        AssertOneLineError(code, err, "cpu, cuda, cuda:N", "mps");
+    }
+
+    // Before: a row that became NaN counted as changed with max |Δ| 0, as if it had barely moved.
+    [Fact]
+    public void Diff_reports_rows_that_became_non_finite()
+    {
+        string dir = BaseWithConfig("nan-rows", _ => { });
+        string weights = Path.Combine(dir, Checkpoint.ModelFile);
+        var (tensors, meta) = SafeTensors.Load(weights);
+        tensors["memory_values.weight"][3, 1] = float.NaN;
+        tensors["memory_values.weight"][5, 0] = float.PositiveInfinity;
+        tensors["memory_values.weight"][7, 2] += 0.25f;
+        SafeTensors.Save(weights, tensors.Select(kv => (kv.Key, kv.Value)).ToList(), meta);
+        foreach (var t in tensors.Values) t.Dispose();
+
+        var r = CheckpointDiff.Compare(fx.BaseDir, dir);
+        var values = r.Tensors.Single(t => t.Name == "memory_values.weight");
+        Assert.Equal(3, values.ChangedRows);
+        Assert.Equal(2, values.NonFiniteRows);
+        Assert.True(double.IsNaN(values.MaxAbsDelta));
+        var json = JsonNode.Parse(r.ToJson())!["tensors"]!.AsArray().Single(t => t!["name"]!.GetValue<string>() == "memory_values.weight")!;
+        Assert.Equal(2, json["non_finite_rows"]!.GetValue<long>());
+        Assert.Null(json["max_abs_delta"]);
+        var (code, output, _) = Smf.Run("diff", fx.BaseDir, dir);
+        Assert.Equal(0, code);
+        Assert.Contains("NaN", output);
+        Assert.Contains("2 changed rows hold NaN or ±infinity", output);
+        // A finite change alone keeps its finite max |Δ| and no non-finite rows.
+        var finite = CheckpointDiff.Compare("a", new Dictionary<string, TorchSharp.torch.Tensor> { ["w"] = TorchSharp.torch.zeros(3, 2) },
+            "b", new Dictionary<string, TorchSharp.torch.Tensor> { ["w"] = TorchSharp.torch.tensor(new float[] { 0, 0, 0.5f, 0, 0, 0 }).reshape(3, 2) }).Tensors.Single();
+        Assert.Equal(0.5, finite.MaxAbsDelta, 6);
+        Assert.Equal(0, finite.NonFiniteRows);
+    }
 }
