@@ -37,7 +37,15 @@ public static class CliRunner
         try
         {
             TrainingCheckpoint.KillAtFaultPointFromEnvironment();
-            return root.Parse(args).Invoke(config);
+            var parsed = root.Parse(args);
+            if (parsed.Errors.Count > 0)
+            {
+                // One line, not the whole help text: what is wrong, and where the help is.
+                string verb = string.Join(' ', Enumerable.Reverse(CommandPath(parsed.CommandResult)));
+                Console.Error.WriteLine($"error: {string.Join("; ", parsed.Errors.Select(e => FriendlyParseError(e.Message)).Distinct())} (see {verb} --help)");
+                return InputErrorCode;
+            }
+            return parsed.Invoke(config);
         }
         catch (Exception caught)
         {
@@ -67,6 +75,24 @@ public static class CliRunner
     public static bool IsInputError(Exception e) =>
         e is ConfigException or InvalidDataException or FileNotFoundException or DirectoryNotFoundException or ArgumentException
             or NonFiniteException or IOException or UnauthorizedAccessException or InvalidOperationException;
+
+    static IEnumerable<string> CommandPath(System.CommandLine.Parsing.CommandResult? c)
+    {
+        for (; c is not null; c = c.Parent as System.CommandLine.Parsing.CommandResult)
+            yield return c.Parent is null ? "smf" : c.Command.Name;
+    }
+
+    /// <summary>A parser message with the .NET type names (<c>System.Nullable`1[System.Int32]</c>) said in words.</summary>
+    internal static string FriendlyParseError(string message) =>
+        System.Text.RegularExpressions.Regex.Replace(message.ReplaceLineEndings(" ").Trim(), @"as expected type '([^']+)'\.?", m =>
+        {
+            string t = m.Groups[1].Value;
+            return t.Contains("Int32") ? $"as a whole number (from {int.MinValue:N0} to {int.MaxValue:N0})"
+                : t.Contains("Int64") ? "as a whole number"
+                : t.Contains("Double") || t.Contains("Single") ? "as a number"
+                : t.Contains("Boolean") ? "as true or false"
+                : m.Value;
+        });
 
     static Exception Unwrap(Exception e)
     {

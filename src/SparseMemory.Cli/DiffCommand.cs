@@ -35,16 +35,20 @@ public static class DiffCommand
         if (rows.Count > 0)
         {
             var table = new Table(null, new TableColumn("tensor"), new TableColumn("status"), new TableColumn("shape"),
-                new TableColumn("changed", ColumnAlign.Right), new TableColumn("rows", ColumnAlign.Right), new TableColumn("max |Δ|", ColumnAlign.Right));
+                new TableColumn("changed", ColumnAlign.Right), new TableColumn("rows", ColumnAlign.Right), new TableColumn("max |Δ|", ColumnAlign.Right),
+                new TableColumn("non-finite rows", ColumnAlign.Right));
             foreach (var t in rows)
             {
                 string shape = "[" + string.Join(",", t.Shape) + "]" + (t.ShapeB is null ? "" : "→[" + string.Join(",", t.ShapeB) + "]");
-                table.AddRow(t.Name, CheckpointDiffResult.StatusName(t.Status), shape, t.ChangedElements, t.ChangedRows, TableCell.Of(t.MaxAbsDelta, "G4"));
+                table.AddRow(t.Name, CheckpointDiffResult.StatusName(t.Status), shape, t.ChangedElements, t.ChangedRows, TableCell.Of(t.MaxAbsDelta, "G4"), t.NonFiniteRows);
             }
             Console.Write(table.ToText());
         }
         string slots = r.ChangedSlots == 0 ? "" :
             " (" + string.Join(", ", r.ChangedSlotIds.Take(20)) + (r.ChangedSlots > 20 ? ", …" : "") + ")";
         Console.WriteLine($"{r.Differing.Count()} tensors differ, {r.UnchangedTensors} unchanged; {r.ChangedSlots} memory slots changed{slots}");
+        if (r.NonFiniteRows > 0)
+            Console.WriteLine($"warning: {r.NonFiniteRows} changed rows hold NaN or ±infinity in {r.B} (" +
+                              string.Join(", ", r.Tensors.Where(t => t.NonFiniteRows > 0).Select(t => $"{t.Name}: {t.NonFiniteRows}")) + "); their max |Δ| is NaN");
     }
 }

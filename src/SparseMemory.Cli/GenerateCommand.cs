@@ -41,11 +41,20 @@ public static class GenerateCommand
             int max = pr.GetValue(maxTokens);
             if (max <= 0 || max > MaxTokensCap) throw new ArgumentException($"--max-tokens is {max}; it must be between 1 and {MaxTokensCap}");
             double temp = pr.GetValue(temperature);
-            if (!double.IsFinite(temp) || temp < 0) throw new ArgumentException($"--temperature is {temp}; it must be a finite number ≥ 0 (0 = greedy)");
+            if (!double.IsFinite(temp) || temp < 0 || (temp > 0 && temp < TextGenerator.MinTemperature))
+                throw new ArgumentException($"--temperature is {temp:G}; it must be 0 (greedy) or a finite number ≥ {TextGenerator.MinTemperature:G}");
             double p = pr.GetValue(topP);
             if (!(p > 0 && p <= 1)) throw new ArgumentException($"--top-p is {p}; it must be in (0, 1] (1 = no nucleus cut)");
             if (string.IsNullOrEmpty(pr.GetValue(prompt))) throw new ArgumentException("--prompt is empty; give the text to continue, e.g. --prompt \"Ada lives in\"");
-            var loaded = Checkpoint.Load(pr.GetValue(model)!, Runtime.Device(pr.GetValue(device)!), pr.GetValue(allowNonFinite));
+            string dir = pr.GetValue(model)!;
+            var loaded = Checkpoint.Load(dir, Runtime.Device(pr.GetValue(device)!), pr.GetValue(allowNonFinite));
+            int context = loaded.Model.Config.MaxSeqLen, promptTokens = loaded.Tokenizer.Encode(pr.GetValue(prompt)!).Length;
+            if (promptTokens > context)
+                throw new ArgumentException($"--prompt is {promptTokens} tokens, longer than the model's context of {context} tokens " +
+                                            $"(model.max_seq_len in {Path.Combine(dir, Checkpoint.ConfigFile)}); the model cannot read it whole, so shorten the prompt");
+            if (promptTokens + max > context)
+                Console.Error.WriteLine($"note: prompt ({promptTokens} tokens) + --max-tokens ({max}) exceed the model's context of {context} tokens; " +
+                                        $"later tokens are generated from the last {context} only, without the prompt's start");
             var opts = new SamplingOptions(pr.GetValue(maxTokens), pr.GetValue(temperature), pr.GetValue(topP), pr.GetValue(seed));
             Console.WriteLine(TextGenerator.Generate(loaded.Model, loaded.Tokenizer, pr.GetValue(prompt)!, opts));
             return 0;

@@ -1,4 +1,5 @@
 using System.CommandLine;
+using Microsoft.Extensions.Hosting;
 using SparseMemory.Serve;
 
 namespace SparseMemory.Cli;
@@ -46,9 +47,16 @@ public static class ServeCommand
                 Threads = pr.GetValue(threads),
             };
             using var service = new MemoryService(options, m => Console.Error.WriteLine($"serve: {m}"));
-            Console.Error.WriteLine($"serve: {options.ModelDir} (lr {service.Lr:G4}, t={options.TopT}), state in {options.EffectiveStateDir}; listening on {address}");
+            Console.Error.WriteLine($"serve: {options.ModelDir} (lr {service.Lr:G4}, t={options.TopT}), state in {options.EffectiveStateDir}");
             var app = ServeApp.Build(service, options, address);
-            app.Run();
+            try
+            {
+                // The addresses Kestrel really bound (ports resolved), checked again: configuration outside --urls could widen them.
+                var bound = ServeApp.StartCheckedAsync(app, pr.GetValue(allowRemote)).GetAwaiter().GetResult();
+                Console.Error.WriteLine($"serve: listening on {string.Join(", ", bound)}");
+                app.WaitForShutdown();
+            }
+            finally { app.DisposeAsync().AsTask().GetAwaiter().GetResult(); }
             return 0;
         });
         return cmd;

@@ -16,11 +16,20 @@ public sealed record AskBody(string Prompt, int? MaxTokens = null, bool? Raw = n
 /// <summary>POST /ask response: the continuation and the prompt the model actually saw.</summary>
 public sealed record AskResponse(string Text, string PromptUsed, bool Wrapped);
 
-/// <summary>POST /v1/completions body (the OpenAI legacy completions shape; unknown fields are ignored).</summary>
-public sealed record CompletionBody(string Prompt, string? Model = null, int? MaxTokens = null, double? Temperature = null, int? Seed = null);
+/// <summary>
+/// POST /v1/completions body (the OpenAI legacy completions shape). <c>stop</c> is a string or an array of up to 4.
+/// Other OpenAI fields are refused unless they hold their neutral default; unknown fields are refused.
+/// </summary>
+public sealed record CompletionBody(string Prompt, string? Model = null, int? MaxTokens = null, double? Temperature = null, double? TopP = null,
+    int? N = null, string[]? Stop = null, int? Seed = null);
 
-/// <summary>One choice of a completion.</summary>
-public sealed record CompletionChoice(string Text, int Index, string FinishReason, object? Logprobs = null);
+/// <summary>One choice of a completion (<c>logprobs</c> is always null: they are not computed).</summary>
+public sealed record CompletionChoice(string Text, int Index, string FinishReason,
+    [property: System.Text.Json.Serialization.JsonIgnore(Condition = System.Text.Json.Serialization.JsonIgnoreCondition.Never)] object? Logprobs = null)
+{
+    /// <summary>Tokens generated for this choice (summed into <see cref="CompletionUsage.CompletionTokens"/>; not sent).</summary>
+    [System.Text.Json.Serialization.JsonIgnore] public int Tokens { get; init; }
+}
 
 /// <summary>Token counts of a completion.</summary>
 public sealed record CompletionUsage(int PromptTokens, int CompletionTokens, int TotalTokens);
@@ -40,6 +49,18 @@ public sealed record LearnedResponse(int Count, LearnedItem[] Learns);
 
 /// <summary>GET /health response.</summary>
 public sealed record HealthResponse(string Status, string Model, int FactsLearned, long JournalLines, double Lr, int TopT);
+
+/// <summary>The body of every 4xx/5xx answer of /v1/completions, in OpenAI's shape.</summary>
+public sealed record OpenAiErrorResponse(OpenAiErrorDetail Error);
+
+/// <summary>What went wrong, as OpenAI reports it: <c>param</c> and <c>code</c> are always present, null when they do not apply.</summary>
+/// <param name="Message">A sentence for people.</param>
+/// <param name="Type">invalid_request_error, authentication_error, busy, server_error …</param>
+/// <param name="Param">The request field at fault, or null.</param>
+/// <param name="Code">A machine-readable reason (model_not_found, context_length_exceeded), or null.</param>
+public sealed record OpenAiErrorDetail(string Message, string Type,
+    [property: System.Text.Json.Serialization.JsonIgnore(Condition = System.Text.Json.Serialization.JsonIgnoreCondition.Never)] string? Param,
+    [property: System.Text.Json.Serialization.JsonIgnore(Condition = System.Text.Json.Serialization.JsonIgnoreCondition.Never)] string? Code);
 
 /// <summary>The body of every 4xx/5xx answer.</summary>
 public sealed record ErrorResponse(ErrorDetail Error);

@@ -31,6 +31,12 @@ public sealed record LearnRequest(string Text, string? Question, string? Answer)
 /// <param name="Milliseconds">Time from dequeue to acknowledgement.</param>
 public sealed record LearnResult(long Id, long[] Rows, double Loss, double FinalLoss, int Paraphrases, double Milliseconds);
 
+/// <summary>One continuation and how it ended.</summary>
+/// <param name="Text">The generated text, cut before the first stop sequence.</param>
+/// <param name="Tokens">Tokens the model generated (the end-of-text token excluded; a stop sequence's tokens included).</param>
+/// <param name="FinishReason"><c>length</c> when <see cref="SamplingOptions.MaxTokens"/> cut generation off, else <c>stop</c> (end of text or a stop sequence).</param>
+public sealed record Completion(string Text, int Tokens, string FinishReason);
+
 /// <summary>The outcome of an undo: the learns restored (newest first) and the rows written.</summary>
 public sealed record UndoResult(long[] Undone, int Rows);
 
@@ -496,6 +502,45 @@ public sealed class MemoryService : IDisposable
 
     /// <summary>Tokens of <paramref name="text"/> (for completion accounting).</summary>
     public int CountTokens(string text) => _server.Tokenizer.Encode(text).Length;
+
+    /// <summary>The token ids the model reads for <paramref name="text"/> (the end-of-text token for an empty text, as the generator does).</summary>
+    public int[] Encode(string text) => _server.Tokenizer.Encode(text) is { Length: > 0 } ids ? ids : [_server.Tokenizer.EosId];
+
+    /// <summary>The served model's context (model.max_seq_len): the most tokens it reads at once.</summary>
+    public int ContextLength => _server.Model.Config.MaxSeqLen;
+
+    /// <summary>
+    /// Continues <paramref name="promptIds"/> under the read lock, stopping at the end-of-text token, after
+    /// <see cref="SamplingOptions.MaxTokens"/> tokens, or once the text holds one of <paramref name="stops"/> (the text
+    /// is then cut before it). Accounting comes from the generated ids, never from re-tokenizing the text.
+    /// </summary>
+    public Completion Complete(int[] promptIds, SamplingOptions sampling, IReadOnlyList<string> stops)
+    {
+        var tok = _server.Tokenizer;
+        var seen = new List<int>();
+        Func<int, bool>? stopAfter = stops.Count == 0 ? null : id =>
+        {
+            seen.Add(id);
+            return FirstStop(tok.Decode(seen.ToArray()), stops) >= 0;
+        };
+        int[] ids;
+        _rw.EnterReadLock();
+        try { ids = TextGenerator.GenerateIds(_server.Model, [promptIds], sampling, sampling.StopAtEos ? tok.EosId : null, stopAfter, 1)[0]; }
+        finally { _rw.ExitReadLock(); }
+        string text = tok.Decode(ids);
+        int at = stops.Count == 0 ? -1 : FirstStop(text, stops);
+        if (at >= 0) return new Completion(text[..at], ids.Length, "stop");
+        return new Completion(text, ids.Length, ids.Length >= sampling.MaxTokens ? "length" : "stop");
+    }
+
+    /// <summary>Where the earliest of <paramref name="stops"/> begins in <paramref name="text"/>, or -1.</summary>
+    static int FirstStop(string text, IReadOnlyList<string> stops)
+    {
+        int first = -1;
+        foreach (string s in stops)
+            if (text.IndexOf(s, StringComparison.Ordinal) is int i and >= 0 && (first < 0 || i < first)) first = i;
+        return first;
+    }
 
     /// <summary>NLL (nats, summed over tokens) of <paramref name="continuation"/> after <paramref name="context"/> on the served model.</summary>
     public double Nll(string context, string continuation)

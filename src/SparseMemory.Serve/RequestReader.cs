@@ -1,11 +1,21 @@
+using System.Buffers;
+using System.Globalization;
+using System.Text;
 using System.Text.Json;
+using System.Text.Unicode;
 using Microsoft.AspNetCore.Http;
+using Microsoft.Net.Http.Headers;
+using SparseMemory.Model;
 
 namespace SparseMemory.Serve;
 
 /// <summary>A request the service refuses, with its status (400, 401, 404, 413, 415, 429 …) and message.</summary>
-public sealed class BadRequestException(int status, string type, string message) : Exception(message)
+public sealed class BadRequestException(int status, string type, string message, string? param = null, string? code = null) : Exception(message)
 {
+    /// <summary>The request field at fault, when there is one (OpenAI's <c>param</c>).</summary>
+    public string? Param { get; } = param;
+    /// <summary>A machine-readable reason such as <c>model_not_found</c> (OpenAI's <c>code</c>), or null.</summary>
+    public string? Code { get; } = code;
     /// <summary>HTTP status.</summary>
     public int Status { get; } = status;
     /// <summary>Error type (see <see cref="ErrorDetail"/>).</summary>
@@ -15,11 +25,16 @@ public sealed class BadRequestException(int status, string type, string message)
 /// <summary>Reads a bounded JSON object body and its fields, each problem a <see cref="BadRequestException"/> naming the field.</summary>
 public static class RequestReader
 {
-    static BadRequestException Bad(string message) => new(400, "invalid_request_error", message);
+    static BadRequestException Bad(string message, string? param = null) => new(400, "invalid_request_error", message, param);
 
-    /// <summary>The body as a JSON object: 413 when over <paramref name="maxBytes"/>, 400 when not a JSON object.</summary>
+    /// <summary>
+    /// The body as a JSON object: 415 when the Content-Type names a charset other than UTF-8, 413 when over
+    /// <paramref name="maxBytes"/>, 400 when not valid UTF-8, not a JSON object, or when a name or string in it is not
+    /// valid Unicode (a lone surrogate escape such as <c>\ud800</c>). Every string in the result can be read.
+    /// </summary>
     public static async Task<JsonElement> ReadObjectAsync(HttpRequest request, int maxBytes)
     {
+        CheckCharset(request.ContentType);
         if (request.ContentLength > maxBytes)
             throw new BadRequestException(413, "invalid_request_error", $"request body is {request.ContentLength} bytes; the limit is {maxBytes}");
         var buffer = new MemoryStream();
@@ -39,16 +54,76 @@ public static class RequestReader
             throw new BadRequestException(e.StatusCode, "invalid_request_error", $"request body could not be read: {e.Message}");
         }
         if (buffer.Length == 0) throw Bad("request body is empty; send a JSON object");
+        var bytes = buffer.GetBuffer().AsSpan(0, (int)buffer.Length);
+        if (FirstInvalidUtf8(bytes) is int bad)
+            throw Bad($"request body is not valid UTF-8 (byte 0x{bytes[bad]:X2} at offset {bad}); send JSON encoded as UTF-8");
+        JsonElement root;
         try
         {
             using var doc = JsonDocument.Parse(buffer.ToArray(), new JsonDocumentOptions { MaxDepth = 16 });
             if (doc.RootElement.ValueKind != JsonValueKind.Object)
                 throw Bad($"request body must be a JSON object, got {doc.RootElement.ValueKind.ToString().ToLowerInvariant()}");
-            return doc.RootElement.Clone();
+            root = doc.RootElement.Clone();
         }
         catch (JsonException e)
         {
             throw Bad($"malformed JSON: {e.Message}");
+        }
+        CheckText(root, null);
+        return root;
+    }
+
+    /// <summary>415 unless the Content-Type's charset, if it names one, is UTF-8 (the only encoding the service reads).</summary>
+    static void CheckCharset(string? contentType)
+    {
+        if (contentType is null || !MediaTypeHeaderValue.TryParse(contentType, out var media)) return;
+        string? charset = media.Charset.HasValue ? media.Charset.Value!.Trim('"') : null;
+        if (charset is null || charset.Equals("utf-8", StringComparison.OrdinalIgnoreCase) || charset.Equals("utf8", StringComparison.OrdinalIgnoreCase)) return;
+        throw new BadRequestException(415, "invalid_request_error",
+            $"unsupported charset '{charset}' in Content-Type '{contentType}'; send UTF-8 JSON with 'Content-Type: application/json' (or '; charset=utf-8')");
+    }
+
+    /// <summary>The offset of the first byte that is not part of valid UTF-8, or null when all of it is valid.</summary>
+    static int? FirstInvalidUtf8(ReadOnlySpan<byte> bytes)
+    {
+        if (Utf8.IsValid(bytes)) return null;
+        int offset = 0;
+        while (offset < bytes.Length)
+        {
+            var status = Rune.DecodeFromUtf8(bytes[offset..], out _, out int consumed);
+            if (status != OperationStatus.Done) return offset;
+            offset += consumed;
+        }
+        return offset;
+    }
+
+    /// <summary>Every property name and string below <paramref name="e"/> is valid Unicode; otherwise a 400 naming the field.</summary>
+    static void CheckText(JsonElement e, string? field)
+    {
+        switch (e.ValueKind)
+        {
+            case JsonValueKind.Object:
+                foreach (var p in e.EnumerateObject())
+                {
+                    string name;
+                    try { name = p.Name; }
+                    catch (InvalidOperationException)
+                    {
+                        throw Bad("a field name holds an invalid \\u escape (a lone surrogate such as \\ud800); send valid Unicode");
+                    }
+                    CheckText(p.Value, field ?? name);
+                }
+                break;
+            case JsonValueKind.Array:
+                foreach (var x in e.EnumerateArray()) CheckText(x, field);
+                break;
+            case JsonValueKind.String:
+                try { _ = e.GetString(); }
+                catch (InvalidOperationException)
+                {
+                    throw Bad($"field '{field}' holds an invalid \\u escape (a lone surrogate such as \\ud800 without its pair); send valid Unicode", field);
+                }
+                break;
         }
     }
 
@@ -56,12 +131,12 @@ public static class RequestReader
     public static string? String(JsonElement o, string name, bool required, int maxChars)
     {
         if (!o.TryGetProperty(name, out var v) || v.ValueKind == JsonValueKind.Null)
-            return required ? throw Bad($"field '{name}' is required") : null;
-        if (v.ValueKind != JsonValueKind.String) throw Bad($"field '{name}' must be a string, got {v.ValueKind.ToString().ToLowerInvariant()}");
+            return required ? throw Bad($"field '{name}' is required", name) : null;
+        if (v.ValueKind != JsonValueKind.String) throw Bad($"field '{name}' must be a string, got {v.ValueKind.ToString().ToLowerInvariant()}", name);
         string s = v.GetString()!;
-        if (string.IsNullOrWhiteSpace(s)) throw Bad($"field '{name}' must not be empty");
-        if (s.Length > maxChars) throw Bad($"field '{name}' is {s.Length} characters; the limit is {maxChars}");
-        if (s.Contains('\0')) throw Bad($"field '{name}' contains a NUL character");
+        if (string.IsNullOrWhiteSpace(s)) throw Bad($"field '{name}' must not be empty", name);
+        if (s.Length > maxChars) throw Bad($"field '{name}' is {s.Length} characters; the limit is {maxChars}", name);
+        if (s.Contains('\0')) throw Bad($"field '{name}' contains a NUL character", name);
         return s;
     }
 
@@ -71,7 +146,7 @@ public static class RequestReader
         if (o.TryGetProperty("prompt", out var v) && v.ValueKind == JsonValueKind.Array)
         {
             if (v.GetArrayLength() != 1 || v[0].ValueKind != JsonValueKind.String)
-                throw Bad("field 'prompt' must be a string or an array of exactly one string (batches are not supported)");
+                throw Bad("field 'prompt' must be a string or an array of exactly one string (batches are not supported)", "prompt");
             var single = JsonDocument.Parse($"{{\"prompt\":{v[0].GetRawText()}}}").RootElement;
             return String(single, "prompt", true, maxChars)!;
         }
@@ -82,8 +157,8 @@ public static class RequestReader
     public static int Int(JsonElement o, string name, int min, int max, int fallback)
     {
         if (!o.TryGetProperty(name, out var v) || v.ValueKind == JsonValueKind.Null) return fallback;
-        if (v.ValueKind != JsonValueKind.Number || !v.TryGetInt32(out int i)) throw Bad($"field '{name}' must be an integer");
-        if (i < min || i > max) throw Bad($"field '{name}' must be between {min} and {max}, got {i}");
+        if (v.ValueKind != JsonValueKind.Number || !v.TryGetInt32(out int i)) throw Bad($"field '{name}' must be an integer", name);
+        if (i < min || i > max) throw Bad($"field '{name}' must be between {min} and {max}, got {i}", name);
         return i;
     }
 
@@ -91,9 +166,116 @@ public static class RequestReader
     public static double Number(JsonElement o, string name, double min, double max, double fallback)
     {
         if (!o.TryGetProperty(name, out var v) || v.ValueKind == JsonValueKind.Null) return fallback;
-        if (v.ValueKind != JsonValueKind.Number || !v.TryGetDouble(out double d) || !double.IsFinite(d)) throw Bad($"field '{name}' must be a number");
-        if (d < min || d > max) throw Bad($"field '{name}' must be between {min} and {max}, got {d}");
+        if (v.ValueKind != JsonValueKind.Number || !v.TryGetDouble(out double d) || !double.IsFinite(d)) throw Bad($"field '{name}' must be a number", name);
+        if (d < min || d > max) throw Bad($"field '{name}' must be between {min} and {max}, got {d}", name);
         return d;
+    }
+
+    /// <summary>
+    /// The sampling <c>temperature</c>: 0 (greedy, also when absent) or between <see cref="TextGenerator.MinTemperature"/>
+    /// and <paramref name="max"/>. A smaller positive value would overflow the scaled logits to NaN inside the sampler.
+    /// </summary>
+    public static double Temperature(JsonElement o, double max)
+    {
+        const string name = "temperature";
+        if (!o.TryGetProperty(name, out var v) || v.ValueKind == JsonValueKind.Null) return 0;
+        if (v.ValueKind != JsonValueKind.Number || !v.TryGetDouble(out double d) || !double.IsFinite(d))
+            throw Bad($"field '{name}' must be a number (0 = greedy, or {TextGenerator.MinTemperature:G} to {max:G})", name);
+        if (d == 0) return 0;
+        if (d < TextGenerator.MinTemperature || d > max)
+            throw Bad($"field '{name}' must be 0 (greedy) or between {TextGenerator.MinTemperature:G} and {max:G}, got {d:G}", name);
+        return d;
+    }
+
+    /// <summary>The nucleus mass <c>top_p</c> in (0, 1], 1 when absent.</summary>
+    public static double TopP(JsonElement o)
+    {
+        const string name = "top_p";
+        if (!o.TryGetProperty(name, out var v) || v.ValueKind == JsonValueKind.Null) return 1;
+        if (v.ValueKind != JsonValueKind.Number || !v.TryGetDouble(out double d) || !(d > 0 && d <= 1))
+            throw Bad($"field '{name}' must be a number in (0, 1] (1 = no nucleus cut)", name);
+        return d;
+    }
+
+    /// <summary>Stop sequences: absent, a string, or an array of at most <paramref name="max"/> non-empty strings.</summary>
+    public static IReadOnlyList<string> Stops(JsonElement o, int max, int maxChars)
+    {
+        const string name = "stop";
+        if (!o.TryGetProperty(name, out var v) || v.ValueKind == JsonValueKind.Null) return [];
+        var items = v.ValueKind == JsonValueKind.Array ? v.EnumerateArray().ToList() : [v];
+        if (items.Count > max) throw Bad($"field '{name}' has {items.Count} sequences; the limit is {max}", name);
+        var stops = new List<string>();
+        foreach (var x in items)
+        {
+            if (x.ValueKind != JsonValueKind.String) throw Bad($"field '{name}' must be a string or an array of strings", name);
+            string t = x.GetString()!;
+            if (t.Length == 0) throw Bad($"field '{name}' holds an empty sequence", name);
+            if (t.Length > maxChars) throw Bad($"field '{name}' holds a sequence of {t.Length} characters; the limit is {maxChars}", name);
+            stops.Add(t);
+        }
+        return stops;
+    }
+
+    /// <summary>Fields of <c>POST /v1/completions</c> that the service implements.</summary>
+    public static readonly string[] CompletionFields = ["model", "prompt", "max_tokens", "temperature", "top_p", "n", "stop", "seed"];
+
+    /// <summary>
+    /// OpenAI completion fields the service does not implement, each with the one value that asks for nothing (null
+    /// always does too): sending that value is accepted, anything else is refused rather than silently ignored.
+    /// <c>user</c> only labels the caller and never changes the output, so any string is accepted.
+    /// </summary>
+    static readonly Dictionary<string, Func<JsonElement, JsonElement, bool>> NeutralCompletionFields = new()
+    {
+        ["stream"] = (v, _) => v.ValueKind == JsonValueKind.False,
+        ["echo"] = (v, _) => v.ValueKind == JsonValueKind.False,
+        ["logprobs"] = (_, _) => false,
+        ["suffix"] = (_, _) => false,
+        ["best_of"] = (v, o) => v.TryGetInt32Safe() is int b && b == (o.TryGetProperty("n", out var n) && n.TryGetInt32Safe() is int k ? k : 1),
+        ["frequency_penalty"] = (v, _) => v.ValueKind == JsonValueKind.Number && v.GetDouble() == 0,
+        ["presence_penalty"] = (v, _) => v.ValueKind == JsonValueKind.Number && v.GetDouble() == 0,
+        ["logit_bias"] = (v, _) => v.ValueKind == JsonValueKind.Object && !v.EnumerateObject().Any(),
+        ["user"] = (v, _) => v.ValueKind == JsonValueKind.String,
+    };
+
+    /// <summary>400 (with <c>param</c>) for a field of <c>/v1/completions</c> that is unknown, or known but not implemented.</summary>
+    public static void CheckCompletionFields(JsonElement o)
+    {
+        foreach (var p in o.EnumerateObject())
+        {
+            if (CompletionFields.Contains(p.Name)) continue;
+            if (NeutralCompletionFields.TryGetValue(p.Name, out var neutral))
+            {
+                if (p.Value.ValueKind == JsonValueKind.Null || neutral(p.Value, o)) continue;
+                throw Bad($"field '{p.Name}' is not supported by this server (only its default, or null, is accepted); remove it", p.Name);
+            }
+            throw Bad($"unknown field '{Printable(p.Name)}'; /v1/completions accepts {string.Join(", ", CompletionFields)}", p.Name);
+        }
+    }
+
+    /// <summary>A boolean query parameter: absent = <paramref name="fallback"/>; otherwise exactly true or false (any case).</summary>
+    public static bool QueryBool(HttpRequest request, string name, bool fallback)
+    {
+        if (!request.Query.TryGetValue(name, out var values)) return fallback;
+        string? v = values.Count == 1 ? values[0] : null;
+        if (string.Equals(v, "true", StringComparison.OrdinalIgnoreCase)) return true;
+        if (string.Equals(v, "false", StringComparison.OrdinalIgnoreCase)) return false;
+        throw Bad($"query parameter '{name}' must be true or false, got {(values.Count == 1 ? $"'{Printable(v ?? "")}'" : $"{values.Count} values")}", name);
+    }
+
+    /// <summary>A route's learn id: a positive integer.</summary>
+    public static long LearnId(string? id)
+    {
+        if (id is not null && long.TryParse(id, NumberStyles.None, CultureInfo.InvariantCulture, out long learnId) && learnId > 0) return learnId;
+        throw Bad($"'{Printable(id ?? "")}' is not a learn id (a positive integer from POST /learn)");
+    }
+
+    /// <summary>Text safe to quote in a one-line message: control characters as \uXXXX, at most 64 characters.</summary>
+    public static string Printable(string s)
+    {
+        var b = new StringBuilder();
+        foreach (char c in s.Length > 64 ? s[..64] : s)
+            b.Append(char.IsControl(c) || char.IsSurrogate(c) ? $"\\u{(int)c:x4}" : c);
+        return s.Length > 64 ? b.Append('…').ToString() : b.ToString();
     }
 
     /// <summary>A boolean field, or <paramref name="fallback"/> when absent.</summary>
@@ -104,7 +286,13 @@ public static class RequestReader
         {
             JsonValueKind.True => true,
             JsonValueKind.False => false,
-            _ => throw Bad($"field '{name}' must be true or false"),
+            _ => throw Bad($"field '{name}' must be true or false", name),
         };
     }
+}
+
+static class JsonElementExtensions
+{
+    /// <summary>The value as an int, or null when it is not an integer number.</summary>
+    public static int? TryGetInt32Safe(this JsonElement v) => v.ValueKind == JsonValueKind.Number && v.TryGetInt32(out int i) ? i : null;
 }

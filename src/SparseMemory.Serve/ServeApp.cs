@@ -30,20 +30,70 @@ public static class ServeApp
         DefaultIgnoreCondition = JsonIgnoreCondition.WhenWritingNull,
     };
 
+    /// <summary>Most completions one /v1/completions request may ask for (<c>n</c>).</summary>
+    public const int MaxChoices = 8;
+
+    /// <summary>Most stop sequences in <c>stop</c> (as OpenAI).</summary>
+    public const int MaxStops = 4;
+
     /// <summary>Changed row ids listed in a learn response at most (<c>changed_rows_truncated</c> says when more changed).</summary>
     public const int MaxListedRows = 64;
 
-    /// <summary>Refuses a non-loopback address unless <paramref name="allowRemote"/> (the token is sent in clear over plain HTTP).</summary>
+    /// <summary>
+    /// Refuses a non-loopback address unless <paramref name="allowRemote"/> (the token is sent in clear over plain HTTP).
+    /// Each address is parsed as Kestrel parses it (<see cref="BindingAddress.Parse"/>), because Kestrel, not
+    /// <see cref="Uri"/>, decides where to listen: a host that is neither <c>localhost</c> nor a literal IP address
+    /// (<c>loopback</c>, <c>*</c>, <c>+</c>, any host name, <c>0.0.0.0@127.0.0.1</c>) makes Kestrel listen on every
+    /// interface, even where <see cref="Uri.IsLoopback"/> says loopback. User information (<c>@</c>) is refused outright.
+    /// </summary>
     public static void CheckLoopback(string urls, bool allowRemote)
     {
-        foreach (string url in urls.Split(';', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries))
+        var list = urls.Split(';', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries);
+        if (list.Length == 0) throw new ArgumentException("--urls is empty; give an address such as http://127.0.0.1:5077");
+        foreach (string url in list) CheckAddress("--urls", url, allowRemote);
+    }
+
+    /// <summary>
+    /// The addresses the server really listens on (Kestrel's list after start, ports resolved), checked by the same
+    /// rule as <see cref="CheckLoopback"/>: a guard against listening on every interface through configuration that
+    /// bypasses <c>--urls</c> (e.g. Kestrel endpoints set in the environment).
+    /// </summary>
+    public static void CheckBound(IEnumerable<string> bound, bool allowRemote)
+    {
+        foreach (string url in bound) CheckAddress("bound address", url, allowRemote);
+    }
+
+    /// <summary>Whether Kestrel binds <paramref name="host"/> to loopback only: <c>localhost</c>, or a literal loopback IP.</summary>
+    public static bool IsLoopbackHost(string host) =>
+        string.Equals(host, "localhost", StringComparison.OrdinalIgnoreCase) || (IPAddress.TryParse(host, out var ip) && IPAddress.IsLoopback(ip));
+
+    static void CheckAddress(string what, string url, bool allowRemote)
+    {
+        if (url.Contains('@'))
+            throw new ArgumentException($"{what}: '{url}' holds user information ('@'), which Kestrel does not read as such; give the address alone, e.g. http://127.0.0.1:5077");
+        BindingAddress address;
+        try { address = BindingAddress.Parse(url); }
+        catch (FormatException) { throw new ArgumentException($"{what}: '{url}' is not a URL (e.g. http://127.0.0.1:5077)"); }
+        if (!allowRemote && (address.IsUnixPipe || address.IsNamedPipe || !IsLoopbackHost(address.Host)))
+            throw new ArgumentException($"{what}: {url} is not a loopback address (only localhost, 127.x.x.x or [::1]; a host name, *, + or 0.0.0.0 listens on every interface); " +
+                                        "pass --allow-remote to listen on it (put TLS in front: the token travels in clear)");
+    }
+
+    /// <summary>
+    /// Starts <paramref name="app"/> and returns the addresses it really listens on; stops it again and throws when one
+    /// of them is not loopback and <paramref name="allowRemote"/> is false.
+    /// </summary>
+    public static async Task<IReadOnlyList<string>> StartCheckedAsync(WebApplication app, bool allowRemote)
+    {
+        await app.StartAsync();
+        var bound = app.Urls.ToArray();
+        try { CheckBound(bound, allowRemote); }
+        catch (ArgumentException)
         {
-            if (!Uri.TryCreate(url.Replace("://*", "://0.0.0.0", StringComparison.Ordinal).Replace("://+", "://0.0.0.0", StringComparison.Ordinal), UriKind.Absolute, out var uri))
-                throw new ArgumentException($"--urls: '{url}' is not a URL (e.g. http://127.0.0.1:5077)");
-            bool loopback = uri.IsLoopback || (IPAddress.TryParse(uri.Host.Trim('[', ']'), out var ip) && IPAddress.IsLoopback(ip));
-            if (!loopback && !allowRemote)
-                throw new ArgumentException($"--urls: {url} is not a loopback address; pass --allow-remote to listen on it (put TLS in front: the token travels in clear)");
+            await app.StopAsync();
+            throw;
         }
+        return bound;
     }
 
     /// <summary>Builds the application around a started service; <paramref name="configure"/> may swap the server (tests: TestServer).</summary>
@@ -72,6 +122,8 @@ public static class ServeApp
     static void Map(WebApplication app, MemoryService service, ServeOptions options)
     {
         var tokenHash = SHA256.HashData(Encoding.UTF8.GetBytes(options.Token));
+        Task<IResult> Guard(Func<Task<IResult>> handler) => Guarded(handler, app.Logger, openAi: false);
+        Task<IResult> GuardOpenAi(Func<Task<IResult>> handler) => Guarded(handler, app.Logger, openAi: true);
         RateLimiter? learnLimiter = options.LearnsPerMinute > 0
             ? new FixedWindowRateLimiter(new FixedWindowRateLimiterOptions { PermitLimit = options.LearnsPerMinute, Window = TimeSpan.FromMinutes(1), QueueLimit = 0, AutoReplenishment = true })
             : null;
@@ -102,9 +154,13 @@ public static class ServeApp
                 415 => $"unsupported Content-Type '{http.Request.ContentType}'; send 'Content-Type: application/json'",
                 404 => $"no endpoint {http.Request.Method} {http.Request.Path}",
                 405 => $"{http.Request.Method} is not allowed on {http.Request.Path}",
+                400 => "bad request: the path, query or headers could not be read (HTTP 400)",
                 _ => $"HTTP {status}",
             };
-            await http.Response.WriteAsJsonAsync(new ErrorResponse(new ErrorDetail(message, status >= 500 ? "server_error" : "invalid_request_error", status)), Json);
+            string type = status >= 500 ? "server_error" : "invalid_request_error";
+            if (http.Request.Path.StartsWithSegments("/v1"))
+                await http.Response.WriteAsJsonAsync(new OpenAiErrorResponse(new OpenAiErrorDetail(message, type, null, null)), Json);
+            else await http.Response.WriteAsJsonAsync(new ErrorResponse(new ErrorDetail(message, type, status)), Json);
         });
 
         app.MapOpenApi();
@@ -165,32 +221,55 @@ public static class ServeApp
         }))).WithSummary("Greedy answer; a question ending in '?' without 'Answer:' is wrapped as 'Question: … Answer:' (raw: true turns that off)")
             .Accepts<AskBody>("application/json").Produces<AskResponse>().Produces<ErrorResponse>(400);
 
-        app.MapPost("/v1/completions", Handler(ctx => Guard(async () =>
+        app.MapPost("/v1/completions", Handler(ctx => GuardOpenAi(async () =>
         {
             if (options.ProtectAsk) Authorize(ctx);
             var o = await RequestReader.ReadObjectAsync(ctx.Request, options.MaxBodyBytes);
+            RequestReader.CheckCompletionFields(o);
+            string? model = RequestReader.String(o, "model", required: false, 200);
+            if (model is not null && model != modelName)
+                throw new BadRequestException(404, "invalid_request_error", $"the model '{RequestReader.Printable(model)}' does not exist; this server serves '{modelName}'", "model", "model_not_found");
             string prompt = RequestReader.Prompt(o, options.MaxTextChars);
             int maxTokens = RequestReader.Int(o, "max_tokens", 1, options.MaxAskTokens, 16);
-            double temperature = RequestReader.Number(o, "temperature", 0, 2, 0);
-            int seed = RequestReader.Int(o, "seed", int.MinValue, int.MaxValue, 1);
-            string model = RequestReader.String(o, "model", required: false, 200) ?? modelName;
-            string text = await Task.Run(() => service.Generate(prompt, new SamplingOptions(maxTokens, temperature, 1.0, seed)));
-            int promptTokens = service.CountTokens(prompt), completionTokens = service.CountTokens(text);
-            string finish = completionTokens >= maxTokens ? "length" : "stop";
+            double temperature = RequestReader.Temperature(o, 2);
+            double topP = RequestReader.TopP(o);
+            int n = RequestReader.Int(o, "n", 1, MaxChoices, 1);
+            var stops = RequestReader.Stops(o, MaxStops, options.MaxTextChars);
+            // Sampling without a seed draws one per request, so repeated calls differ; choice i uses seed + i.
+            int seed = o.TryGetProperty("seed", out var s) && s.ValueKind != JsonValueKind.Null
+                ? RequestReader.Int(o, "seed", int.MinValue, int.MaxValue, 1)
+                : temperature > 0 ? RandomNumberGenerator.GetInt32(int.MinValue, int.MaxValue) : 1;
+            int[] promptIds = service.Encode(prompt);
+            if (promptIds.Length + maxTokens > service.ContextLength)
+                throw new BadRequestException(400, "invalid_request_error",
+                    $"the model's context is {service.ContextLength} tokens, but the prompt has {promptIds.Length} and max_tokens asks for {maxTokens} more ({promptIds.Length + maxTokens} in all); shorten the prompt or lower max_tokens",
+                    promptIds.Length > service.ContextLength ? "prompt" : "max_tokens", "context_length_exceeded");
+            var choices = await Task.Run(() =>
+            {
+                var done = new CompletionChoice[n];
+                for (int i = 0; i < n; i++)
+                {
+                    if (i > 0 && temperature == 0) { done[i] = done[0] with { Index = i }; continue; }   // greedy: every choice is the same
+                    var c = service.Complete(promptIds, new SamplingOptions(maxTokens, temperature, topP, unchecked(seed + i)), stops);
+                    done[i] = new CompletionChoice(c.Text, i, c.FinishReason) { Tokens = c.Tokens };
+                }
+                return done;
+            });
+            int completionTokens = choices.Sum(c => c.Tokens);
             var id = "cmpl-" + Convert.ToHexStringLower(RandomNumberGenerator.GetBytes(12));
-            return Results.Json(new CompletionResponse(id, "text_completion", DateTimeOffset.UtcNow.ToUnixTimeSeconds(), model,
-                [new CompletionChoice(text, 0, finish)], new CompletionUsage(promptTokens, completionTokens, promptTokens + completionTokens)), Json);
-        }))).WithSummary("OpenAI-style text completion (prompt used as is; temperature 0 = greedy, the default)")
-            .Accepts<CompletionBody>("application/json").Produces<CompletionResponse>().Produces<ErrorResponse>(400);
+            return Results.Json(new CompletionResponse(id, "text_completion", DateTimeOffset.UtcNow.ToUnixTimeSeconds(), modelName,
+                choices, new CompletionUsage(promptIds.Length, completionTokens, promptIds.Length + completionTokens)), Json);
+        }))).WithSummary("OpenAI-style text completion (prompt used as is; temperature 0 = greedy, the default; stop, n, top_p, seed)")
+            .Accepts<CompletionBody>("application/json").Produces<CompletionResponse>().Produces<OpenAiErrorResponse>(400).Produces<OpenAiErrorResponse>(404);
 
-        app.MapPost("/undo/{id}", (HttpContext ctx, string id, bool? cascade) => Guard(async () =>
+        app.MapPost("/undo/{id}", Handler(ctx => Guard(async () =>
         {
             Authorize(ctx);
-            if (!long.TryParse(id, NumberStyles.None, CultureInfo.InvariantCulture, out long learnId) || learnId <= 0)
-                throw new BadRequestException(400, "invalid_request_error", $"'{id}' is not a learn id (a positive integer from POST /learn)");
-            var r = await service.UndoAsync(learnId, cascade ?? false);
+            long learnId = RequestReader.LearnId(ctx.Request.RouteValues["id"] as string);
+            bool cascade = RequestReader.QueryBool(ctx.Request, "cascade", false);
+            var r = await service.UndoAsync(learnId, cascade);
             return Results.Json(new UndoResponse(r.Undone, r.Rows), Json);
-        })).WithSummary("Restore the exact old values of the rows a learn changed; 409 if a later learn changed the same rows (unless ?cascade=true)")
+        }))).WithSummary("Restore the exact old values of the rows a learn changed; 409 if a later learn changed the same rows (unless ?cascade=true)")
             .Produces<UndoResponse>().Produces<ErrorResponse>(404).Produces<ErrorResponse>(409);
     }
 
@@ -204,20 +283,41 @@ public static class ServeApp
     /// <summary>A handler that reads the request itself, typed as a route handler (so its IResult is written) rather than a RequestDelegate.</summary>
     static Delegate Handler(Func<HttpContext, Task<IResult>> handler) => handler;
 
-    static async Task<IResult> Guard(Func<Task<IResult>> handler)
+    /// <summary>
+    /// Maps exceptions to JSON errors. A refusal keeps its status and message; a failure of the server is a 500 whose
+    /// message is the first line of ours (I/O, damaged state) and never a native (libtorch) message or trace, which
+    /// only the server log gets.
+    /// </summary>
+    static async Task<IResult> Guarded(Func<Task<IResult>> handler, ILogger log, bool openAi)
     {
+        IResult Error(int status, string type, string message, long[]? later = null, string? param = null, string? code = null) =>
+            openAi ? Results.Json(new OpenAiErrorResponse(new OpenAiErrorDetail(message, type, param, code)), Json, statusCode: status)
+                   : ServeApp.Error(status, type, message, later);
         try { return await handler(); }
-        catch (BadRequestException e) { return Error(e.Status, e.Type, e.Message); }
+        catch (BadRequestException e) { return Error(e.Status, e.Type, e.Message, param: e.Param, code: e.Code); }
         catch (LearnNotFoundException e) { return Error(404, "not_found", e.Message); }
         catch (UndoConflictException e) { return Error(409, "conflict", e.Message, e.Later); }
         catch (ServiceBusyException e) { return Error(503, "busy", e.Message); }
         catch (DriftGuardException e) { return Error(422, "drift_guard", e.Message); }
         catch (ObjectDisposedException) { return Error(503, "busy", "the service is shutting down"); }
-        catch (Exception e) when (e is IOException or InvalidDataException or InvalidOperationException or ExternalException)
+        catch (ExternalException e)
         {
-            return Error(500, "server_error", $"{e.GetType().Name}: {e.Message}");
+            log.LogError(e, "native error while serving a request");
+            return Error(500, "server_error", "internal error in the model's native code; the server log has the details");
+        }
+        catch (Exception e) when (e is IOException or InvalidDataException or InvalidOperationException)
+        {
+            log.LogError(e, "error while serving a request");
+            return Error(500, "server_error", $"{e.GetType().Name}: {FirstLine(e.Message)}");
+        }
+        catch (Exception e)
+        {
+            log.LogError(e, "unexpected error while serving a request");
+            return Error(500, "server_error", "internal error (a bug in the service); the server log has the details");
         }
     }
+
+    static string FirstLine(string message) => message.Split('\n', 2)[0].Trim();
 
     static IResult Error(int status, string type, string message, long[]? later = null) =>
         Results.Json(new ErrorResponse(new ErrorDetail(message, type, status, later)), Json, statusCode: status);

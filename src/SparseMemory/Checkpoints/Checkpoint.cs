@@ -113,7 +113,10 @@ public static class Checkpoint
         JsonNode tree;
         try { tree = JsonNode.Parse(File.ReadAllText(path), documentOptions: ConfigLoader.DocumentOptions) ?? throw new JsonException("empty"); }
         catch (JsonException e) { throw new InvalidDataException($"{path}: not valid JSON ({e.Message})"); }
-        if (tree["model"] is not JsonNode modelNode) throw new InvalidDataException($"{path}: has no \"model\" section");
+        if (tree is not JsonObject root)
+            throw new InvalidDataException($"{path}: must be a JSON object (a run config with a \"model\" section), got {tree.GetValueKind().ToString().ToLowerInvariant()}");
+        CheckKnownKeys(root, path);
+        if (root["model"] is not JsonNode modelNode) throw new InvalidDataException($"{path}: has no \"model\" section");
         try
         {
             var model = modelNode.Deserialize<ModelConfig>(ConfigLoader.Json) ?? throw new JsonException("null");
@@ -123,6 +126,23 @@ public static class Checkpoint
             return (model, tree);
         }
         catch (JsonException e) { throw new InvalidDataException($"{path}: model section is invalid ({e.Message})"); }
+    }
+
+    /// <summary>
+    /// Every key of a checkpoint's <c>config.json</c> must be one its run knows, as when the run is resumed: the
+    /// config of <c>smf finetune</c> (it has <c>base_model</c> and <c>method</c>) or of <c>smf pretrain</c> (it has
+    /// <c>train</c>) is read whole and strictly; any other file may hold only the top-level keys of either.
+    /// </summary>
+    static void CheckKnownKeys(JsonObject root, string path)
+    {
+        if (root.ContainsKey("base_model") && root.ContainsKey("method")) ConfigLoader.CheckTree<FinetuneConfig>(root, path);
+        else if (root.ContainsKey("train")) ConfigLoader.CheckTree<ExperimentConfig>(root, path);
+        else
+        {
+            var known = ConfigLoader.TopLevelKeys<ExperimentConfig>().Union(ConfigLoader.TopLevelKeys<FinetuneConfig>()).ToHashSet();
+            if (root.Select(kv => kv.Key).FirstOrDefault(k => !known.Contains(k)) is { } unknown)
+                throw new ConfigException($"{path}: unknown key at {unknown} (check the spelling; keys are snake_case, e.g. model.vocab_size)");
+        }
     }
 
     /// <summary>

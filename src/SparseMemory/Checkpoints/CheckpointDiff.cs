@@ -30,8 +30,12 @@ public enum TensorDiffStatus
 /// <param name="ShapeB">Shape in B when it differs from <paramref name="Shape"/>, else null.</param>
 /// <param name="ChangedElements">Elements whose bits differ (all elements for added/removed/mismatched tensors).</param>
 /// <param name="ChangedRows">Rows along dim 0 with any changed element (for 0-D and 1-D tensors: changed elements).</param>
-/// <param name="MaxAbsDelta">Largest finite |b − a| over the elements (0 when there is none, e.g. only −0.0 vs 0.0 or NaN changes; 0 for added/removed/mismatched tensors).</param>
-public sealed record TensorDiff(string Name, TensorDiffStatus Status, long[] Shape, long[]? ShapeB, long ChangedElements, long ChangedRows, double MaxAbsDelta);
+/// <param name="MaxAbsDelta">Largest |b − a| over the elements where both are finite (0 when there is none, e.g. only −0.0 vs 0.0; 0 for
+/// added/removed/mismatched tensors), and NaN when a changed row of B holds NaN or ±infinity (<paramref name="NonFiniteRows"/> &gt; 0):
+/// a table that diverged is never reported as barely changed.</param>
+/// <param name="NonFiniteRows">Changed rows (as <paramref name="ChangedRows"/>) whose values in B hold NaN or ±infinity.</param>
+public sealed record TensorDiff(string Name, TensorDiffStatus Status, long[] Shape, long[]? ShapeB, long ChangedElements, long ChangedRows, double MaxAbsDelta,
+    long NonFiniteRows = 0);
 
 /// <summary>The comparison of two checkpoints' weights.</summary>
 /// <param name="A">Folder A.</param>
@@ -44,11 +48,14 @@ public sealed record CheckpointDiffResult(string A, string B, IReadOnlyList<Tens
     public int ChangedSlots => ChangedSlotIds.Count;
     /// <summary>Tensors that differ in any way (changed, added, removed or mismatched).</summary>
     public IEnumerable<TensorDiff> Differing => Tensors.Where(t => t.Status != TensorDiffStatus.Unchanged);
+    /// <summary>Changed rows, over every tensor, whose values in B hold NaN or ±infinity.</summary>
+    public long NonFiniteRows => Tensors.Sum(t => t.NonFiniteRows);
     /// <summary>Number of identical tensors.</summary>
     public int UnchangedTensors => Tensors.Count(t => t.Status == TensorDiffStatus.Unchanged);
 
     /// <summary>
-    /// One JSON object: <c>{"a","b","tensors":[{"name","status","shape","shape_b"?,"changed_elements","changed_rows","max_abs_delta"}…],
+    /// One JSON object: <c>{"a","b","tensors":[{"name","status","shape","shape_b"?,"changed_elements","changed_rows","max_abs_delta"
+    /// (null when rows became non-finite),"non_finite_rows"}…],
     /// "changed_slots","changed_slot_ids","unchanged_tensors"}</c>; <c>tensors</c> lists only differing tensors unless
     /// <paramref name="all"/>.
     /// </summary>
@@ -70,7 +77,9 @@ public sealed record CheckpointDiffResult(string A, string B, IReadOnlyList<Tens
                 if (t.ShapeB is not null) WriteShape(j, "shape_b", t.ShapeB);
                 j.WriteNumber("changed_elements", t.ChangedElements);
                 j.WriteNumber("changed_rows", t.ChangedRows);
-                j.WriteNumber("max_abs_delta", t.MaxAbsDelta);
+                if (double.IsFinite(t.MaxAbsDelta)) j.WriteNumber("max_abs_delta", t.MaxAbsDelta);
+                else j.WriteNull("max_abs_delta");                        // NaN: rows became non-finite (non_finite_rows)
+                j.WriteNumber("non_finite_rows", t.NonFiniteRows);
                 j.WriteEndObject();
             }
             j.WriteEndArray();
@@ -182,14 +191,21 @@ public static class CheckpointDiff
         };
         if (changed == 0) return (new TensorDiff(name, TensorDiffStatus.Unchanged, a.shape, null, 0, 0, 0), []);
         double maxDelta;
+        long nonFiniteRows = 0;
         if (ca.dtype == ScalarType.Bool) maxDelta = 1;
         else
         {
             var delta = (cb.to(ScalarType.Float64) - ca.to(ScalarType.Float64)).abs().reshape(n);         // (N,)
             var finite = delta.masked_select(delta.isfinite());
             maxDelta = finite.numel() > 0 ? finite.max().item<double>() : 0;
+            if (cb.is_floating_point())
+            {
+                var badRow = cb.isfinite().logical_not().reshape(n / rowLen, rowLen).any(1).data<bool>().ToArray();
+                nonFiniteRows = rows.LongCount(r => badRow[r]);
+                if (nonFiniteRows > 0) maxDelta = double.NaN;
+            }
         }
-        return (new TensorDiff(name, TensorDiffStatus.Changed, a.shape, null, changed, rows.LongLength, maxDelta), rows);
+        return (new TensorDiff(name, TensorDiffStatus.Changed, a.shape, null, changed, rows.LongLength, maxDelta, nonFiniteRows), rows);
     }
 
     /// <summary>Counts elements whose bit patterns differ (compared as same-width integers) and lists the rows holding any.</summary>

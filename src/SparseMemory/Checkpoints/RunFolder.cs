@@ -28,8 +28,15 @@ public static class RunFolder
         }
         if (Directory.Exists(runDir) && Directory.EnumerateFileSystemEntries(runDir).Any())
             throw new ConfigException($"{runDir}: folder exists, is not empty and holds no {Checkpoint.ConfigFile}; refusing to overwrite it (pass a new --out folder)");
+        bool created = !Directory.Exists(runDir);
         Directory.CreateDirectory(runDir);
-        SaveConfig(requested, cfgPath);
+        try { SaveConfig(requested, cfgPath); }
+        catch when (created)
+        {
+            // A config that cannot be written leaves no empty folder behind.
+            try { Directory.Delete(runDir, recursive: false); } catch (IOException) { } catch (UnauthorizedAccessException) { }
+            throw;
+        }
         return requested;
     }
 

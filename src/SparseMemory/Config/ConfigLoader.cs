@@ -53,11 +53,11 @@ public static class ConfigLoader
         Func<T, IReadOnlyList<string>>? validate = null, string presetGroup = ModelPresets) where T : new()
     {
         JsonNode tree = JsonSerializer.SerializeToNode(new T(), Json)!;
-        if (preset is not null) Merge(tree, Parse(PresetJson(preset, presetGroup), $"preset {preset}"), $"preset {preset}");
+        if (preset is not null) Merge(tree, CheckFinite(Parse(PresetJson(preset, presetGroup), $"preset {preset}"), $"preset {preset}", ""), $"preset {preset}");
         if (file is not null)
         {
             if (!File.Exists(file)) throw new ConfigException($"{file}: config file not found");
-            Merge(tree, Parse(File.ReadAllText(file), file), file);
+            Merge(tree, CheckFinite(Parse(File.ReadAllText(file), file), file, ""), file);
         }
         var setList = (sets ?? []).ToList();
         foreach (string set in setList)
@@ -79,6 +79,16 @@ public static class ConfigLoader
         if (!File.Exists(path)) throw new ConfigException($"{path}: file not found");
         return Deserialize<T>(Parse(File.ReadAllText(path), path), path);
     }
+
+    /// <summary>
+    /// Checks a parsed config tree read from <paramref name="source"/> against <typeparamref name="T"/>: an unknown key
+    /// anywhere (or a value of the wrong type) is a <see cref="ConfigException"/> naming the source and the key.
+    /// </summary>
+    public static void CheckTree<T>(JsonNode tree, string source) => Deserialize<T>(tree, source);
+
+    /// <summary>The top-level keys of <typeparamref name="T"/> as written in config files.</summary>
+    public static IReadOnlyList<string> TopLevelKeys<T>() where T : new() =>
+        JsonSerializer.SerializeToNode(new T(), Json)!.AsObject().Select(kv => kv.Key).ToArray();
 
     /// <summary>Serialises a config (indented, snake_case).</summary>
     public static string ToJson<T>(T config) => JsonSerializer.Serialize(config, Json);
@@ -149,10 +159,34 @@ public static class ConfigLoader
         JsonNode? value;
         try { value = JsonNode.Parse(raw); }
         catch (JsonException) { value = JsonValue.Create(raw); }
+        if (value is not null) CheckFinite(value, $"--set {set}", set[..eq].Trim());
         // A bare word for a string-typed key (e.g. --set name=foo) parses as a string above.
         if (parent[leaf] is JsonValue old && old.GetValueKind() == JsonValueKind.String && value is JsonValue nv && nv.GetValueKind() != JsonValueKind.String)
             value = JsonValue.Create(raw);
         parent[leaf] = value;
+    }
+
+    /// <summary>
+    /// A number too large for a double (e.g. 1e400) would be read as infinity and fail far from its key (writing the
+    /// frozen config); it is refused here, naming the key. Returns <paramref name="node"/>.
+    /// </summary>
+    static JsonNode CheckFinite(JsonNode node, string source, string path)
+    {
+        switch (node)
+        {
+            case JsonObject o:
+                foreach (var (k, v) in o) if (v is not null) CheckFinite(v, source, path.Length == 0 ? k : $"{path}.{k}");
+                break;
+            case JsonArray a:
+                for (int i = 0; i < a.Count; i++) if (a[i] is { } v) CheckFinite(v, source, $"{path}[{i}]");
+                break;
+            case JsonValue v when v.GetValueKind() == JsonValueKind.Number:
+                string raw = v.ToJsonString();
+                if (!double.TryParse(raw, System.Globalization.NumberStyles.Float, System.Globalization.CultureInfo.InvariantCulture, out double d) || !double.IsFinite(d))
+                    throw new ConfigException($"{source}: {path} = {raw} is out of range (not a finite number)");
+                break;
+        }
+        return node;
     }
 
     static string Suggest(JsonNode? node, string key)

@@ -27,6 +27,26 @@ public sealed record ExperimentConfig
     /// </summary>
     public Dictionary<string, string[]> Finetune { get; init; } = [];
 
+    /// <summary>
+    /// A lower bound, in bytes, of the memory pretraining needs: the parameters (embedding V × D, twice when untied;
+    /// attention 4·D² per block; the SwiGLU FFN 3·D·F per block without memory; the value table S × Dv) in float32
+    /// with AdamW's two moments (12 bytes each; gradients not counted), and one float32 activation of D per token,
+    /// block and step. The real need is larger; a config above the machine's memory can never run. Computed in double,
+    /// so no setting overflows it.
+    /// </summary>
+    public (double ModelBytes, double ActivationBytes, double Parameters) TrainingMemoryLowerBound()
+    {
+        double d = Model.Dim, layers = Model.Layers;
+        double memoryBlocks = Model.Memory?.Layers.Distinct().Count() ?? 0;
+        double parameters = (double)Model.VocabSize * d * (Model.TieEmbeddings ? 1 : 2) + layers * 4 * d * d
+                            + (layers - memoryBlocks) * 3 * d * Model.FfnHidden
+                            + (Model.Memory is { } m ? (double)m.Slots * m.ResolvedValueDim(Model.Dim) : 0);
+        double activations = (double)Train.BatchSize * Train.SeqLen * d * layers * 4;
+        return (parameters * 12, activations, parameters);
+    }
+
+    static string Gib(double bytes) => bytes >= 1 << 30 ? $"{bytes / (1 << 30):N1} GiB" : bytes >= 1 << 20 ? $"{bytes / (1 << 20):N0} MiB" : "< 1 MiB";
+
     /// <summary>All problems at once, as "key: problem" lines; empty when valid.</summary>
     public IReadOnlyList<string> Validate()
     {
@@ -38,6 +58,15 @@ public sealed record ExperimentConfig
         Model.Validate(errors, "model");
         Data.Validate(errors, "data");
         Train.Validate(errors, "train", Model);
+        bool sized = Model.VocabSize > 0 && Model.Dim > 0 && Model.Layers > 0 && Model.FfnHidden > 0 && Train.BatchSize > 0 && Train.SeqLen > 0;
+        if (sized && Device == "cpu" && TrainingMemoryLowerBound() is var (model, activations, parameters))
+        {
+            double have = GC.GetGCMemoryInfo().TotalAvailableMemoryBytes;
+            if (have > 0 && model + activations > have)
+                errors.Add($"model and train settings need at least {Gib(model + activations)} of memory to pretrain, more than the {Gib(have)} this machine has: " +
+                           $"{parameters:N0} parameters (model.vocab_size {Model.VocabSize:N0} × model.dim {Model.Dim:N0}, …) take ≥ {Gib(model)} with their AdamW moments, and " +
+                           $"train.batch_size × train.seq_len = {(double)Train.BatchSize * Train.SeqLen:N0} tokens per step ≥ {Gib(activations)} of activations; lower them");
+        }
         foreach (var (method, overrides) in Finetune)
         {
             if (string.IsNullOrWhiteSpace(method)) errors.Add("finetune: keys are \"*\" or a finetuning method name");

@@ -3,6 +3,12 @@ namespace SparseMemory.Config;
 /// <summary>Pretraining loop settings: AdamW, warmup + cosine decay, clipping, eval and checkpoint cadence.</summary>
 public sealed record TrainConfig
 {
+    /// <summary>
+    /// Most optimizer steps a run may ask for: ten million, far beyond any run this CPU code can finish (the largest
+    /// preset takes tens of thousands), and far below the int counters a mistyped value would overflow.
+    /// </summary>
+    public const int MaxSteps = 10_000_000;
+
     /// <summary>Optimizer steps.</summary>
     public int Steps { get; init; } = 1000;
     /// <summary>Sequences per step.</summary>
@@ -45,11 +51,12 @@ public sealed record TrainConfig
 
     internal void Validate(List<string> errors, string prefix, ModelConfig model)
     {
-        if (Steps <= 0) errors.Add($"{prefix}.steps must be positive, got {Steps}");
+        if (Steps <= 0 || Steps > MaxSteps) errors.Add($"{prefix}.steps must be in 1..{MaxSteps:N0}, got {Steps:N0}");
         if (BatchSize <= 0) errors.Add($"{prefix}.batch_size must be positive, got {BatchSize}");
+        else if ((long)BatchSize * SeqLen > int.MaxValue) errors.Add($"{prefix}.batch_size × {prefix}.seq_len is {(long)BatchSize * SeqLen:N0} tokens per step; it must be below {int.MaxValue:N0}");
         if (SeqLen <= 1 || SeqLen > model.MaxSeqLen) errors.Add($"{prefix}.seq_len must be in 2..model.max_seq_len ({model.MaxSeqLen}), got {SeqLen}");
-        if (!(Lr > 0)) errors.Add($"{prefix}.lr must be positive, got {Lr}");
-        if (!(ValueLr > 0)) errors.Add($"{prefix}.value_lr must be positive, got {ValueLr}");
+        if (!(Lr > 0) || double.IsInfinity(Lr)) errors.Add($"{prefix}.lr must be a finite positive number, got {Lr}");
+        if (!(ValueLr > 0) || double.IsInfinity(ValueLr)) errors.Add($"{prefix}.value_lr must be a finite positive number, got {ValueLr}");
         if (WeightDecay < 0 || ValueWeightDecay < 0) errors.Add($"{prefix}.weight_decay / value_weight_decay must be ≥ 0");
         ValueUpdates.Validate(ValueUpdate, errors, $"{prefix}.value_update");
         if (Beta1 < 0 || Beta1 >= 1 || Beta2 < 0 || Beta2 >= 1) errors.Add($"{prefix}.beta1 / beta2 must be in [0, 1)");

@@ -31,6 +31,23 @@ public sealed record SamplingOptions(int MaxTokens = 64, double Temperature = 0,
 /// </summary>
 public static class TextGenerator
 {
+    /// <summary>
+    /// Smallest positive temperature. Below it the scaled logits (logits / temperature) overflow to infinity in float32
+    /// well before 1e-38, softmax turns them into NaN and the native sampler fails; use 0 for greedy decoding.
+    /// </summary>
+    public const double MinTemperature = 1e-4;
+
+    /// <summary>The sampling settings' problems (empty when usable): temperature 0 or in [<see cref="MinTemperature"/>, ∞), top-p in (0, 1].</summary>
+    public static IReadOnlyList<string> Validate(SamplingOptions o)
+    {
+        var e = new List<string>();
+        if (o.MaxTokens < 0) e.Add($"max tokens is {o.MaxTokens}; it must be ≥ 0");
+        if (!double.IsFinite(o.Temperature) || o.Temperature < 0 || (o.Temperature > 0 && o.Temperature < MinTemperature))
+            e.Add($"temperature is {o.Temperature:G}; it must be 0 (greedy) or a finite number ≥ {MinTemperature:G}");
+        if (!(o.TopP > 0 && o.TopP <= 1)) e.Add($"top-p is {o.TopP:G}; it must be in (0, 1] (1 = no nucleus cut)");
+        return e;
+    }
+
     /// <summary>Continuation of one prompt (the prompt itself excluded).</summary>
     public static string Generate(LanguageModel model, ByteLevelBpeTokenizer tokenizer, string prompt, SamplingOptions options) =>
         GenerateBatch(model, tokenizer, [prompt], options)[0];
@@ -59,6 +76,7 @@ public static class TextGenerator
         int? eosId = null, Func<int, bool>? stopAfter = null, int maxBatch = 64, Action<IReadOnlyList<int>, Tensor>? observe = null)
     {
         if (maxBatch <= 0) throw new ArgumentException($"maxBatch is {maxBatch}; it must be ≥ 1");
+        if (Validate(options) is { Count: > 0 } problems) throw new ArgumentException(string.Join("; ", problems));
         if (prompts.Any(p => p.Length == 0)) throw new ArgumentException("every prompt needs at least one token");
         var results = new int[prompts.Count][];
         var device = model.parameters().First().device;

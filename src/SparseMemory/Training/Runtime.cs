@@ -29,9 +29,15 @@ public static class Runtime
             System.Runtime.GCSettings.LatencyMode = System.Runtime.GCLatencyMode.Batch;
     }
 
+    /// <summary>Whether <paramref name="name"/> is a device string: cpu, cuda, cuda:N or mps.</summary>
+    public static bool IsDeviceName(string? name) =>
+        name is "cpu" or "cuda" or "mps" || (name is not null && name.StartsWith("cuda:", StringComparison.Ordinal) && name.Length > 5 && name[5..].All(char.IsAsciiDigit));
+
     /// <summary>Parses a device string; asking for CUDA where it is unavailable is a clear error.</summary>
     public static Device Device(string name)
     {
+        if (!IsDeviceName(name))
+            throw new ArgumentException($"device \"{name}\" is not known; use cpu, cuda, cuda:N (a GPU index, e.g. cuda:1) or mps");
         if (name.StartsWith("cuda", StringComparison.Ordinal) && !torch.cuda.is_available())
             throw new InvalidOperationException($"device \"{name}\" requested but CUDA is not available in this build (TorchSharp CPU libtorch); use --set device=cpu or reference a CUDA libtorch package");
         return torch.device(name);

@@ -101,7 +101,7 @@ public sealed class BenchmarkReaderTests
         lines[13] = "x";
         var path = temp.Write("hellaswag_val_full.txt.gz", lines);
         var error = Assert.Throws<InvalidDataException>(() => HellaSwag.Read(path));
-        Assert.Equal("hellaswag_val_full.txt.gz:14: gold index 'x' is not 0–3", error.Message);
+        Assert.Equal($"{path}:14: gold index 'x' is not 0–3", error.Message);
     }
 
     [BenchmarkFact]
@@ -110,7 +110,7 @@ public sealed class BenchmarkReaderTests
         using var temp = new TempFolder();
         var path = temp.Write("hellaswag_val_full.txt.gz", TempFolder.Head(P.HellaSwagVal, 16));
         var error = Assert.Throws<InvalidDataException>(() => HellaSwag.Read(path));
-        Assert.StartsWith("hellaswag_val_full.txt.gz:16: expected 6 lines per item", error.Message);
+        Assert.StartsWith($"{path}:16: expected 6 lines per item", error.Message);
     }
 
     [BenchmarkFact]
@@ -119,8 +119,9 @@ public sealed class BenchmarkReaderTests
         using var temp = new TempFolder();
         var lines = TempFolder.Head(P.NqOpenDev, 5);
         lines[2] = lines[2][..20];
-        var error = Assert.Throws<InvalidDataException>(() => NqOpen.Read(temp.Write("nq_open_dev.jsonl", lines)));
-        Assert.StartsWith("nq_open_dev.jsonl:3: expected one JSON object per line", error.Message);
+        var path = temp.Write("nq_open_dev.jsonl", lines);
+        var error = Assert.Throws<InvalidDataException>(() => NqOpen.Read(path));
+        Assert.StartsWith($"{path}:3: expected one JSON object per line", error.Message);
     }
 
     [BenchmarkFact]
@@ -129,8 +130,9 @@ public sealed class BenchmarkReaderTests
         using var temp = new TempFolder();
         var lines = TempFolder.Head(P.TriviaQa, 3);
         lines[1] = lines[1].Replace("Question: ", "Q: ", StringComparison.Ordinal);
-        var error = Assert.Throws<InvalidDataException>(() => TriviaQa.Read(temp.Write("triviaqa_sm_sub.jsonl", lines)));
-        Assert.StartsWith("triviaqa_sm_sub.jsonl:2: expected context of the form 'Question: …\\nAnswer:'", error.Message);
+        var path = temp.Write("triviaqa_sm_sub.jsonl", lines);
+        var error = Assert.Throws<InvalidDataException>(() => TriviaQa.Read(path));
+        Assert.StartsWith($"{path}:2: expected context of the form 'Question: …\\nAnswer:'", error.Message);
     }
 
     [BenchmarkFact]
@@ -139,8 +141,9 @@ public sealed class BenchmarkReaderTests
         using var temp = new TempFolder();
         var lines = TempFolder.Head(P.Gsm8kTest, 3);
         lines[1] = lines[1].Replace("####", "=", StringComparison.Ordinal);
-        var error = Assert.Throws<InvalidDataException>(() => Gsm8k.Read(temp.Write("gsm8k_test.jsonl", lines)));
-        Assert.Equal("gsm8k_test.jsonl:2: expected exactly one '#### <number>' in 'answer'", error.Message);
+        var path = temp.Write("gsm8k_test.jsonl", lines);
+        var error = Assert.Throws<InvalidDataException>(() => Gsm8k.Read(path));
+        Assert.Equal($"{path}:2: expected exactly one '#### <number>' in 'answer'", error.Message);
     }
 
     [BenchmarkFact]
@@ -149,9 +152,9 @@ public sealed class BenchmarkReaderTests
         using var temp = new TempFolder();
         var lines = TempFolder.Head(Path.Combine(P.BlimpDirectory, "anaphor_gender_agreement.jsonl.gz"), 5);
         lines[3] = lines[3].Replace("\"sentence_bad\"", "\"sentence_worse\"", StringComparison.Ordinal);
-        temp.Write("anaphor_gender_agreement.jsonl.gz", lines);
+        var path = temp.Write("anaphor_gender_agreement.jsonl.gz", lines);
         var error = Assert.Throws<InvalidDataException>(() => Blimp.Read(temp.Path));
-        Assert.Equal("anaphor_gender_agreement.jsonl.gz:4: expected string property 'sentence_bad', property is missing", error.Message);
+        Assert.Equal($"{path}:4: expected string property 'sentence_bad', property is missing", error.Message);
     }
 
     [BenchmarkFact]
@@ -160,8 +163,9 @@ public sealed class BenchmarkReaderTests
         using var temp = new TempFolder();
         var lines = TempFolder.Head(P.ArcEasy, 2);
         lines[0] = lines[0].Replace("\"gold\": 0", "\"gold\": 7", StringComparison.Ordinal);
-        var error = Assert.Throws<InvalidDataException>(() => MultipleChoice.ReadArcEasy(temp.Write("arc_easy.jsonl", lines)));
-        Assert.Equal("arc_easy.jsonl:1: gold index 7 is not 0–3", error.Message);
+        var path = temp.Write("arc_easy.jsonl", lines);
+        var error = Assert.Throws<InvalidDataException>(() => MultipleChoice.ReadArcEasy(path));
+        Assert.Equal($"{path}:1: gold index 7 is not 0–3", error.Message);
     }
 
     [BenchmarkFact]
@@ -170,6 +174,6 @@ public sealed class BenchmarkReaderTests
         using var temp = new TempFolder();
         var path = temp.Write("lambada_openai.jsonl", ["{\"context\": \"a b c\", \"continuation\": 3}"]);
         var error = Assert.Throws<InvalidDataException>(() => Lambada.Read(path));
-        Assert.Equal("lambada_openai.jsonl:1: expected string property 'continuation', found Number", error.Message);
+        Assert.Equal($"{path}:1: expected string property 'continuation', found Number", error.Message);
     }
 }

@@ -110,6 +110,25 @@ public sealed class KvCacheGenerationTests
         AssertSame(reference, Run(m, prompts, o, maxBatch: 1), 1e-9, "one prompt per batch");
     }
 
+    [Theory]
+    [InlineData(1e-39)]
+    [InlineData(5e-324)]
+    [InlineData(double.NaN)]
+    [InlineData(-0.5)]
+    [InlineData(double.PositiveInfinity)]
+    public void A_temperature_that_would_overflow_the_logits_is_refused_before_the_native_sampler(double temperature)
+    {
+        var cfg = Config(2);
+        using var m = Build(cfg, 3, ScalarType.Float32);
+        var prompts = Prompts(3, cfg.VocabSize, 5);
+        var o = new SamplingOptions(MaxTokens: 3, Temperature: temperature, StopAtEos: false);
+        var e = Assert.Throws<ArgumentException>(() => TextGenerator.GenerateIds(m, prompts, o));
+        Assert.Contains("temperature", e.Message);
+        // The smallest allowed temperature samples (close to greedy) without NaN.
+        var low = TextGenerator.GenerateIds(m, prompts, o with { Temperature = TextGenerator.MinTemperature });
+        Assert.Equal(TextGenerator.GenerateIds(m, prompts, o with { Temperature = 0 })[0], low[0]);
+    }
+
     [Fact]
     public void Stops_and_sampling_match_the_reference_and_do_not_depend_on_the_batch()
     {

@@ -1,6 +1,7 @@
 using System.Diagnostics;
 using System.Text.Json.Nodes;
 using SparseMemory.Data.Facts;
+using SparseMemory.Model;
 using SparseMemory.Serve;
 using Xunit;
 using Xunit.Abstractions;
@@ -141,6 +142,84 @@ public sealed class ServeTests(ServeFixture fx, ITestOutputHelper output) : ICla
         Assert.Equal(0, (await h.GetAsync("/stats")).Json!["journal_lines"]!.GetValue<long>());
     }
 
+    /// <summary>Bad input that once reached the model or the JSON reader unchecked (a 500, some with libtorch's native trace in the body).</summary>
+    public static TheoryData<string, string, int, string> BadInputWithItsMessage() => new()
+    {
+        { "/learn", "{\"text\": \"a\\ud800b\"}", 400, "'text'" },                                   // a lone surrogate
+        { "/ask", "{\"prompt\": \"Hi \\udc00\"}", 400, "'prompt'" },
+        { "/v1/completions", "{\"prompt\": [\"\\ud800\"]}", 400, "'prompt'" },
+        { "/ask", "{\"prompt\": \"Hi\", \"\\ud800\": 1}", 400, "field name" },
+        { "/v1/completions", "{\"prompt\": \"Hi\", \"temperature\": 1e-39}", 400, "'temperature'" },
+        { "/v1/completions", "{\"prompt\": \"Hi\", \"temperature\": 1e-38}", 400, "'temperature'" },
+        { "/v1/completions", "{\"prompt\": \"Hi\", \"temperature\": 5e-324}", 400, "'temperature'" },
+        { "/v1/completions", "{\"prompt\": \"Hi\", \"temperature\": -0.5}", 400, "'temperature'" },
+        { "/v1/completions", "{\"prompt\": \"Hi\", \"temperature\": \"NaN\"}", 400, "'temperature'" },
+        { "/v1/completions", "{\"prompt\": \"Hi\", \"temperature\": NaN}", 400, "malformed JSON" },
+        { "/v1/completions", "{\"prompt\": \"Hi\", \"temperature\": 1e400}", 400, "'temperature'" },
+        { "/undo/1?cascade=maybe", "", 400, "cascade" },
+        { "/undo/1?cascade=", "", 400, "cascade" },
+    };
+
+    [Theory]
+    [MemberData(nameof(BadInputWithItsMessage))]
+    public async Task Bad_input_gets_a_4xx_naming_the_problem_never_a_500_or_a_native_message(string path, string body, int expected, string fragment)
+    {
+        await using var h = await ServeHost.StartAsync(fx.Options());
+        await AssertRefused(h, h.Request(HttpMethod.Post, path, body), expected, fragment);
+    }
+
+    public static TheoryData<string, byte[], string, int, string> BadBytes() => new()
+    {
+        { "/learn", [.. "{\"text\": \"Ada \""u8, 0xFF, 0xFE, .. " lives.\"}"u8], "application/json", 400, "UTF-8" },
+        { "/v1/completions", [.. "{\"prompt\": \"caf"u8, 0xE9, .. "\"}"u8], "application/json", 400, "UTF-8" },
+        { "/ask", [.. "{\"prompt\": \"x\", \"a"u8, 0xC0, 0xAF, .. "\": 1}"u8], "application/json", 400, "UTF-8" },
+        { "/learn", System.Text.Encoding.Unicode.GetBytes("{\"text\": \"Ada lives in Zorn.\"}"), "application/json; charset=utf-16", 415, "charset" },
+        { "/ask", System.Text.Encoding.Latin1.GetBytes("{\"prompt\": \"caf\u00e9\"}"), "application/json; charset=iso-8859-1", 415, "charset" },
+    };
+
+    [Theory]
+    [MemberData(nameof(BadBytes))]
+    public async Task A_body_that_is_not_utf8_is_refused_with_a_message(string path, byte[] body, string contentType, int expected, string fragment)
+    {
+        await using var h = await ServeHost.StartAsync(fx.Options());
+        var request = h.Request(HttpMethod.Post, path);
+        request.Content = new ByteArrayContent(body);
+        request.Content.Headers.ContentType = System.Net.Http.Headers.MediaTypeHeaderValue.Parse(contentType);
+        await AssertRefused(h, request, expected, fragment);
+    }
+
+    [Fact]
+    public async Task A_utf8_charset_is_accepted_in_any_spelling()
+    {
+        await using var h = await ServeHost.StartAsync(fx.Options());
+        foreach (string ct in new[] { "application/json; charset=utf-8", "application/json; charset=UTF-8", "application/json;charset=\"utf-8\"" })
+        {
+            var request = h.Request(HttpMethod.Post, "/ask");
+            request.Content = new ByteArrayContent("{\"prompt\": \"caf\u00e9\", \"max_tokens\": 2}"u8.ToArray());
+            request.Content.Headers.ContentType = System.Net.Http.Headers.MediaTypeHeaderValue.Parse(ct);
+            using var res = await h.Client.SendAsync(request);
+            Assert.True(res.IsSuccessStatusCode, $"{ct}: {(int)res.StatusCode} {await res.Content.ReadAsStringAsync()}");
+        }
+    }
+
+    /// <summary>The request is answered <paramref name="expected"/> with a JSON error naming the problem, and changes nothing.</summary>
+    async Task AssertRefused(ServeHost h, HttpRequestMessage request, int expected, string fragment)
+    {
+        using var before = h.Service.SnapshotValues();
+        using var res = await h.Client.SendAsync(request);
+        string text = await res.Content.ReadAsStringAsync();
+        output.WriteLine($"{request.RequestUri} → {(int)res.StatusCode}: {text}");
+        Assert.Equal(expected, (int)res.StatusCode);
+        Assert.Equal("application/json", res.Content.Headers.ContentType?.MediaType);
+        string message = JsonNode.Parse(text)!["error"]!["message"]!.GetValue<string>();
+        Assert.Contains(fragment, message);
+        Assert.DoesNotContain($"HTTP {expected}", message);
+        Assert.DoesNotContain("Exception", message);
+        Assert.DoesNotContain('\n', message);                 // no native (libtorch) trace
+        SameTable(before.clone(), h.Service.SnapshotValues(), "value table after a refused request");
+        Assert.Empty(h.Service.Learned());
+    }
+
     [Fact]
     public async Task Learn_changes_rows_and_the_taught_answers_nll_then_ask_and_completions_answer()
     {
@@ -176,11 +255,11 @@ public sealed class ServeTests(ServeFixture fx, ITestOutputHelper output) : ICla
         Assert.Equal(prompt, ask["prompt_used"]!.GetValue<string>());
         Assert.NotNull(ask["text"]!.GetValue<string>());
 
-        var (s3, cmpl) = await h.PostAsync("/v1/completions", new { model = "x", prompt = "Bela lives in", max_tokens = 4, temperature = 0 }, token: null);
+        var (s3, cmpl) = await h.PostAsync("/v1/completions", new { model = "base", prompt = "Bela lives in", max_tokens = 4, temperature = 0 }, token: null);
         Assert.Equal(200, s3);
         Assert.Equal("text_completion", cmpl!["object"]!.GetValue<string>());
         Assert.StartsWith("cmpl-", cmpl["id"]!.GetValue<string>());
-        Assert.Equal("x", cmpl["model"]!.GetValue<string>());
+        Assert.Equal("base", cmpl["model"]!.GetValue<string>());
         Assert.True(cmpl["created"]!.GetValue<long>() > 0);
         var choice = cmpl["choices"]!.AsArray().Single()!;
         Assert.Equal(0, choice["index"]!.GetValue<int>());
@@ -198,6 +277,177 @@ public sealed class ServeTests(ServeFixture fx, ITestOutputHelper output) : ICla
         var (_, stats) = await h.GetAsync("/stats");
         Assert.Equal(1, stats!["facts_learned"]!.GetValue<int>());
         Assert.Equal(rows, stats["distinct_rows_changed"]!.GetValue<int>());
+    }
+
+    /// <summary>The generated ids of the served (unchanged) checkpoint, decoded independently of the service.</summary>
+    (int[] Prompt, int[] Ids, string Text) Reference(string prompt, SamplingOptions sampling)
+    {
+        var loaded = SparseMemory.Checkpoints.Checkpoint.Load(fx.BaseDir);
+        using var model = loaded.Model;
+        var promptIds = loaded.Tokenizer.Encode(prompt);
+        var ids = SparseMemory.Model.TextGenerator.GenerateIds(model, [promptIds], sampling, loaded.Tokenizer.EosId)[0];
+        return (promptIds, ids, loaded.Tokenizer.Decode(ids));
+    }
+
+    static string ChoiceText(JsonNode? json, int i = 0) => json!["choices"]![i]!["text"]!.GetValue<string>();
+
+    [Theory]
+    [InlineData("Bela lives in", 4)]
+    [InlineData("Ada", 16)]
+    [InlineData("The", 25)]
+    public async Task Completion_usage_and_finish_reason_come_from_the_generated_tokens(string prompt, int maxTokens)
+    {
+        await using var h = await ServeHost.StartAsync(fx.Options());
+        var (status, json) = await h.PostAsync("/v1/completions", new { prompt, max_tokens = maxTokens }, token: null);
+        Assert.Equal(200, status);
+        var (promptIds, ids, text) = Reference(prompt, new SamplingOptions(maxTokens));
+        output.WriteLine($"{json!.ToJsonString()}; reference {ids.Length} tokens");
+        Assert.Equal(text, ChoiceText(json));
+        Assert.Equal(ids.Length == maxTokens ? "length" : "stop", json["choices"]![0]!["finish_reason"]!.GetValue<string>());
+        var usage = json["usage"]!;
+        Assert.Equal(promptIds.Length, usage["prompt_tokens"]!.GetValue<int>());
+        Assert.Equal(ids.Length, usage["completion_tokens"]!.GetValue<int>());
+        Assert.InRange(usage["completion_tokens"]!.GetValue<int>(), 0, maxTokens);
+        Assert.Equal(promptIds.Length + ids.Length, usage["total_tokens"]!.GetValue<int>());
+    }
+
+    [Fact]
+    public async Task A_completion_that_would_not_fit_the_context_is_refused_naming_the_limit()
+    {
+        await using var h = await ServeHost.StartAsync(fx.Options());
+        int context = h.Service.ContextLength;
+        string longPrompt = string.Concat(Enumerable.Repeat("Ada lives in Zorn. ", 10));
+        Assert.True(h.Service.Encode(longPrompt).Length > context, "the prompt is longer than the tiny model's context");
+        var (status, json) = await h.PostAsync("/v1/completions", new { prompt = longPrompt, max_tokens = 1 }, token: null);
+        Assert.Equal(400, status);
+        var error = json!["error"]!;
+        Assert.Contains($"{context} tokens", error["message"]!.GetValue<string>());
+        Assert.Equal("prompt", error["param"]!.GetValue<string>());
+        Assert.Equal("context_length_exceeded", error["code"]!.GetValue<string>());
+        // A prompt that fits, with max_tokens that does not: refused too (the model would stop reading the prompt's start).
+        int fits = h.Service.Encode("Bela lives in").Length;
+        var (s2, j2) = await h.PostAsync("/v1/completions", new { prompt = "Bela lives in", max_tokens = context - fits + 1 }, token: null);
+        Assert.Equal(400, s2);
+        Assert.Equal("max_tokens", j2!["error"]!["param"]!.GetValue<string>());
+        Assert.Equal(200, (await h.PostAsync("/v1/completions", new { prompt = "Bela lives in", max_tokens = context - fits }, token: null)).Status);
+    }
+
+    [Fact]
+    public async Task Stop_sequences_cut_the_text_at_the_first_one_and_finish_with_stop()
+    {
+        await using var h = await ServeHost.StartAsync(fx.Options());
+        var (_, free) = await h.PostAsync("/v1/completions", new { prompt = "Bela lives in", max_tokens = 12 }, token: null);
+        string full = ChoiceText(free);
+        output.WriteLine($"without stop: {free!.ToJsonString()}");
+        Assert.True(full.Length >= 4, "the tiny model writes a few characters");
+        string stop = full.Substring(2, 2);
+        int at = full.IndexOf(stop, StringComparison.Ordinal);
+        foreach (object stopField in new object[] { stop, new[] { "never-in-this-text-\u2603", stop } })
+        {
+            var (status, json) = await h.PostAsync("/v1/completions", new { prompt = "Bela lives in", max_tokens = 12, stop = stopField }, token: null);
+            Assert.Equal(200, status);
+            Assert.Equal(full[..at], ChoiceText(json));
+            Assert.Equal("stop", json!["choices"]![0]!["finish_reason"]!.GetValue<string>());
+            Assert.True(json["usage"]!["completion_tokens"]!.GetValue<int>() < free["usage"]!["completion_tokens"]!.GetValue<int>() || at + stop.Length == full.Length,
+                "generation ends at the token that completes the stop sequence");
+        }
+        // A stop sequence that never appears changes nothing.
+        var (_, none) = await h.PostAsync("/v1/completions", new { prompt = "Bela lives in", max_tokens = 12, stop = "never-in-this-text" }, token: null);
+        Assert.Equal(full, ChoiceText(none));
+        Assert.Equal(free["choices"]![0]!["finish_reason"]!.GetValue<string>(), none!["choices"]![0]!["finish_reason"]!.GetValue<string>());
+        foreach (var bad in new object[] { "", new[] { "a", "b", "c", "d", "e" }, 3, new object[] { "a", 1 } })
+        {
+            var (s, j) = await h.PostAsync("/v1/completions", new { prompt = "Hi", stop = bad }, token: null);
+            Assert.Equal(400, s);
+            Assert.Equal("stop", j!["error"]!["param"]!.GetValue<string>());
+        }
+    }
+
+    [Fact]
+    public async Task N_choices_are_seeded_per_index_top_p_cuts_the_nucleus_and_sampling_without_a_seed_differs()
+    {
+        await using var h = await ServeHost.StartAsync(fx.Options());
+        var (status, json) = await h.PostAsync("/v1/completions", new { prompt = "Bela lives in", max_tokens = 8, temperature = 1.0, n = 3, seed = 7 }, token: null);
+        Assert.Equal(200, status);
+        var choices = json!["choices"]!.AsArray();
+        Assert.Equal([0, 1, 2], choices.Select(c => c!["index"]!.GetValue<int>()));
+        int tokens = 0;
+        for (int i = 0; i < 3; i++)
+        {
+            var (_, single) = await h.PostAsync("/v1/completions", new { prompt = "Bela lives in", max_tokens = 8, temperature = 1.0, seed = 7 + i }, token: null);
+            Assert.Equal(ChoiceText(single), ChoiceText(json, i));
+            tokens += single!["usage"]!["completion_tokens"]!.GetValue<int>();
+        }
+        Assert.Equal(tokens, json["usage"]!["completion_tokens"]!.GetValue<int>());
+        Assert.True(choices.Select(c => c!["text"]!.GetValue<string>()).Distinct().Count() > 1, "different seeds, different samples");
+
+        // Without a seed each request draws its own: five samples are not all the same text.
+        var texts = new List<string>();
+        for (int i = 0; i < 5; i++)
+            texts.Add(ChoiceText((await h.PostAsync("/v1/completions", new { prompt = "Bela lives in", max_tokens = 8, temperature = 1.0 }, token: null)).Json));
+        output.WriteLine(string.Join(" | ", texts));
+        Assert.True(texts.Distinct().Count() > 1, "sampling without a seed gave the same text on every call");
+
+        // top_p: a nucleus of almost no mass keeps only the most likely token, which is greedy decoding.
+        var (_, greedy) = await h.PostAsync("/v1/completions", new { prompt = "Bela lives in", max_tokens = 8 }, token: null);
+        var (_, nucleus) = await h.PostAsync("/v1/completions", new { prompt = "Bela lives in", max_tokens = 8, temperature = 1.0, top_p = 1e-6, seed = 3 }, token: null);
+        Assert.Equal(ChoiceText(greedy), ChoiceText(nucleus));
+        var (_, wide) = await h.PostAsync("/v1/completions", new { prompt = "Bela lives in", max_tokens = 8, temperature = 1.0, seed = 3 }, token: null);
+        Assert.NotEqual(ChoiceText(greedy), ChoiceText(wide));
+        // Greedy with n: every choice is the greedy text.
+        var (_, greedyN) = await h.PostAsync("/v1/completions", new { prompt = "Bela lives in", max_tokens = 8, n = 2 }, token: null);
+        Assert.All(greedyN!["choices"]!.AsArray(), c => Assert.Equal(ChoiceText(greedy), c!["text"]!.GetValue<string>()));
+        Assert.Equal(2 * greedy!["usage"]!["completion_tokens"]!.GetValue<int>(), greedyN["usage"]!["completion_tokens"]!.GetValue<int>());
+        foreach (var (field, value) in new (string, object)[] { ("n", 0), ("n", 9), ("top_p", 0), ("top_p", 1.5) })
+        {
+            var (s, j) = await h.PostAsync("/v1/completions", $"{{\"prompt\": \"Hi\", \"{field}\": {value}}}", token: null);
+            Assert.Equal(400, s);
+            Assert.Equal(field, j!["error"]!["param"]!.GetValue<string>());
+        }
+    }
+
+    [Theory]
+    [InlineData("logprobs", "1")]
+    [InlineData("logprobs", "0")]
+    [InlineData("echo", "true")]
+    [InlineData("suffix", "\" end\"")]
+    [InlineData("best_of", "2")]
+    [InlineData("frequency_penalty", "0.5")]
+    [InlineData("presence_penalty", "-1")]
+    [InlineData("logit_bias", "{\"50\": 5}")]
+    [InlineData("stream", "true")]
+    [InlineData("functions", "[]")]
+    [InlineData("temprature", "0.5")]
+    public async Task An_unsupported_completion_field_is_an_openai_shaped_400_naming_it(string field, string value)
+    {
+        await using var h = await ServeHost.StartAsync(fx.Options());
+        using var res = await h.Client.SendAsync(h.Request(HttpMethod.Post, "/v1/completions", $"{{\"prompt\": \"Hi\", \"{field}\": {value}}}", token: null));
+        string text = await res.Content.ReadAsStringAsync();
+        output.WriteLine(text);
+        Assert.Equal(400, (int)res.StatusCode);
+        var error = JsonNode.Parse(text)!["error"]!.AsObject();
+        Assert.Equal("invalid_request_error", error["type"]!.GetValue<string>());
+        Assert.Equal(field, error["param"]!.GetValue<string>());
+        Assert.Contains($"'{field}'", error["message"]!.GetValue<string>());
+        Assert.True(error.ContainsKey("code") && error["code"] is null, "code is present and null");
+    }
+
+    [Fact]
+    public async Task Openai_fields_at_their_neutral_default_are_accepted_and_another_model_is_a_404()
+    {
+        await using var h = await ServeHost.StartAsync(fx.Options());
+        const string neutral = "{\"model\": \"base\", \"prompt\": \"Hi\", \"max_tokens\": 2, \"echo\": false, \"stream\": false, \"logprobs\": null, \"suffix\": null, " +
+                               "\"best_of\": 1, \"frequency_penalty\": 0, \"presence_penalty\": 0.0, \"logit_bias\": {}, \"user\": \"u-1\", \"n\": 1}";
+        var (status, json) = await h.PostAsync("/v1/completions", neutral, token: null);
+        Assert.Equal(200, status);
+        Assert.Null(json!["choices"]![0]!["logprobs"]);
+        Assert.True(json["choices"]![0]!.AsObject().ContainsKey("logprobs"));
+        var (s404, j404) = await h.PostAsync("/v1/completions", new { model = "gpt-3.5-turbo-instruct", prompt = "Hi" }, token: null);
+        Assert.Equal(404, s404);
+        var error = j404!["error"]!;
+        Assert.Equal("model_not_found", error["code"]!.GetValue<string>());
+        Assert.Equal("model", error["param"]!.GetValue<string>());
+        Assert.Contains("gpt-3.5-turbo-instruct", error["message"]!.GetValue<string>());
     }
 
     [Fact]
@@ -398,16 +648,43 @@ public sealed class ServeTests(ServeFixture fx, ITestOutputHelper output) : ICla
     }
 
     [Fact]
-    public void Only_loopback_addresses_unless_allowed()
+    public void The_ask_rule_wraps_only_questions()
     {
-        ServeApp.CheckLoopback("http://127.0.0.1:5077", false);
-        ServeApp.CheckLoopback("http://localhost:5077;http://[::1]:5078", false);
-        Assert.Throws<ArgumentException>(() => ServeApp.CheckLoopback("http://0.0.0.0:5077", false));
-        Assert.Throws<ArgumentException>(() => ServeApp.CheckLoopback("http://*:5077", false));
-        ServeApp.CheckLoopback("http://0.0.0.0:5077", true);
         Assert.Equal((QaFormat.Prompt("Who?"), true), ServeApp.AskPrompt("Who?"));
         Assert.Equal(("Question: Who?\nAnswer:", false), ServeApp.AskPrompt("Question: Who?\nAnswer:"));
         Assert.Equal(("Ada lives in", false), ServeApp.AskPrompt("Ada lives in"));
+    }
+
+    [Fact]
+    public async Task On_kestrel_the_bound_loopback_address_is_reported_with_its_real_port()
+    {
+        var options = fx.Options();
+        using var service = new MemoryService(options);
+        var app = ServeApp.Build(service, options, "http://127.0.0.1:0");
+        await using (app)
+        {
+            var bound = await ServeApp.StartCheckedAsync(app, allowRemote: false);
+            var uri = new Uri(Assert.Single(bound));
+            Assert.Equal("127.0.0.1", uri.Host);
+            Assert.NotEqual(0, uri.Port);
+            using var http = new HttpClient { BaseAddress = uri };
+            Assert.True((await http.GetAsync("/health")).IsSuccessStatusCode);
+            // Ids that TestServer cannot send, on the real server: each gets the specific message.
+            http.DefaultRequestHeaders.Authorization = new System.Net.Http.Headers.AuthenticationHeaderValue("Bearer", ServeFixture.Token);
+            foreach (string path in new[] { "/undo/%2500", "/undo/1%20", "/undo/%C3%A9", "/undo/1?cascade=maybe" })
+            {
+                using var res = await http.PostAsync(path, null);
+                string text = await res.Content.ReadAsStringAsync();
+                output.WriteLine($"{path} → {(int)res.StatusCode}: {text}");
+                Assert.Equal(400, (int)res.StatusCode);
+                string message = JsonNode.Parse(text)!["error"]!["message"]!.GetValue<string>();
+                Assert.Contains(path.Contains("cascade") ? "cascade" : "learn id", message);
+            }
+            // A NUL byte in the path never reaches the service: Kestrel refuses the request line itself (400, no body).
+            using (var nul = await http.PostAsync("/undo/%00", null)) Assert.Equal(400, (int)nul.StatusCode);
+            Assert.Empty(service.Learned());
+            await app.StopAsync();
+        }
     }
 
     [Fact]

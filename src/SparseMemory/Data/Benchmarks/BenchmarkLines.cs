@@ -35,7 +35,7 @@ internal static class BenchmarkLines
         ArgumentOutOfRangeException.ThrowIfNegative(limit);
         var items = new List<T>();
         if (limit == 0) return items;
-        var name = Path.GetFileName(path);
+        var name = path;                                   // errors name the whole path, as every other reader does
         foreach (var (line, text) in Read(path))
         {
             if (string.IsNullOrWhiteSpace(text)) continue;
@@ -59,7 +59,7 @@ internal static class BenchmarkLines
         return items;
     }
 
-    /// <summary>Builds the exception every reader throws: <c>file:line: message</c>.</summary>
+    /// <summary>Builds the exception every reader throws: <c>path:line: message</c>.</summary>
     public static InvalidDataException Error(string fileName, int line, string message) =>
         new($"{fileName}:{line}: {message}");
 }

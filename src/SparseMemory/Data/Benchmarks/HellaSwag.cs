@@ -14,7 +14,7 @@ public static class HellaSwag
     public static IReadOnlyList<HellaSwagItem> Read(string path, int limit = int.MaxValue)
     {
         ArgumentOutOfRangeException.ThrowIfNegative(limit);
-        var name = Path.GetFileName(path);
+        var name = path;
         var items = new List<HellaSwagItem>();
         var block = new string[LinesPerItem];
         var filled = 0;

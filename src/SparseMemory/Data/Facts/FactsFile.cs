@@ -41,6 +41,8 @@ public static class FactsFile
             catch (JsonException e) { throw new InvalidDataException($"{displayName}:{lineNo}: not a fact object ({e.Message}); expected {{\"id\",\"subject\",\"relation\",\"object\",\"aliases\",\"question\",\"statements\",\"source\"}}"); }
             if (f is null || string.IsNullOrWhiteSpace(f.Id) || f.Statements is not { Count: > 0 } || f.Aliases is null || string.IsNullOrWhiteSpace(f.Question))
                 throw new InvalidDataException($"{displayName}:{lineNo}: a fact needs a non-empty id, question, aliases and at least one statement");
+            if (f.Aliases.Count == 0 || f.Aliases.Any(string.IsNullOrWhiteSpace))
+                throw new InvalidDataException($"{displayName}:{lineNo}: fact \"{f.Id}\" has {(f.Aliases.Count == 0 ? "no aliases" : "a blank alias")}; \"aliases\" lists every accepted answer, the object included (e.g. [\"{f.Object}\"])");
             if (!ids.Add(f.Id)) throw new InvalidDataException($"{displayName}:{lineNo}: duplicate fact id \"{f.Id}\"");
             facts.Add(f);
         }
