@@ -22,7 +22,7 @@ public static class DemoCommand
     {
         var sets = CliRunner.SetOption();
         var outDir = new Option<string>("--out") { Description = "Demo folder (reused when run again: finished steps are skipped)", DefaultValueFactory = _ => Path.Combine("runs", "demo") };
-        var cmd = new Command("demo", "Teach a small model new facts with sparse memory finetuning, full finetuning and LoRA, and show what each learned and forgot (≈ 10 minutes on 2 cores)")
+        var cmd = new Command("demo", "Teach a small model new facts with sparse memory finetuning, full finetuning and LoRA, and show what each learned and forgot (≈ 10 minutes on 2 quiet cores)")
         {
             sets, outDir,
         };
@@ -36,6 +36,7 @@ public static class DemoCommand
             Console.WriteLine($"1. A small language model with a {Describe(cfg)} product-key memory layer, pretrained on the embedded corpus");
             Console.WriteLine($"   and the embedded 'known' facts (reused from {ExperimentRun.BaseDir(cfg, dir)} when present).\n");
             var (_, runs) = ExperimentRun.Prepare(cfg, dir, observer);
+            observer.Open();
             string baseDir = ExperimentRun.BaseDir(cfg, dir);
             var (_, facts) = FinetuneRun.Resolve(runs[0].Config);
             var shown = facts.Take(Shown).ToList();
@@ -43,7 +44,10 @@ public static class DemoCommand
             var before = Answers(baseDir, shown);
             for (int i = 0; i < shown.Count; i++)
                 Console.WriteLine($"   Q: {shown[i].Question}\n      model: {before[i]}   (true answer: {shown[i].Object})");
-            Console.WriteLine($"\n3. Teaching it {facts.Count} new facts, one fact per step as a batch of paraphrased statements, with each method:");
+            var stream = runs[0].Config.Data;
+            Console.WriteLine($"\n3. Teaching it {facts.Count} new facts, {stream.StepsPerItem} steps per fact, each step a batch of {stream.Paraphrases} lines: paraphrased");
+            Console.WriteLine("   statements and self-quiz questions generated from them — never the questions asked above and below");
+            Console.WriteLine($"   (docs/method.md#protocol). With each method (every evaluation line goes to {logPath}):");
             foreach (var r in runs) Console.WriteLine($"   {r.Entry,-8} {Describe(r)}");
             var report = ExperimentRun.Execute(runs, dir, observer);
             Console.WriteLine("\n4. The same questions afterwards:");
@@ -54,16 +58,16 @@ public static class DemoCommand
                 foreach (var r in runs) Console.WriteLine($"      {r.Entry,-8} {after[r.Entry][i]}");
             }
             Console.WriteLine("\n5. What each method learned and what it forgot (probes before and after the stream):\n");
-            var table = new Table(null, new TableColumn("method"), new TableColumn("target F1 (learned)", ColumnAlign.Right),
-                new TableColumn("answer NLL (nats/token)", ColumnAlign.Right), new TableColumn("known-facts F1", ColumnAlign.Right),
-                new TableColumn("known-facts drop", ColumnAlign.Right), new TableColumn("held-out NLL change", ColumnAlign.Right));
+            var table = new Table(null, new TableColumn("method"), new TableColumn("learned: new-fact F1", ColumnAlign.Right),
+                new TableColumn("forgot: known-facts drop", ColumnAlign.Right), new TableColumn("known-facts F1", ColumnAlign.Right),
+                new TableColumn("held-out NLL change", ColumnAlign.Right), new TableColumn("answer NLL (nats/token)", ColumnAlign.Right));
             foreach (var (entry, c) in report.Selected)
                 table.AddRow(entry,
                     Arrow(c.Mean("before", ExperimentReport.TargetF1), c.Mean("after", ExperimentReport.TargetF1), "F2"),
-                    Arrow(c.Mean("before", ExperimentReport.TargetNll), c.Mean("after", ExperimentReport.TargetNll), "F2"),
-                    Arrow(c.Mean("before", "known-facts-f1/f1"), c.Mean("after", "known-facts-f1/f1"), "F2"),
                     TableCell.Of(c.RelativeDrop("known-facts-f1/f1", true), "P0"),
-                    TableCell.Of(c.RelativeDrop("heldout-nll/nll_per_token", false), "P1"));
+                    Arrow(c.Mean("before", "known-facts-f1/f1"), c.Mean("after", "known-facts-f1/f1"), "F2"),
+                    TableCell.Of(c.RelativeDrop("heldout-nll/nll_per_token", false), "P1"),
+                    Arrow(c.Mean("before", ExperimentReport.TargetNll), c.Mean("after", ExperimentReport.TargetNll), "F2"));
             Console.Write(table.ToText());
             Console.WriteLine("\n   Sparse memory finetuning updates only the memory rows this fact uses far more than ordinary text does");
             Console.WriteLine("   (TF-IDF against background statistics) and freezes everything else; compare the drop columns to see what that");

@@ -7,14 +7,22 @@ namespace SparseMemory.Cli;
 /// one line per stage (messages that start a run, a base model or background statistics); every message and every
 /// evaluation line goes to <paramref name="logPath"/>, appended and flushed as it happens.
 /// </summary>
+/// <remarks>
+/// Lines are held in memory until <see cref="Open"/>: the run folder refuses to adopt a non-empty folder without its
+/// config, so the log file may be created only once the run has made its folder.
+/// </remarks>
 public sealed class LogFileObserver(string logPath, ITrainingObserver terminal) : ITrainingObserver, IDisposable
 {
-    readonly StreamWriter _log = OpenLog(logPath);
+    StreamWriter? _log;
+    readonly List<string> _pending = [];
 
-    static StreamWriter OpenLog(string path)
+    /// <summary>Creates (or appends to) the log file and writes the lines held so far.</summary>
+    public void Open()
     {
-        Directory.CreateDirectory(Path.GetDirectoryName(Path.GetFullPath(path))!);
-        return new StreamWriter(path, append: true) { AutoFlush = true };
+        if (_log is not null) return;
+        _log = new StreamWriter(logPath, append: true) { AutoFlush = true };
+        foreach (var line in _pending) _log.WriteLine(line);
+        _pending.Clear();
     }
 
     /// <inheritdoc/>
@@ -33,8 +41,16 @@ public sealed class LogFileObserver(string logPath, ITrainingObserver terminal) 
             terminal.OnMessage("   " + message);
     }
 
-    void Write(string line) => _log.WriteLine($"{DateTime.UtcNow:HH:mm:ss} {line}");
+    void Write(string line)
+    {
+        var stamped = $"{DateTime.UtcNow:HH:mm:ss} {line}";
+        if (_log is null) _pending.Add(stamped); else _log.WriteLine(stamped);
+    }
 
     /// <inheritdoc/>
-    public void Dispose() => _log.Dispose();
+    public void Dispose()
+    {
+        if (_log is null && _pending.Count > 0 && Directory.Exists(Path.GetDirectoryName(Path.GetFullPath(logPath)))) Open();
+        _log?.Dispose();
+    }
 }

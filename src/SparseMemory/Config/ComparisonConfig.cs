@@ -65,6 +65,8 @@ public sealed record ComparisonConfig
         for (int i = 0; i < Grid.Length; i++)
         {
             if (string.IsNullOrWhiteSpace(Grid[i].Method)) e.Add($"grid[{i}].method must name a finetuning method");
+            if (Grid[i].Seeds is { } seeds && (seeds.Length == 0 || seeds.Distinct().Count() != seeds.Length))
+                e.Add($"grid[{i}].seeds must list distinct seeds (or be left out)");
             foreach (var (key, values) in Grid[i].Sweep)
                 if (values is null || values.Length == 0) e.Add($"grid[{i}].sweep.{key} must list at least one value");
         }
@@ -83,4 +85,6 @@ public sealed record GridEntry
     public string[] Set { get; init; } = [];
     /// <summary>Name of the entry in reports (default: the method), so one method can appear in several entries (ablations).</summary>
     public string? Label { get; init; }
+    /// <summary>Seeds of this entry only (default: the experiment's <c>seeds</c>), e.g. one seed for a costly control.</summary>
+    public int[]? Seeds { get; init; }
 }

@@ -87,7 +87,7 @@ public static class ExperimentRun
             if (spec is null) { errors.Add($"grid[{g}].method: " + FinetuneMethods.Registry.UnknownMessage(entry.Method, "method")); continue; }
             string name = entry.Label ?? spec.Name;
             foreach (var point in Product(entry.Sweep.Select(kv => (kv.Key, kv.Value.Select(SetValue).ToArray())).ToList()))
-            foreach (int seed in cfg.Seeds)
+            foreach (int seed in entry.Seeds ?? cfg.Seeds)
             {
                 string baseDir = b.Dir;
                 var sets = new List<string>

@@ -155,5 +155,9 @@ public sealed class DemoTests
         foreach (var method in new[] { "sparse", "full", "lora" }) Assert.Contains($"\n{method} ", output);
         Assert.True(File.Exists(Path.Combine(dir, "report.md")));
         Assert.NotEmpty(Directory.GetFiles(Path.Combine(dir, "plots"), "*.png"));
+        // Evaluation lines go to the run log, not to the terminal.
+        Assert.DoesNotContain("eval @ step", output + err);
+        Assert.Contains("eval @ step 0: target-f1/f1", File.ReadAllText(Path.Combine(dir, "demo.log")));
+        Assert.Contains("never the questions asked above and below", output);
     }
 }
