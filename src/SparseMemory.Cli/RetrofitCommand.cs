@@ -44,7 +44,8 @@ public static class RetrofitCommand
             string dir = pr.GetValue(outDir)!;
             var cfg = Retrofit.Resolve(requested, pr.GetValue(model)!);
             var summary = Retrofit.Run(cfg, dir, new ConsoleObserver(cfg.Heal.LogEvery));
-            Console.WriteLine($"done: {summary.Slots:N0}-slot memory, {summary.HealSteps} healing steps (held-out loss {summary.InitialEvalLoss:F3} → {summary.FinalEvalLoss:F3}), " +
+            string heal = summary.InitialEvalLoss is double a && summary.FinalEvalLoss is double b ? $" (held-out loss {a:F3} → {b:F3})" : "";
+            Console.WriteLine($"done: {summary.Slots:N0}-slot memory, {summary.HealSteps} healing steps{heal}, " +
                               $"background over {summary.BackgroundBatches} batches, {summary.Seconds:F1} s; run folder {dir}");
             return 0;
         });

@@ -10,7 +10,8 @@ using static TorchSharp.torch;
 namespace SparseMemory.Runs;
 
 /// <summary>Summary of a finished retrofit (also <c>summary.json</c>).</summary>
-public sealed record RetrofitSummary(string BackboneSha256, int HealSteps, double InitialEvalLoss, double FinalEvalLoss, long MemoryParameters,
+/// <remarks>The losses are null when nothing was healed.</remarks>
+public sealed record RetrofitSummary(string BackboneSha256, int HealSteps, double? InitialEvalLoss, double? FinalEvalLoss, long MemoryParameters,
     long Slots, int BackgroundBatches, double Seconds);
 
 /// <summary>
@@ -126,10 +127,23 @@ public static class Retrofit
                 (i, n) => { if (i == n || i % Math.Max(1, n / 10) == 0) observer.OnMessage($"background batch {i}/{n}"); });
             stats.Save(bgPath);
         }
-        var summary = new RetrofitSummary(cfg.BackboneSha256, cfg.Heal.Steps, first, last, memoryParams, m.Memory.Slots, cfg.Background.Batches,
+        if (cfg.Heal.Steps > 0 && double.IsNaN(first)) first = FirstEvalLoss(outDir) ?? double.NaN;
+        var summary = new RetrofitSummary(cfg.BackboneSha256, cfg.Heal.Steps, Finite(first), Finite(last), memoryParams, m.Memory.Slots, cfg.Background.Batches,
             (DateTime.UtcNow - started).TotalSeconds);
         RunFolder.WriteSummary(outDir, summary);
         return summary;
+    }
+
+    static double? Finite(double x) => double.IsFinite(x) ? x : null;
+
+    /// <summary>The step-0 held-out loss of an earlier (resumed) session of the run, from <c>metrics.jsonl</c>.</summary>
+    static double? FirstEvalLoss(string runDir)
+    {
+        string p = Path.Combine(runDir, Checkpoint.MetricsFile);
+        if (!File.Exists(p)) return null;
+        foreach (string line in File.ReadLines(p))
+            if (System.Text.Json.Nodes.JsonNode.Parse(line) is System.Text.Json.Nodes.JsonObject o && o["eval_loss"] is { } v) return v.GetValue<double>();
+        return null;
     }
 
     static IReadOnlyList<string> ReadText(RetrofitConfig cfg, ITrainingObserver observer)
