@@ -9,6 +9,8 @@ public static class SmfApp
     public static RootCommand CreateRoot() => new("smf — continual learning of language models by sparse memory finetuning (Lin et al. 2025)")
     {
         PretrainCommand.Create(),
+        ImportCommand.Create(),
+        RetrofitCommand.Create(),
         BackgroundCommand.Create(),
         FinetuneCommand.Create(),
         ExperimentCommand.Create(),

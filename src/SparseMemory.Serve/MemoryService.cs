@@ -325,7 +325,7 @@ public sealed class MemoryService : IDisposable
             for (int step = 0; step < _options.StepsPerLearn; step++)
             {
                 using var scope = torch.NewDisposeScope();
-                var batch = FactStreamData.Pad(texts.Select(t => tok.Encode(t)).ToList(), tok, model.Config.MaxSeqLen);
+                var batch = FactBatches.Pad(texts.Select(t => tok.Encode(t)).ToList(), tok, model.Config.MaxSeqLen);
                 _accessLog.Clear();
                 var loss = model.ForwardLoss(batch.Inputs, batch.Targets, _accessLog, batch.ValidMask);
                 loss.backward();

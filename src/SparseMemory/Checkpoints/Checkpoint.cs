@@ -14,7 +14,7 @@ namespace SparseMemory.Checkpoints;
 /// <param name="Tokenizer">Its tokenizer.</param>
 /// <param name="RunConfig">The whole config.json of the run that wrote it (has a "model" section).</param>
 /// <param name="Directory">The folder.</param>
-public sealed record LoadedModel(LanguageModel Model, ByteLevelBpeTokenizer Tokenizer, JsonNode RunConfig, string Directory);
+public sealed record LoadedModel(LanguageModel Model, ITokenizer Tokenizer, JsonNode RunConfig, string Directory);
 
 /// <summary>
 /// The checkpoint folder layout shared by every verb: <c>model.safetensors</c> (weights, names as in
@@ -32,6 +32,8 @@ public static class Checkpoint
     public const string ConfigFile = "config.json";
     /// <summary>Tokenizer file name.</summary>
     public const string TokenizerFile = "tokenizer.json";
+    /// <summary>Special tokens and chat template of a Hugging Face tokenizer (imported models only; <see cref="HfTokenizerInfo"/>).</summary>
+    public const string TokenizerInfoFile = "tokenizer_info.json";
     /// <summary>Optimizer state file name (TorchSharp format; only needed to resume).</summary>
     public const string OptimizerFile = "optimizer.bin";
     /// <summary>Trainer progress file name (only needed to resume).</summary>
@@ -130,12 +132,14 @@ public static class Checkpoint
 
     /// <summary>
     /// Every key of a checkpoint's <c>config.json</c> must be one its run knows, as when the run is resumed: the
-    /// config of <c>smf finetune</c> (it has <c>base_model</c> and <c>method</c>) or of <c>smf pretrain</c> (it has
-    /// <c>train</c>) is read whole and strictly; any other file may hold only the top-level keys of either.
+    /// config of <c>smf finetune</c> (it has <c>base_model</c> and <c>method</c>), <c>smf import</c> (<c>import</c>),
+    /// <c>smf retrofit</c> (<c>retrofit</c>) or <c>smf pretrain</c> (it has <c>train</c>) is read whole and strictly; any other file may hold only the top-level keys of either.
     /// </summary>
     static void CheckKnownKeys(JsonObject root, string path)
     {
         if (root.ContainsKey("base_model") && root.ContainsKey("method")) ConfigLoader.CheckTree<FinetuneConfig>(root, path);
+        else if (root.ContainsKey("import")) ConfigLoader.CheckTree<ImportRunConfig>(root, path);
+        else if (root.ContainsKey("retrofit")) ConfigLoader.CheckTree<RetrofitConfig>(root, path);
         else if (root.ContainsKey("train")) ConfigLoader.CheckTree<ExperimentConfig>(root, path);
         else
         {
@@ -163,12 +167,15 @@ public static class Checkpoint
 
     /// <summary>
     /// Loads <c>dir/tokenizer.json</c> and checks it fits the model: a tokenizer with more ids than
-    /// <c>model.vocab_size</c> is an <see cref="InvalidDataException"/> naming both files.
+    /// <c>model.vocab_size</c> is an <see cref="InvalidDataException"/> naming both files. A folder with
+    /// <c>tokenizer_info.json</c> (an imported model) has a Hugging Face tokenizer (<see cref="HfTokenizer"/>); any
+    /// other the native byte-level BPE.
     /// </summary>
-    public static ByteLevelBpeTokenizer LoadTokenizer(string dir, ModelConfig model)
+    public static ITokenizer LoadTokenizer(string dir, ModelConfig model)
     {
         string tokPath = Path.Combine(dir, TokenizerFile);
-        var tokenizer = ByteLevelBpeTokenizer.Load(tokPath);
+        string infoPath = Path.Combine(dir, TokenizerInfoFile);
+        ITokenizer tokenizer = File.Exists(infoPath) ? HfTokenizer.Load(tokPath, HfTokenizer.ReadInfo(infoPath)) : ByteLevelBpeTokenizer.Load(tokPath);
         if (tokenizer.VocabSize > model.VocabSize)
             throw new InvalidDataException($"{tokPath}: has {tokenizer.VocabSize} token ids but {Path.Combine(dir, ConfigFile)} says model.vocab_size is {model.VocabSize}; the two files are not from one checkpoint");
         return tokenizer;
@@ -189,6 +196,16 @@ public static class Checkpoint
         if (cfg["data"] is not JsonNode node) return (new DataConfig(), seed);
         try { return (node.Deserialize<DataConfig>(ConfigLoader.Json) ?? new DataConfig(), seed); }
         catch (JsonException e) { throw new InvalidDataException($"{Path.Combine(dir, ConfigFile)}: data section is invalid ({e.Message})"); }
+    }
+
+    /// <summary>Copies the tokenizer files (<c>tokenizer.json</c>, and <c>tokenizer_info.json</c> when present) of one run folder into another, atomically; files already there are kept.</summary>
+    public static void CopyTokenizer(string fromDir, string toDir)
+    {
+        foreach (string name in new[] { TokenizerFile, TokenizerInfoFile })
+        {
+            string from = Path.Combine(fromDir, name), to = Path.Combine(toDir, name);
+            if (File.Exists(from) && !File.Exists(to)) AtomicFile.Copy(from, to);
+        }
     }
 
     /// <summary>SHA-256 (hex) of the weights file: ties derived files (e.g. background statistics) to one checkpoint.</summary>

@@ -45,6 +45,8 @@ public static class RunFolder
         t == typeof(ExperimentConfig) ? "a pretraining run (smf pretrain; e.g. a base model)"
         : t == typeof(FinetuneConfig) ? "a finetuning run (smf finetune)"
         : t == typeof(ComparisonConfig) ? "an experiment (smf experiment)"
+        : t == typeof(ImportRunConfig) ? "an imported model (smf import)"
+        : t == typeof(RetrofitConfig) ? "a retrofitted model (smf retrofit)"
         : null;
 
     /// <summary>The kind of run a saved config.json describes, guessed from its top-level keys; null when unknown.</summary>
@@ -55,6 +57,8 @@ public static class RunFolder
             if (System.Text.Json.Nodes.JsonNode.Parse(File.ReadAllText(cfgPath), documentOptions: ConfigLoader.DocumentOptions) is not System.Text.Json.Nodes.JsonObject o) return null;
             if (o.ContainsKey("grid") || o.ContainsKey("base_preset")) return KindOf(typeof(ComparisonConfig));
             if (o.ContainsKey("base_model") && o.ContainsKey("method")) return KindOf(typeof(FinetuneConfig));
+            if (o.ContainsKey("import")) return KindOf(typeof(ImportRunConfig));
+            if (o.ContainsKey("retrofit")) return KindOf(typeof(RetrofitConfig));
             if (o.ContainsKey("train")) return KindOf(typeof(ExperimentConfig));
             return null;
         }

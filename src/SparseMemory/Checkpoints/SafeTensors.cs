@@ -154,6 +154,13 @@ public static class SafeTensors
         return ReadHeader(fs, fs.Length, new Source(path)).Metadata;
     }
 
+    /// <summary>The name, dtype (F32, BF16, …) and shape of every tensor of a safetensors file, in header order, from its validated header alone.</summary>
+    public static IReadOnlyList<(string Name, string Dtype, long[] Shape)> ReadTensorInfo(string path)
+    {
+        using var fs = OpenRead(path);
+        return ReadHeader(fs, fs.Length, new Source(path)).Tensors.Select(e => (e.Name, e.Dtype, e.Shape)).ToList();
+    }
+
     /// <summary>
     /// Reads every tensor of a safetensors file onto the CPU, in header order. A missing file is a
     /// <see cref="FileNotFoundException"/>; a truncated or corrupt one an <see cref="InvalidDataException"/> naming the

@@ -30,6 +30,9 @@ public static class ConfigLoader
     /// <summary>Resource group of the experiment presets (files <c>presets/experiments/*.json</c>).</summary>
     public const string ExperimentPresets = "experiments";
 
+    /// <summary>Resource group of the retrofit presets (files <c>presets/retrofit/*.json</c>).</summary>
+    public const string RetrofitPresets = "retrofit";
+
     /// <summary>Names of the presets embedded in the library (files <c>presets/*.json</c>).</summary>
     public static IReadOnlyList<string> PresetNames => PresetNamesOf(ModelPresets);
 

@@ -28,19 +28,95 @@ public sealed record ModelConfig
     public double InitStd { get; init; } = 0.02;
     /// <summary>Product-key memory; null builds a dense model.</summary>
     public MemoryConfig? Memory { get; init; } = new();
+    /// <summary>
+    /// Key/value heads of grouped-query attention (HF <c>num_key_value_heads</c>): every group of
+    /// <see cref="Heads"/> / kv_heads query heads shares one key and value head. −1 means kv_heads = heads (plain
+    /// multi-head attention, the native models).
+    /// </summary>
+    public int KvHeads { get; init; } = -1;
+    /// <summary>Dimension of one attention head (HF <c>head_dim</c>); −1 means dim / heads (the native models).</summary>
+    public int HeadDim { get; init; } = -1;
+    /// <summary>Bias on the query, key and value projections (Qwen2); the output projection never has one.</summary>
+    public bool QkvBias { get; init; }
+    /// <summary>Rotary frequency scaling (HF <c>rope_scaling</c>); null leaves the frequencies θ^(−2i/hd) as they are.</summary>
+    public RopeScalingConfig? RopeScaling { get; init; }
+
+    /// <summary>Key/value heads resolved against <see cref="Heads"/>.</summary>
+    public int ResolvedKvHeads() => KvHeads < 0 ? Heads : KvHeads;
+
+    /// <summary>Head dimension resolved against <see cref="Dim"/> / <see cref="Heads"/>.</summary>
+    public int ResolvedHeadDim() => HeadDim < 0 ? Dim / Math.Max(Heads, 1) : HeadDim;
 
     internal void Validate(List<string> errors, string prefix)
     {
         if (VocabSize < 260) errors.Add($"{prefix}.vocab_size must be ≥ 260 (256 bytes + specials), got {VocabSize}");
         if (Dim <= 0) errors.Add($"{prefix}.dim must be positive, got {Dim}");
         if (Layers <= 0) errors.Add($"{prefix}.layers must be positive, got {Layers}");
-        if (Heads <= 0 || Dim % Math.Max(Heads, 1) != 0) errors.Add($"{prefix}.heads ({Heads}) must divide dim ({Dim})");
-        else if ((Dim / Heads) % 2 != 0) errors.Add($"{prefix}.dim / heads must be even for rotary positions, got {Dim / Heads}");
+        if (HeadDim == -1)
+        {
+            if (Heads <= 0 || Dim % Math.Max(Heads, 1) != 0) errors.Add($"{prefix}.heads ({Heads}) must divide dim ({Dim})");
+            else if ((Dim / Heads) % 2 != 0) errors.Add($"{prefix}.dim / heads must be even for rotary positions, got {Dim / Heads}");
+        }
+        else
+        {
+            if (Heads <= 0) errors.Add($"{prefix}.heads must be positive, got {Heads}");
+            if (HeadDim <= 0 || HeadDim % 2 != 0) errors.Add($"{prefix}.head_dim must be even and positive (or -1 = dim / heads), got {HeadDim}");
+        }
+        if (KvHeads == 0 || KvHeads < -1) errors.Add($"{prefix}.kv_heads must be positive or -1 (= heads), got {KvHeads}");
+        else if (Heads > 0 && Heads % ResolvedKvHeads() != 0) errors.Add($"{prefix}.kv_heads ({KvHeads}) must divide heads ({Heads})");
+        RopeScaling?.Validate(errors, prefix + ".rope_scaling");
         if (FfnHidden <= 0) errors.Add($"{prefix}.ffn_hidden must be positive, got {FfnHidden}");
         if (MaxSeqLen <= 1) errors.Add($"{prefix}.max_seq_len must be > 1, got {MaxSeqLen}");
         if (NormEps <= 0) errors.Add($"{prefix}.norm_eps must be positive");
         if (InitStd <= 0) errors.Add($"{prefix}.init_std must be positive");
         Memory?.Validate(errors, prefix + ".memory", this);
+    }
+}
+
+/// <summary>
+/// Rotary frequency scaling. The one type supported is Llama 3's (<c>rope_type</c> "llama3"): with wavelength
+/// λ = 2π / f of each frequency f, L = original_max_position_embeddings / low_freq_factor and
+/// H = original_max_position_embeddings / high_freq_factor, frequencies with λ &lt; H are kept, those with λ &gt; L are
+/// divided by <see cref="Factor"/>, and those between are blended, f·((1 − s)/factor + s) with
+/// s = (original_max_position_embeddings / λ − low_freq_factor) / (high_freq_factor − low_freq_factor).
+/// </summary>
+public sealed record RopeScalingConfig
+{
+    /// <summary>The scaling rule; only "llama3".</summary>
+    public string RopeType { get; init; } = "llama3";
+    /// <summary>Divisor of the low frequencies.</summary>
+    public double Factor { get; init; } = 8.0;
+    /// <summary>Wavelengths above original_max_position_embeddings / low_freq_factor are scaled fully.</summary>
+    public double LowFreqFactor { get; init; } = 1.0;
+    /// <summary>Wavelengths below original_max_position_embeddings / high_freq_factor are kept.</summary>
+    public double HighFreqFactor { get; init; } = 4.0;
+    /// <summary>Context length the model was first trained at.</summary>
+    public int OriginalMaxPositionEmbeddings { get; init; } = 8192;
+
+    /// <summary>The rope types this code implements.</summary>
+    public static readonly IReadOnlyList<string> Types = ["llama3"];
+
+    internal void Validate(List<string> errors, string prefix)
+    {
+        if (!Types.Contains(RopeType)) errors.Add($"{prefix}.rope_type \"{RopeType}\" is not supported (supported: {string.Join(", ", Types)})");
+        if (!(Factor >= 1) || double.IsInfinity(Factor)) errors.Add($"{prefix}.factor must be ≥ 1, got {Factor}");
+        if (!(LowFreqFactor > 0) || !(HighFreqFactor > LowFreqFactor) || double.IsInfinity(HighFreqFactor))
+            errors.Add($"{prefix}: need 0 < low_freq_factor < high_freq_factor, got {LowFreqFactor} and {HighFreqFactor}");
+        if (OriginalMaxPositionEmbeddings <= 0) errors.Add($"{prefix}.original_max_position_embeddings must be positive, got {OriginalMaxPositionEmbeddings}");
+    }
+
+    /// <summary>Applies the rule to inverse frequencies (radians per position), in place.</summary>
+    public void Apply(double[] inverseFrequencies)
+    {
+        double lowWave = OriginalMaxPositionEmbeddings / LowFreqFactor, highWave = OriginalMaxPositionEmbeddings / HighFreqFactor;
+        for (int i = 0; i < inverseFrequencies.Length; i++)
+        {
+            double f = inverseFrequencies[i], wave = 2 * Math.PI / f;
+            if (wave < highWave) continue;
+            if (wave > lowWave) { inverseFrequencies[i] = f / Factor; continue; }
+            double smooth = (OriginalMaxPositionEmbeddings / wave - LowFreqFactor) / (HighFreqFactor - LowFreqFactor);
+            inverseFrequencies[i] = (1 - smooth) * f / Factor + smooth * f;
+        }
     }
 }
 
@@ -64,6 +140,12 @@ public sealed record MemoryConfig
     public int ValueDim { get; init; } = -1;
     /// <summary>Memory+ SiLU gating: out = W2(y ⊙ silu(W1 x)). Off gives out = W2 y.</summary>
     public bool Gated { get; init; } = true;
+
+    /// <summary>
+    /// Run the memory beside the block's FFN (out = x + ffn(h) + memory(h)) instead of replacing it: the layout of
+    /// <c>smf retrofit</c>, which adds memory to a pretrained model without removing anything it learned.
+    /// </summary>
+    public bool Parallel { get; init; }
 
     /// <summary>Number of slots S = N².</summary>
     public long Slots => (long)NumKeys * NumKeys;

@@ -18,7 +18,7 @@ namespace SparseMemory.Data;
 /// insert <see cref="EosId"/> themselves. (A Python <c>tokenizers</c> user loading the same file gets
 /// the usual HF behaviour of matching added tokens in text; ids are otherwise identical.)</para>
 /// </remarks>
-public sealed class ByteLevelBpeTokenizer
+public sealed class ByteLevelBpeTokenizer : ITokenizer
 {
     /// <summary>The default special tokens: end-of-text (BOS/EOS/document separator) and padding.</summary>
     public static readonly IReadOnlyList<string> DefaultSpecialTokens = ["<|endoftext|>", "<|pad|>"];
@@ -74,6 +74,9 @@ public sealed class ByteLevelBpeTokenizer
 
     /// <summary>Id of <c>&lt;|pad|&gt;</c> (the second special token); skipped by <see cref="Decode"/>.</summary>
     public int PadId { get; }
+
+    /// <summary>None: native sequences start with <see cref="EosId"/> (the document separator).</summary>
+    public int? BosId => null;
 
     /// <summary>The special tokens, in id order.</summary>
     public IReadOnlyList<string> SpecialTokens { get; }

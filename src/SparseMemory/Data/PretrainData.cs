@@ -16,7 +16,7 @@ public sealed class PretrainData : IBatchSource
     readonly int _batchSize, _seqLen, _seed;
 
     /// <summary>Tokenizes documents into train and held-out streams.</summary>
-    public PretrainData(IReadOnlyList<string> documents, ByteLevelBpeTokenizer tokenizer, DataConfig data, TrainConfig train, int seed)
+    public PretrainData(IReadOnlyList<string> documents, ITokenizer tokenizer, DataConfig data, TrainConfig train, int seed)
     {
         int nHeld = CorpusLoader.HeldoutCount(documents, data);
         if (documents.Count < 2) throw new InvalidDataException("the corpus needs at least 2 documents (one is held out)");
@@ -36,7 +36,7 @@ public sealed class PretrainData : IBatchSource
     /// <summary>Tokens per step.</summary>
     public int TokensPerBatch => _batchSize * _seqLen;
 
-    static int[] Join(IEnumerable<string> docs, ByteLevelBpeTokenizer tok)
+    static int[] Join(IEnumerable<string> docs, ITokenizer tok)
     {
         var all = new List<int>();
         foreach (string d in docs) { all.AddRange(tok.Encode(d)); all.Add(tok.EosId); }

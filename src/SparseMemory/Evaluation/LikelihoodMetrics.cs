@@ -34,7 +34,7 @@ public static class LikelihoodMetrics
     /// NLL of each gold answer given its prompt. The answer is scored as the continuation <c>" " + answer</c> of the
     /// prompt (the space belongs to the answer's first token, as in <c>QaFormat.Example</c>).
     /// </summary>
-    public static IReadOnlyList<ContinuationScore> AnswerScores(LanguageModel model, ByteLevelBpeTokenizer tokenizer,
+    public static IReadOnlyList<ContinuationScore> AnswerScores(LanguageModel model, ITokenizer tokenizer,
         IReadOnlyList<(string Prompt, string Answer)> items, int batchSize = LogLikelihood.DefaultBatchSize) =>
         LogLikelihood.ScoreContinuations(model, tokenizer, items.Select(it => (it.Prompt, " " + it.Answer.Trim())).ToArray(), batchSize);
 
@@ -42,12 +42,12 @@ public static class LikelihoodMetrics
     /// Full-sentence log-likelihood of each sentence, scored after an end-of-text token (a document boundary),
     /// so the first word is scored too.
     /// </summary>
-    public static IReadOnlyList<ContinuationScore> SentenceScores(LanguageModel model, ByteLevelBpeTokenizer tokenizer,
+    public static IReadOnlyList<ContinuationScore> SentenceScores(LanguageModel model, ITokenizer tokenizer,
         IReadOnlyList<string> sentences, int batchSize = LogLikelihood.DefaultBatchSize) =>
         LogLikelihood.ScoreContinuations(model, tokenizer, sentences.Select(s => ("", s)).ToArray(), batchSize);
 
     /// <summary>Per pair: 1 when LL(good) &gt; LL(bad) strictly (a tie counts as wrong), else 0.</summary>
-    public static IReadOnlyList<bool> PairCorrect(LanguageModel model, ByteLevelBpeTokenizer tokenizer,
+    public static IReadOnlyList<bool> PairCorrect(LanguageModel model, ITokenizer tokenizer,
         IReadOnlyList<(string Good, string Bad)> pairs, int batchSize = LogLikelihood.DefaultBatchSize)
     {
         var sentences = pairs.SelectMany(p => new[] { p.Good, p.Bad }).ToArray();
@@ -59,7 +59,7 @@ public static class LikelihoodMetrics
     /// Per-document NLL of background text: each document is scored in full after an end-of-text token (long documents
     /// in pieces, see <see cref="LogLikelihood"/>). Aggregate with <see cref="NllSummary.From"/>.
     /// </summary>
-    public static IReadOnlyList<ContinuationScore> DocumentScores(LanguageModel model, ByteLevelBpeTokenizer tokenizer,
+    public static IReadOnlyList<ContinuationScore> DocumentScores(LanguageModel model, ITokenizer tokenizer,
         IReadOnlyList<string> documents, int batchSize = LogLikelihood.DefaultBatchSize) =>
         SentenceScores(model, tokenizer, documents, batchSize);
 }

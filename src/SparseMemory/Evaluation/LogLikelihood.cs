@@ -44,7 +44,7 @@ public static class LogLikelihood
 
     /// <summary>Scores each (context, continuation) pair; results in input order, <see cref="ContinuationScore.Chars"/>
     /// set to the continuation's length.</summary>
-    public static IReadOnlyList<ContinuationScore> ScoreContinuations(LanguageModel model, ByteLevelBpeTokenizer tokenizer,
+    public static IReadOnlyList<ContinuationScore> ScoreContinuations(LanguageModel model, ITokenizer tokenizer,
         IReadOnlyList<(string Context, string Continuation)> items, int batchSize = DefaultBatchSize)
     {
         ArgumentNullException.ThrowIfNull(tokenizer);
@@ -52,8 +52,7 @@ public static class LogLikelihood
         var requests = new (int[] Context, int[] Continuation)[items.Count];
         for (int i = 0; i < items.Count; i++)
         {
-            var ctx = tokenizer.Encode(items[i].Context);
-            requests[i] = (ctx.Length == 0 ? [tokenizer.EosId] : ctx, tokenizer.Encode(items[i].Continuation));
+            requests[i] = (tokenizer.EncodePrompt(items[i].Context), tokenizer.Encode(items[i].Continuation));
         }
         var scores = ScoreTokens(model, requests, batchSize, tokenizer.PadId);
         return scores.Select((s, i) => s with { Chars = items[i].Continuation.Length }).ToArray();

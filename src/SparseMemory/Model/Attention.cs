@@ -5,10 +5,13 @@ using F = TorchSharp.torch.nn.functional;
 
 namespace SparseMemory.Model;
 
-/// <summary>Causal multi-head self-attention with rotary positions (rotate-half convention).</summary>
+/// <summary>
+/// Causal multi-head self-attention with rotary positions (rotate-half convention). With grouped-query attention
+/// (<see cref="ModelConfig.KvHeads"/> &lt; heads) query head h reads key/value head ⌊h / (heads / kv_heads)⌋.
+/// </summary>
 public sealed class Attention : nn.Module<Tensor, Tensor>
 {
-    readonly int _heads, _headDim;
+    readonly int _heads, _kvHeads, _headDim;
     readonly Rotary _rotary;
     readonly Projection wq, wk, wv, wo;
 
@@ -16,12 +19,13 @@ public sealed class Attention : nn.Module<Tensor, Tensor>
     public Attention(ModelConfig cfg, Rotary rotary, double outStd) : base(nameof(Attention))
     {
         _heads = cfg.Heads;
-        _headDim = cfg.Dim / cfg.Heads;
+        _kvHeads = cfg.ResolvedKvHeads();
+        _headDim = cfg.ResolvedHeadDim();
         _rotary = rotary;
-        wq = new Projection(cfg.Dim, cfg.Dim, cfg.InitStd);
-        wk = new Projection(cfg.Dim, cfg.Dim, cfg.InitStd);
-        wv = new Projection(cfg.Dim, cfg.Dim, cfg.InitStd);
-        wo = new Projection(cfg.Dim, cfg.Dim, outStd);
+        wq = new Projection(cfg.Dim, _heads * _headDim, cfg.InitStd, cfg.QkvBias);
+        wk = new Projection(cfg.Dim, _kvHeads * _headDim, cfg.InitStd, cfg.QkvBias);
+        wv = new Projection(cfg.Dim, _kvHeads * _headDim, cfg.InitStd, cfg.QkvBias);
+        wo = new Projection(_heads * _headDim, cfg.Dim, outStd);
         RegisterComponents();
     }
 
@@ -34,12 +38,18 @@ public sealed class Attention : nn.Module<Tensor, Tensor>
     {
         long b = x.shape[0], t = x.shape[1];
         var q = wq.forward(x).view(b, t, _heads, _headDim).transpose(1, 2);      // (B, H, T, hd)
-        var k = wk.forward(x).view(b, t, _heads, _headDim).transpose(1, 2);
-        var v = wv.forward(x).view(b, t, _heads, _headDim).transpose(1, 2);
+        var k = wk.forward(x).view(b, t, _kvHeads, _headDim).transpose(1, 2);    // (B, Hkv, T, hd)
+        var v = wv.forward(x).view(b, t, _kvHeads, _headDim).transpose(1, 2);
         (q, k) = (_rotary.Apply(q), _rotary.Apply(k));
-        var y = F.scaled_dot_product_attention(q, k, v, is_casual: true);           // (B, H, T, hd)
+        var y = F.scaled_dot_product_attention(q, Shared(k), Shared(v), is_casual: true);   // (B, H, T, hd)
         return wo.forward(y.transpose(1, 2).reshape(b, t, _heads * _headDim));
     }
+
+    /// <summary>Key/value heads [B, Hkv, L, hd] repeated to one per query head [B, H, L, hd]; unchanged without grouping.</summary>
+    Tensor Shared(Tensor kv) => _kvHeads == _heads ? kv : kv.repeat_interleave(_heads / _kvHeads, dim: 1);
+
+    /// <summary>Key/value heads (the KV cache holds these).</summary>
+    internal int KvHeads => _kvHeads;
 
     /// <summary>
     /// Incremental attention for decoding (inference only): x [B, Tn, D] are the next Tn columns of the batch in
@@ -51,15 +61,15 @@ public sealed class Attention : nn.Module<Tensor, Tensor>
     {
         long b = x.shape[0], t = x.shape[1];
         var q = wq.forward(x).view(b, t, _heads, _headDim).transpose(1, 2);      // (B, H, Tn, hd)
-        var k = wk.forward(x).view(b, t, _heads, _headDim).transpose(1, 2);
-        var v = wv.forward(x).view(b, t, _heads, _headDim).transpose(1, 2);
+        var k = wk.forward(x).view(b, t, _kvHeads, _headDim).transpose(1, 2);    // (B, Hkv, Tn, hd)
+        var v = wv.forward(x).view(b, t, _kvHeads, _headDim).transpose(1, 2);
         q = Rotary.Rotate(q, step.Cos, step.Sin);
         k = Rotary.Rotate(k, step.Cos, step.Sin);
         kv.Keys.narrow(2, step.Start, t).copy_(k);
         kv.Values.narrow(2, step.Start, t).copy_(v);
         long total = step.Start + t;
-        var keys = kv.Keys.narrow(2, 0, total);                                    // (B, H, L, hd)
-        var values = kv.Values.narrow(2, 0, total);
+        var keys = Shared(kv.Keys.narrow(2, 0, total));                            // (B, H, L, hd)
+        var values = Shared(kv.Values.narrow(2, 0, total));
         var y = step.Mask is { } mask
             ? F.scaled_dot_product_attention(q, keys, values, attn_mask: mask)
             : F.scaled_dot_product_attention(q, keys, values, is_casual: step.Causal);
@@ -67,8 +77,11 @@ public sealed class Attention : nn.Module<Tensor, Tensor>
     }
 }
 
-/// <summary>Rotary position tables, computed once per (device, dtype) and cached outside the state dict.</summary>
-public sealed class Rotary(int headDim, int maxSeqLen, double theta)
+/// <summary>
+/// Rotary position tables, computed once per (device, dtype) and cached outside the state dict, in float64 then cast;
+/// with <paramref name="scaling"/> the frequencies are rescaled first (<see cref="RopeScalingConfig"/>).
+/// </summary>
+public sealed class Rotary(int headDim, int maxSeqLen, double theta, RopeScalingConfig? scaling = null)
 {
     readonly Dictionary<(DeviceType, int, ScalarType), (Tensor Cos, Tensor Sin)> _cache = [];
 
@@ -116,6 +129,12 @@ public sealed class Rotary(int headDim, int maxSeqLen, double theta)
         if (_cache.TryGetValue(key, out var tables)) return tables;
         using var scope = torch.NewDisposeScope();
         var inv = 1.0 / torch.pow(theta, torch.arange(0, headDim, 2, ScalarType.Float64) / headDim);   // (hd/2)
+        if (scaling is not null)
+        {
+            var f = inv.data<double>().ToArray();
+            scaling.Apply(f);
+            inv = torch.tensor(f, ScalarType.Float64);
+        }
         var ang = torch.outer(torch.arange(maxSeqLen, ScalarType.Float64), inv);                        // (T, hd/2)
         var full = torch.cat([ang, ang], -1);                                                           // (T, hd)
         var cos = full.cos().to(dtype, device).DetachFromDisposeScope();

@@ -34,7 +34,7 @@ public sealed class LanguageModel : nn.Module<Tensor, Tensor>
     public LanguageModel(ModelConfig cfg) : base(nameof(LanguageModel))
     {
         Config = cfg;
-        var rotary = _rotary = new Rotary(cfg.Dim / cfg.Heads, cfg.MaxSeqLen, cfg.RopeTheta);
+        var rotary = _rotary = new Rotary(cfg.ResolvedHeadDim(), cfg.MaxSeqLen, cfg.RopeTheta, cfg.RopeScaling);
         tok_embeddings = nn.Embedding(cfg.VocabSize, cfg.Dim);
         using (torch.no_grad()) nn.init.normal_(tok_embeddings.weight!, 0, cfg.InitStd);
         SharedValues? values = null;
@@ -132,7 +132,7 @@ public sealed class LanguageModel : nn.Module<Tensor, Tensor>
             throw new ArgumentException($"tokens [{string.Join(", ", tokens.shape)}] for a cache of {cache.Batch} rows");
         long t = tokens.shape[1];
         var h = tok_embeddings.forward(tokens);                                  // (B, Tn, D)
-        var step = cache.Begin(t, _rotary, Config.Layers, Config.Heads, Config.Dim / Config.Heads, h.device, h.dtype);
+        var step = cache.Begin(t, _rotary, Config.Layers, Config.ResolvedKvHeads(), Config.ResolvedHeadDim(), h.device, h.dtype);
         for (int i = 0; i < layers.Count; i++) h = layers[i].ForwardCached(h, step, cache.Layer(i));
         cache.Commit(t);
         h = norm.forward(h.select(1, -1));                                       // (B, D): only the last column is needed

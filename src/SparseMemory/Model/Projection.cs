@@ -6,23 +6,26 @@ using F = TorchSharp.torch.nn.functional;
 namespace SparseMemory.Model;
 
 /// <summary>
-/// A bias-free linear map y = x Wᵀ (W: [out, in]) used for every attention and FFN matrix. It is its own type so
+/// A linear map y = x Wᵀ (W: [out, in]), bias-free unless asked for (imported Qwen2 models: y = x Wᵀ + b), used for
+/// every attention and FFN matrix. It is its own type so
 /// finetuning methods can attach a low-rank adapter by composition (<see cref="Adapter"/>) without model surgery.
 /// </summary>
 public sealed class Projection : nn.Module<Tensor, Tensor>
 {
     readonly Parameter weight;
+    readonly Parameter? bias;           // registered (state-dict name "bias") only when the projection has one
 
     /// <summary>Optional adapter whose output is added to the base projection (e.g. LoRA).</summary>
     public nn.Module<Tensor, Tensor>? Adapter { get; private set; }
 
-    /// <summary>Creates an [outFeatures, inFeatures] projection initialised N(0, std²).</summary>
-    public Projection(int inFeatures, int outFeatures, double std) : base(nameof(Projection))
+    /// <summary>Creates an [outFeatures, inFeatures] projection initialised N(0, std²), with a zero bias when <paramref name="hasBias"/>.</summary>
+    public Projection(int inFeatures, int outFeatures, double std, bool hasBias = false) : base(nameof(Projection))
     {
         InFeatures = inFeatures;
         OutFeatures = outFeatures;
         weight = nn.Parameter(torch.empty(outFeatures, inFeatures));
         using (torch.no_grad()) nn.init.normal_(weight, 0, std);
+        if (hasBias) bias = nn.Parameter(torch.zeros(outFeatures));
         RegisterComponents();
     }
 
@@ -32,6 +35,8 @@ public sealed class Projection : nn.Module<Tensor, Tensor>
     public int OutFeatures { get; }
     /// <summary>The base weight [out, in].</summary>
     public Parameter Weight => weight;
+    /// <summary>The bias [out], or null.</summary>
+    public Parameter? Bias => bias;
 
     /// <summary>Attaches an adapter, registered under the name <c>adapter</c> (once per projection).</summary>
     public void AttachAdapter(nn.Module<Tensor, Tensor> adapter)
@@ -54,7 +59,7 @@ public sealed class Projection : nn.Module<Tensor, Tensor>
     /// <inheritdoc/>
     public override Tensor forward(Tensor x)
     {
-        var y = F.linear(x, weight);
+        var y = bias is null ? F.linear(x, weight) : F.linear(x, weight, bias);
         return Adapter is null ? y : y + Adapter.forward(x);
     }
 }

@@ -49,14 +49,14 @@ public static class TextGenerator
     }
 
     /// <summary>Continuation of one prompt (the prompt itself excluded).</summary>
-    public static string Generate(LanguageModel model, ByteLevelBpeTokenizer tokenizer, string prompt, SamplingOptions options) =>
+    public static string Generate(LanguageModel model, ITokenizer tokenizer, string prompt, SamplingOptions options) =>
         GenerateBatch(model, tokenizer, [prompt], options)[0];
 
     /// <summary>Continuations of many prompts, in input order; at most <paramref name="maxBatch"/> rows decode together.</summary>
-    public static IReadOnlyList<string> GenerateBatch(LanguageModel model, ByteLevelBpeTokenizer tokenizer, IReadOnlyList<string> prompts,
+    public static IReadOnlyList<string> GenerateBatch(LanguageModel model, ITokenizer tokenizer, IReadOnlyList<string> prompts,
         SamplingOptions options, int maxBatch = 64)
     {
-        var encoded = prompts.Select(p => { var ids = tokenizer.Encode(p); return ids.Length == 0 ? [tokenizer.EosId] : ids; }).ToArray();
+        var encoded = prompts.Select(tokenizer.EncodePrompt).ToArray();
         // A newline is one byte, so it is never split across tokens: checking each new token suffices.
         Func<int, bool>? endsLine = options.StopAtNewline ? id => tokenizer.Decode([id]).Contains('\n') : null;
         var ids = GenerateIds(model, encoded, options, options.StopAtEos ? tokenizer.EosId : null, endsLine, maxBatch);

@@ -5,7 +5,10 @@ using static TorchSharp.torch;
 
 namespace SparseMemory.Model;
 
-/// <summary>Pre-norm block: x + attn(norm(x)), then x + ffn(norm(x)), where ffn is a SwiGLU FFN or a product-key memory.</summary>
+/// <summary>
+/// Pre-norm block: x + attn(norm(x)), then x + ffn(norm(x)), where ffn is a SwiGLU FFN or a product-key memory, or
+/// with a parallel memory (<see cref="MemoryConfig.Parallel"/>, retrofitted models) x + ffn(h) + memory(h).
+/// </summary>
 public sealed class TransformerBlock : nn.Module<Tensor, Tensor>
 {
     readonly RmsNorm attention_norm;
@@ -14,7 +17,10 @@ public sealed class TransformerBlock : nn.Module<Tensor, Tensor>
     readonly FeedForward? feed_forward;
     readonly ProductKeyMemory? memory;
 
-    /// <summary>Builds block <paramref name="index"/>; a memory layer replaces the FFN when <paramref name="values"/> is given.</summary>
+    /// <summary>
+    /// Builds block <paramref name="index"/>; a memory layer replaces the FFN when <paramref name="values"/> is given,
+    /// or runs beside it when the memory is parallel.
+    /// </summary>
     public TransformerBlock(int index, ModelConfig cfg, Rotary rotary, SharedValues? values) : base(nameof(TransformerBlock))
     {
         double outStd = cfg.InitStd / Math.Sqrt(2.0 * cfg.Layers);
@@ -22,13 +28,13 @@ public sealed class TransformerBlock : nn.Module<Tensor, Tensor>
         attention = new Attention(cfg, rotary, outStd);
         ffn_norm = new RmsNorm(cfg.Dim, cfg.NormEps);
         if (values is not null) memory = new ProductKeyMemory(index, cfg.Dim, cfg.Memory!, values);
-        else feed_forward = new FeedForward(cfg, outStd);
+        if (values is null || cfg.Memory!.Parallel) feed_forward = new FeedForward(cfg, outStd);
         RegisterComponents();
     }
 
     /// <summary>The block's attention.</summary>
     public Attention Attention => attention;
-    /// <summary>The dense FFN, or null in a memory block.</summary>
+    /// <summary>The dense FFN, or null in a memory block whose memory replaces it.</summary>
     public FeedForward? FeedForward => feed_forward;
     /// <summary>The memory layer, or null in a dense block.</summary>
     public ProductKeyMemory? Memory => memory;
@@ -37,8 +43,18 @@ public sealed class TransformerBlock : nn.Module<Tensor, Tensor>
     public override Tensor forward(Tensor x)
     {
         x = x + attention.forward(attention_norm.forward(x));
-        var h = ffn_norm.forward(x);
-        return x + (memory is not null ? memory.forward(h) : feed_forward!.forward(h));
+        return Mix(x, ffn_norm.forward(x));
+    }
+
+    /// <summary>
+    /// The residual sum after the FFN norm. A parallel memory is added last, (x + ffn(h)) + memory(h), so a memory whose
+    /// output is exactly zero (a fresh retrofit) leaves the block's output bit for bit as without it.
+    /// </summary>
+    Tensor Mix(Tensor x, Tensor h)
+    {
+        if (memory is null) return x + feed_forward!.forward(h);
+        if (feed_forward is null) return x + memory.forward(h);
+        return x + feed_forward.forward(h) + memory.forward(h);
     }
 
     /// <summary>
@@ -48,7 +64,6 @@ public sealed class TransformerBlock : nn.Module<Tensor, Tensor>
     internal Tensor ForwardCached(Tensor x, DecodeStep step, LayerKv kv)
     {
         x = x + attention.ForwardCached(attention_norm.forward(x), step, kv);
-        var h = ffn_norm.forward(x);
-        return x + (memory is not null ? memory.forward(h) : feed_forward!.forward(h));
+        return Mix(x, ffn_norm.forward(x));
     }
 }

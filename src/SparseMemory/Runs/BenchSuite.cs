@@ -468,7 +468,7 @@ public static class BenchSuite
     }
 
     /// <summary>The model and tokenizer generation runs with: the checkpoint's, or a fresh model with a tokenizer trained for it.</summary>
-    static Func<(LanguageModel Model, ByteLevelBpeTokenizer Tokenizer)> GenerationSubject(ModelConfig model, string? checkpoint, BenchSuiteOptions o)
+    static Func<(LanguageModel Model, ITokenizer Tokenizer)> GenerationSubject(ModelConfig model, string? checkpoint, BenchSuiteOptions o)
     {
         if (checkpoint is not null)
             return () => { var l = Checkpoint.Load(checkpoint); return (l.Model, l.Tokenizer); };
@@ -477,10 +477,10 @@ public static class BenchSuite
         var docs = CorpusLoader.Load(new DataConfig { MaxChars = o.TokenizerChars }, o.Seed);
         var tokenizer = ByteLevelBpeTokenizer.Train(docs, model.VocabSize);
         var cfg = model with { VocabSize = Math.Min(model.VocabSize, tokenizer.VocabSize) };
-        return () => { torch.manual_seed(o.Seed); return (new LanguageModel(cfg), tokenizer); };
+        return () => { torch.manual_seed(o.Seed); return (new LanguageModel(cfg), (ITokenizer)tokenizer); };
     }
 
-    static double TimeGeneration(Func<(LanguageModel Model, ByteLevelBpeTokenizer Tokenizer)> subject, int tokens)
+    static double TimeGeneration(Func<(LanguageModel Model, ITokenizer Tokenizer)> subject, int tokens)
     {
         var (model, tokenizer) = subject();
         try

@@ -74,7 +74,7 @@ public static class CoreSetReport
             var union = perRow.SelectMany(s => s).ToHashSet();
             var core = perRow.Skip(1).Aggregate(new HashSet<long>(perRow[0]), (acc, s) => { acc.IntersectWith(s); return acc; });
             var qLog = new MemoryAccessLog();
-            var q = FactStreamData.Pad([loaded.Tokenizer.Encode(QaFormat.Prompt(fact.Question))], loaded.Tokenizer, model.Config.MaxSeqLen);
+            var q = FactBatches.Pad([loaded.Tokenizer.Encode(QaFormat.Prompt(fact.Question))], loaded.Tokenizer, model.Config.MaxSeqLen);
             using (torch.no_grad()) model.Forward(q.Inputs, qLog, q.ValidMask);
             var question = PerSequenceSlots(qLog, 1)[0];
             var counts = SlotCounts.FromLog(log, slots);

@@ -65,8 +65,8 @@ public static class FinetuneRun
     }
 
     /// <summary>The batches of a resolved run: step s trains on the paraphrases of fact ⌊s / steps_per_item⌋.</summary>
-    public static FactStreamData Stream(FinetuneConfig cfg, IReadOnlyList<Fact> facts, ByteLevelBpeTokenizer tokenizer) =>
-        new(facts, tokenizer, cfg.Data.Paraphrases, cfg.Data.StepsPerItem, cfg.Seed, cfg.Data.AllowQuestionForm, cfg.Model!.MaxSeqLen, cfg.Data.QuestionFraction,
+    public static FactBatches Stream(FinetuneConfig cfg, IReadOnlyList<Fact> facts, ITokenizer tokenizer) =>
+        FactBatches.Create(facts, tokenizer, cfg.Data.Paraphrases, cfg.Data.StepsPerItem, cfg.Seed, cfg.Data.AllowQuestionForm, cfg.Model!.MaxSeqLen, cfg.Data.QuestionFraction,
             Questions(cfg.Data), cfg.Data.FreshEachStep);
 
     /// <summary>The question source a stream config names.</summary>
@@ -129,8 +129,7 @@ public static class FinetuneRun
         var (cfg, done) = RunFolder.Open<FinetuneConfig, FinetuneSummary>(withModel, outDir, observer.OnMessage);
         if (done is not null) { loaded?.Model.Dispose(); return done; }
         loaded ??= Checkpoint.Load(baseDir, device);
-        string tokOut = Path.Combine(outDir, Checkpoint.TokenizerFile);
-        if (!File.Exists(tokOut)) AtomicFile.Copy(Path.Combine(baseDir, Checkpoint.TokenizerFile), tokOut);
+        Checkpoint.CopyTokenizer(baseDir, outDir);
         var data = Stream(cfg, facts, loaded.Tokenizer);
         int steps = Steps(cfg, facts);
         if (streamIdf)

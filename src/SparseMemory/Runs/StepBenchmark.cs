@@ -99,7 +99,7 @@ public static class StepBenchmark
         if (!Directory.Exists(dir)) throw new DirectoryNotFoundException($"{dir}: checkpoint folder not found");
         var cfg = Checkpoint.ReadModelConfig(dir).Model;                     // weights are loaded per timed run only
         var tokenizer = Checkpoint.LoadTokenizer(dir, cfg);
-        var data = new FactStreamData(facts, tokenizer, o.BatchSize, 1, o.Seed, false, cfg.MaxSeqLen);
+        var data = FactBatches.Create(facts, tokenizer, o.BatchSize, 1, o.Seed, false, cfg.MaxSeqLen);
         string bgPath = Path.Combine(dir, BackgroundStatsBuilder.FileName);
         var saved = File.Exists(bgPath) ? FinetuneMethods.LoadBackgroundFile(bgPath, dir) : null;
         return new BenchSubject($"{dir}, {facts.Count} facts × {o.BatchSize} paraphrases per step" +

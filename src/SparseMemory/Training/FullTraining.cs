@@ -15,9 +15,11 @@ namespace SparseMemory.Training;
 /// (<see cref="ValueRowGradients.TouchedRows"/>) get their gradient, and only they get moments and an update
 /// (<see cref="LazyValueOptimizer"/>; docs/method.md#lazy-value-updates). Without it the table is an ordinary dense
 /// AdamW parameter.</para>
+/// <para><paramref name="trainable"/> (by state-dict name; null = every parameter) freezes the rest: they get no
+/// gradient and belong to no group (<c>smf retrofit</c> heals only the inserted memory this way).</para>
 /// </summary>
 public sealed class FullTraining(double lr, double weightDecay, double valueLr, double valueWeightDecay, LrSchedule schedule,
-    LrSchedule valueSchedule = LrSchedule.Constant, bool lazyValues = true) : ITrainingMethod, IDisposable
+    LrSchedule valueSchedule = LrSchedule.Constant, bool lazyValues = true, Func<string, bool>? trainable = null) : ITrainingMethod, IDisposable
 {
     /// <summary>State-dict name of the memory value table.</summary>
     const string ValueTable = "memory_values.weight";
@@ -45,7 +47,7 @@ public sealed class FullTraining(double lr, double weightDecay, double valueLr, 
     public void Prepare(LanguageModel model)
     {
         _model = model;
-        foreach (var p in model.parameters()) p.requires_grad = true;
+        foreach (var (name, p) in model.named_parameters()) p.requires_grad = trainable?.Invoke(name) ?? true;
         if (!LazyValues) return;
         model.MemoryValues!.requires_grad = false;       // updated by LazyValueOptimizer from row gradients, never through autograd
         model.CaptureValueReads = true;
@@ -56,7 +58,7 @@ public sealed class FullTraining(double lr, double weightDecay, double valueLr, 
     {
         // By name: TorchSharp hands out a new Parameter wrapper (with its own handle) on every access, so reference
         // equality with model.MemoryValues never holds (it once put the table in the decay group too: stepped twice).
-        var named = model.named_parameters().ToList();
+        var named = model.named_parameters().Where(p => trainable?.Invoke(p.name) ?? true).ToList();
         var values = named.Where(p => p.name == ValueTable).Select(p => p.parameter).SingleOrDefault();
         var rest = named.Where(p => p.name != ValueTable).ToList();
         var groups = new List<ParamGroupSpec>();

@@ -32,7 +32,7 @@ public sealed class FinetuneMethodTests(FinetuneFixture fx) : IClassFixture<Fine
     {
         var loaded = Checkpoint.Load(fx.BaseDir);
         var facts = FactsFile.Read(fx.FactsPath);
-        var data = new FactStreamData(facts, loaded.Tokenizer, cfg.Data.Paraphrases, 1, cfg.Seed, false, loaded.Model.Config.MaxSeqLen);
+        var data = FactBatches.Create(facts, loaded.Tokenizer, cfg.Data.Paraphrases, 1, cfg.Seed, false, loaded.Model.Config.MaxSeqLen);
         var method = (SparseMemoryMethod)FinetuneMethods.Create(cfg, fx.BaseDir);
         var selections = new List<long[]>();
         var observer = new SelectionRecorder(method, selections);
@@ -74,7 +74,7 @@ public sealed class FinetuneMethodTests(FinetuneFixture fx) : IClassFixture<Fine
     {
         var cfg = Config("sparse", "sparse.top_t=6", "lr=0.5", "sparse.optimizer=adam_w", "sparse.weight_decay=0.1");
         var loaded = Checkpoint.Load(fx.BaseDir);
-        var data = new FactStreamData(FactsFile.Read(fx.FactsPath), loaded.Tokenizer, 4, 1, 1, false, 32);
+        var data = FactBatches.Create(FactsFile.Read(fx.FactsPath), loaded.Tokenizer, 4, 1, 1, false, 32);
         var method = (SparseMemoryMethod)FinetuneMethods.Create(cfg, fx.BaseDir);
         var values = loaded.Model.MemoryValues!;
         var trainer = new Trainer(loaded.Model, method, data, new LoopSettings(1, 0, 1, 0, 1, 100, 100), torch.CPU);
@@ -104,7 +104,7 @@ public sealed class FinetuneMethodTests(FinetuneFixture fx) : IClassFixture<Fine
         var loaded = Checkpoint.Load(fx.BaseDir);
         var model = loaded.Model;
         model.to(ScalarType.Float64);
-        var data = new FactStreamData(FactsFile.Read(fx.FactsPath), loaded.Tokenizer, 4, 1, 1, false, 32);
+        var data = FactBatches.Create(FactsFile.Read(fx.FactsPath), loaded.Tokenizer, 4, 1, 1, false, 32);
         var batch = data.Get(0);
         // Dense reference: ordinary autograd into the whole table.
         foreach (var p in model.parameters()) p.requires_grad = false;
@@ -131,7 +131,7 @@ public sealed class FinetuneMethodTests(FinetuneFixture fx) : IClassFixture<Fine
     {
         var loaded = Checkpoint.Load(fx.BaseDir);
         var model = loaded.Model;                                              // float32: the managed path applies
-        var batch = new FactStreamData(FactsFile.Read(fx.FactsPath), loaded.Tokenizer, 4, 1, 1, false, 32).Get(0);
+        var batch = FactBatches.Create(FactsFile.Read(fx.FactsPath), loaded.Tokenizer, 4, 1, 1, false, 32).Get(0);
         Assert.NotNull(batch.ValidMask);
         var method = new SparseMemoryMethod(new SparseMemoryOptions(8, "all_accessed", "sgd", 1.0), null);
         method.Prepare(model);
@@ -162,7 +162,7 @@ public sealed class FinetuneMethodTests(FinetuneFixture fx) : IClassFixture<Fine
         var loaded = Checkpoint.Load(fx.BaseDir);
         var model = loaded.Model;
         model.to(ScalarType.Float64);
-        var batch = new FactStreamData(FactsFile.Read(fx.FactsPath), loaded.Tokenizer, 4, 1, 1, false, 32).Get(0);
+        var batch = FactBatches.Create(FactsFile.Read(fx.FactsPath), loaded.Tokenizer, 4, 1, 1, false, 32).Get(0);
         // Reference: dense autograd gradient of the whole table, then w − lr·g on the chosen rows only.
         foreach (var p in model.parameters()) p.requires_grad = false;
         model.MemoryValues!.requires_grad = true;
@@ -206,7 +206,7 @@ public sealed class FinetuneMethodTests(FinetuneFixture fx) : IClassFixture<Fine
         Assert.Equal(declared, moved);
         foreach (var (k, t) in after) Assert.True(t.isfinite().all().item<bool>(), $"{name}: {k} is not finite");
         var loaded = Checkpoint.Load(outDir);
-        var batch = new FactStreamData(FactsFile.Read(fx.FactsPath), loaded.Tokenizer, 4, 1, 1, false, 32).Get(0);
+        var batch = FactBatches.Create(FactsFile.Read(fx.FactsPath), loaded.Tokenizer, 4, 1, 1, false, 32).Get(0);
         using (torch.no_grad())
             Assert.True(loaded.Model.Forward(batch.Inputs, null, batch.ValidMask).isfinite().all().item<bool>(), $"{name}: logits not finite");
         // Same config, same seed → same numbers.
@@ -224,7 +224,7 @@ public sealed class FinetuneMethodTests(FinetuneFixture fx) : IClassFixture<Fine
         var spec = FinetuneMethods.Spec(cfg);
         var loaded = Checkpoint.Load(fx.BaseDir);
         var method = spec.Create(cfg, 0.0, FinetuneMethods.LoadBackground(cfg, fx.BaseDir));
-        var data = new FactStreamData(FactsFile.Read(fx.FactsPath), loaded.Tokenizer, 4, 1, 1, false, 32);
+        var data = FactBatches.Create(FactsFile.Read(fx.FactsPath), loaded.Tokenizer, 4, 1, 1, false, 32);
         string outDir = Path.Combine(fx.Root, "lr0-" + name);
         new Trainer(loaded.Model, method, data, FinetuneMethods.Loop(cfg, 2), torch.CPU).Run(outDir);
         (method as IDisposable)?.Dispose();
@@ -272,7 +272,7 @@ public sealed class FinetuneMethodTests(FinetuneFixture fx) : IClassFixture<Fine
     public void Padding_is_excluded_from_counts_and_loss()
     {
         var loaded = Checkpoint.Load(fx.BaseDir);
-        var batch = FactStreamData.Pad([[5, 6, 7, 8], [9]], loaded.Tokenizer, 32);
+        var batch = FactBatches.Pad([[5, 6, 7, 8], [9]], loaded.Tokenizer, 32);
         // Row 1: <eos> 9 <eos> then padding; inputs at pad positions are the pad id, targets −1, mask false.
         Assert.Equal(new long[] { loaded.Tokenizer.EosId, 9, loaded.Tokenizer.PadId, loaded.Tokenizer.PadId, loaded.Tokenizer.PadId }, batch.Inputs[1].data<long>().ToArray());
         Assert.Equal(new long[] { 9, loaded.Tokenizer.EosId, -1, -1, -1 }, batch.Targets[1].data<long>().ToArray());
