@@ -112,6 +112,20 @@ public sealed class ExperimentTests
     }
 
     [Fact]
+    public void A_grid_entry_may_run_its_own_seeds()
+    {
+        string root = Fixtures.TempDir("exp-seeds");
+        string file = Path.Combine(root, "exp.json");
+        File.WriteAllText(file, """{ "name": "s", "base_preset": "tiny", "seeds": [1, 2, 3], "grid": [ { "method": "sparse" }, { "method": "full", "seeds": [2] } ] }""");
+        var runs = ExperimentRun.Plan(ExperimentRun.LoadConfig(null, file, null), Path.Combine(root, "out"));
+        Assert.Equal([1, 2, 3], runs.Where(r => r.Entry == "sparse").Select(r => r.Seed));
+        Assert.Equal([2], runs.Where(r => r.Entry == "full").Select(r => r.Seed));
+        File.WriteAllText(file, """{ "name": "s", "base_preset": "tiny", "grid": [ { "method": "full", "seeds": [] } ] }""");
+        var e = Assert.Throws<SparseMemory.Config.ConfigException>(() => ExperimentRun.Plan(ExperimentRun.LoadConfig(null, file, null), Path.Combine(root, "out2")));
+        Assert.Contains("grid[0].seeds", e.Message);
+    }
+
+    [Fact]
     public void A_corrupt_base_model_fails_before_the_experiment_folder_is_created()
     {
         string root = Fixtures.TempDir("exp-badbase");
