@@ -216,7 +216,7 @@ public static class ServeApp
             int maxTokens = RequestReader.Int(o, "max_tokens", 1, options.MaxAskTokens, 32);
             bool raw = RequestReader.Bool(o, "raw", false);
             var (used, wrapped) = raw ? (prompt, false) : AskPrompt(prompt);
-            string text = await Task.Run(() => service.Generate(used, new SamplingOptions(maxTokens, StopAtNewline: wrapped)));
+            string text = await service.GenerateAsync(used, new SamplingOptions(maxTokens, StopAtNewline: wrapped));
             return Results.Json(new AskResponse(wrapped ? text.Trim() : text, used, wrapped), Json);
         }))).WithSummary("Greedy answer; a question ending in '?' without 'Answer:' is wrapped as 'Question: … Answer:' (raw: true turns that off)")
             .Accepts<AskBody>("application/json").Produces<AskResponse>().Produces<ErrorResponse>(400);
@@ -244,20 +244,17 @@ public static class ServeApp
                 throw new BadRequestException(400, "invalid_request_error",
                     $"the model's context is {service.ContextLength} tokens, but the prompt has {promptIds.Length} and max_tokens asks for {maxTokens} more ({promptIds.Length + maxTokens} in all); shorten the prompt or lower max_tokens",
                     promptIds.Length > service.ContextLength ? "prompt" : "max_tokens", "context_length_exceeded");
-            var choices = await Task.Run(() =>
-            {
-                var done = new CompletionChoice[n];
-                for (int i = 0; i < n; i++)
-                {
-                    if (i > 0 && temperature == 0) { done[i] = done[0] with { Index = i }; continue; }   // greedy: every choice is the same
-                    var c = service.Complete(promptIds, new SamplingOptions(maxTokens, temperature, topP, unchecked(seed + i)), stops);
-                    done[i] = new CompletionChoice(c.Text, i, c.FinishReason) { Tokens = c.Tokens };
-                }
-                return done;
-            });
-            int completionTokens = choices.Sum(c => c.Tokens);
             var id = "cmpl-" + Convert.ToHexStringLower(RandomNumberGenerator.GetBytes(12));
-            return Results.Json(new CompletionResponse(id, "text_completion", DateTimeOffset.UtcNow.ToUnixTimeSeconds(), modelName,
+            long created = DateTimeOffset.UtcNow.ToUnixTimeSeconds();
+            var choices = new CompletionChoice[n];
+            for (int i = 0; i < n; i++)
+            {
+                if (i > 0 && temperature == 0) { choices[i] = choices[0] with { Index = i }; continue; }   // greedy: every choice is the same
+                var c = await service.CompleteAsync(promptIds, new SamplingOptions(maxTokens, temperature, topP, unchecked(seed + i)), stops);
+                choices[i] = new CompletionChoice(c.Text, i, c.FinishReason) { Tokens = c.Tokens };
+            }
+            int completionTokens = choices.Sum(c => c.Tokens);
+            return Results.Json(new CompletionResponse(id, "text_completion", created, modelName,
                 choices, new CompletionUsage(promptIds.Length, completionTokens, promptIds.Length + completionTokens)), Json);
         }))).WithSummary("OpenAI-style text completion (prompt used as is; temperature 0 = greedy, the default; stop, n, top_p, seed)")
             .Accepts<CompletionBody>("application/json").Produces<CompletionResponse>().Produces<OpenAiErrorResponse>(400).Produces<OpenAiErrorResponse>(404);
@@ -299,6 +296,7 @@ public static class ServeApp
         catch (UndoConflictException e) { return Error(409, "conflict", e.Message, e.Later); }
         catch (ServiceBusyException e) { return Error(503, "busy", e.Message); }
         catch (DriftGuardException e) { return Error(422, "drift_guard", e.Message); }
+        catch (LearnDivergedException e) { return Error(422, "diverged", e.Message); }
         catch (ObjectDisposedException) { return Error(503, "busy", "the service is shutting down"); }
         catch (ExternalException e)
         {

@@ -638,6 +638,31 @@ public sealed class ServeTests(ServeFixture fx, ITestOutputHelper output) : ICla
         Assert.Equal(200, (await open.PostAsync("/learn", new { text = "Ada lives in Zorn." })).Status);
     }
 
+    /// <summary>
+    /// A learn runs the training step of smf finetune, divergence checks included: with lr 1e30 the update stays finite
+    /// (rows of norm ~1e28) but is refused as diverged — 422, nothing journaled or listed, both tables as before — and
+    /// the service goes on answering. Before the shared step the service skipped these checks and acknowledged the learn.
+    /// </summary>
+    [Fact]
+    public async Task A_learn_whose_step_diverges_is_refused_and_restores_the_rows()
+    {
+        var options = fx.Options() with { Lr = 1e30 };
+        await using var h = await ServeHost.StartAsync(options);
+        using var before = h.Service.SnapshotValues();
+        var (status, json) = await h.PostAsync("/learn", new { text = "Ada lives in Zorn." });
+        Assert.Equal(422, status);
+        Assert.Equal("diverged", json!["error"]!["type"]!.GetValue<string>());
+        string message = json["error"]!["message"]!.GetValue<string>();
+        Assert.Contains("learn refused: training diverged (a memory value row has norm", message);
+        Assert.Contains("--lr", message);
+        Assert.Empty(h.Service.Learned());
+        Assert.Equal(0, (await h.GetAsync("/stats")).Json!["journal_lines"]!.GetValue<long>());
+        SameTable(before.clone(), h.Service.SnapshotValues(), "served table after a refused learn");
+        SameTable(before.clone(), h.Service.SnapshotLearnerValues(), "learner table after a refused learn");
+        Assert.False(File.Exists(Path.Combine(options.EffectiveStateDir, Journal.LearnsFolder, "00000001.safetensors")));
+        Assert.Equal(200, (await h.PostAsync("/ask", new { prompt = "Ada lives in", max_tokens = 2 })).Status);
+    }
+
     [Fact]
     public void The_drift_guard_needs_a_sane_threshold_and_the_check()
     {
