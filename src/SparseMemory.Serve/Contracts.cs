@@ -21,7 +21,10 @@ public sealed record AskResponse(string Text, string PromptUsed, bool Wrapped);
 /// Other OpenAI fields are refused unless they hold their neutral default; unknown fields are refused.
 /// </summary>
 public sealed record CompletionBody(string Prompt, string? Model = null, int? MaxTokens = null, double? Temperature = null, double? TopP = null,
-    int? N = null, string[]? Stop = null, int? Seed = null);
+    int? N = null, string[]? Stop = null, int? Seed = null, bool? Stream = null, StreamOptions? StreamOptions = null);
+
+/// <summary><c>stream_options</c> of a completion (only with <c>stream: true</c>).</summary>
+public sealed record StreamOptions(bool? IncludeUsage = null);
 
 /// <summary>One choice of a completion (<c>logprobs</c> is always null: they are not computed).</summary>
 public sealed record CompletionChoice(string Text, int Index, string FinishReason,
@@ -36,6 +39,14 @@ public sealed record CompletionUsage(int PromptTokens, int CompletionTokens, int
 
 /// <summary>POST /v1/completions response.</summary>
 public sealed record CompletionResponse(string Id, string Object, long Created, string Model, CompletionChoice[] Choices, CompletionUsage Usage);
+
+/// <summary>One server-sent event of a streamed completion (<c>stream: true</c>); <c>usage</c> only in the last event, with <c>stream_options.include_usage</c>.</summary>
+public sealed record StreamChunk(string Id, string Object, long Created, string Model, StreamChoice[] Choices, CompletionUsage? Usage = null);
+
+/// <summary>One choice in a streamed event: a piece of text, and on the choice's last event its <c>finish_reason</c> (null before).</summary>
+public sealed record StreamChoice(string Text, int Index,
+    [property: System.Text.Json.Serialization.JsonIgnore(Condition = System.Text.Json.Serialization.JsonIgnoreCondition.Never)] string? FinishReason,
+    [property: System.Text.Json.Serialization.JsonIgnore(Condition = System.Text.Json.Serialization.JsonIgnoreCondition.Never)] object? Logprobs = null);
 
 /// <summary>POST /undo/{id} response.</summary>
 public sealed record UndoResponse(long[] Undone, int Rows);

@@ -217,7 +217,7 @@ public static class RequestReader
     }
 
     /// <summary>Fields of <c>POST /v1/completions</c> that the service implements.</summary>
-    public static readonly string[] CompletionFields = ["model", "prompt", "max_tokens", "temperature", "top_p", "n", "stop", "seed"];
+    public static readonly string[] CompletionFields = ["model", "prompt", "max_tokens", "temperature", "top_p", "n", "stop", "seed", "stream", "stream_options"];
 
     /// <summary>
     /// OpenAI completion fields the service does not implement, each with the one value that asks for nothing (null
@@ -226,7 +226,6 @@ public static class RequestReader
     /// </summary>
     static readonly Dictionary<string, Func<JsonElement, JsonElement, bool>> NeutralCompletionFields = new()
     {
-        ["stream"] = (v, _) => v.ValueKind == JsonValueKind.False,
         ["echo"] = (v, _) => v.ValueKind == JsonValueKind.False,
         ["logprobs"] = (_, _) => false,
         ["suffix"] = (_, _) => false,
@@ -250,6 +249,21 @@ public static class RequestReader
             }
             throw Bad($"unknown field '{Printable(p.Name)}'; /v1/completions accepts {string.Join(", ", CompletionFields)}", p.Name);
         }
+    }
+
+    /// <summary>
+    /// <c>stream</c> and <c>stream_options</c> of a completion: whether to answer with server-sent events, and whether
+    /// the last event carries <c>usage</c>. <c>stream_options</c> holds only <c>include_usage</c> and needs <c>stream: true</c>.
+    /// </summary>
+    public static (bool Stream, bool IncludeUsage) StreamOptions(JsonElement o)
+    {
+        bool stream = Bool(o, "stream", false);
+        if (!o.TryGetProperty("stream_options", out var so) || so.ValueKind == JsonValueKind.Null) return (stream, false);
+        if (so.ValueKind != JsonValueKind.Object) throw Bad("'stream_options' must be an object such as {\"include_usage\": true}", "stream_options");
+        if (!stream) throw Bad("'stream_options' is only allowed with \"stream\": true", "stream_options");
+        foreach (var p in so.EnumerateObject())
+            if (p.Name != "include_usage") throw Bad($"unknown field 'stream_options.{Printable(p.Name)}'; only include_usage is accepted", "stream_options");
+        return (true, Bool(so, "include_usage", false));
     }
 
     /// <summary>A boolean query parameter: absent = <paramref name="fallback"/>; otherwise exactly true or false (any case).</summary>

@@ -244,8 +244,15 @@ public static class ServeApp
                 throw new BadRequestException(400, "invalid_request_error",
                     $"the model's context is {service.ContextLength} tokens, but the prompt has {promptIds.Length} and max_tokens asks for {maxTokens} more ({promptIds.Length + maxTokens} in all); shorten the prompt or lower max_tokens",
                     promptIds.Length > service.ContextLength ? "prompt" : "max_tokens", "context_length_exceeded");
+            var (stream, includeUsage) = RequestReader.StreamOptions(o);
             var id = "cmpl-" + Convert.ToHexStringLower(RandomNumberGenerator.GetBytes(12));
             long created = DateTimeOffset.UtcNow.ToUnixTimeSeconds();
+            if (stream)
+            {
+                await StreamCompletionAsync(ctx, service, app.Logger, id, created, modelName, promptIds, n, temperature,
+                    i => new SamplingOptions(maxTokens, temperature, topP, unchecked(seed + i)), stops, includeUsage);
+                return Results.Empty;
+            }
             var choices = new CompletionChoice[n];
             for (int i = 0; i < n; i++)
             {
@@ -268,6 +275,79 @@ public static class ServeApp
             return Results.Json(new UndoResponse(r.Undone, r.Rows), Json);
         }))).WithSummary("Restore the exact old values of the rows a learn changed; 409 if a later learn changed the same rows (unless ?cascade=true)")
             .Produces<UndoResponse>().Produces<ErrorResponse>(404).Produces<ErrorResponse>(409);
+    }
+
+    /// <summary>
+    /// Answers a completion with server-sent events in the shape OpenAI's clients read: one <c>data: {chunk}</c> event per
+    /// piece of text as it is generated (<c>object</c> <c>text_completion</c>, one choice with <c>text</c>, <c>index</c>,
+    /// <c>logprobs</c> null and <c>finish_reason</c> null), then per choice an event with empty text and its
+    /// <c>finish_reason</c>, with <c>include_usage</c> a last event with no choices and <c>usage</c>, and <c>data: [DONE]</c>.
+    /// The first choice is queued before the headers are written, so a full queue is still a 503 with a JSON body; a
+    /// failure after that ends the stream with an <c>error</c> event.
+    /// </summary>
+    static async Task StreamCompletionAsync(HttpContext ctx, MemoryService service, ILogger log, string id, long created, string model,
+        int[] promptIds, int n, double temperature, Func<int, SamplingOptions> sampling, IReadOnlyList<string> stops, bool includeUsage)
+    {
+        var response = ctx.Response;
+        var abort = ctx.RequestAborted;
+        async Task Send(object chunk)
+        {
+            await response.WriteAsync("data: " + JsonSerializer.Serialize(chunk, Json) + "\n\n", abort);
+            await response.Body.FlushAsync(abort);
+        }
+        StreamChunk Chunk(int index, string text, string? finish) => new(id, "text_completion", created, model, [new StreamChoice(text, index, finish)]);
+
+        // The first choice is queued before anything is written: a full queue is still an ordinary JSON 503.
+        var pieces = System.Threading.Channels.Channel.CreateUnbounded<string>(new() { SingleReader = true, SingleWriter = true });
+        var work = service.CompleteAsync(promptIds, sampling(0), stops, piece => pieces.Writer.TryWrite(piece));
+        response.ContentType = "text/event-stream; charset=utf-8";
+        response.Headers.CacheControl = "no-cache";
+        Completion? first = null;
+        int completionTokens = 0;
+        try
+        {
+            for (int i = 0; i < n; i++)
+            {
+                Completion c;
+                if (i > 0 && temperature == 0)
+                {
+                    c = first!;                                   // greedy: every choice is the same
+                    if (c.Text.Length > 0) await Send(Chunk(i, c.Text, null));
+                }
+                else
+                {
+                    if (i > 0)
+                    {
+                        pieces = System.Threading.Channels.Channel.CreateUnbounded<string>(new() { SingleReader = true, SingleWriter = true });
+                        var writer = pieces.Writer;
+                        work = service.CompleteAsync(promptIds, sampling(i), stops, piece => writer.TryWrite(piece));
+                    }
+                    var done = pieces.Writer;
+                    _ = work.ContinueWith(_ => done.TryComplete(), TaskScheduler.Default);
+                    await foreach (string piece in pieces.Reader.ReadAllAsync(abort))
+                        await Send(Chunk(i, piece, null));
+                    c = await work;
+                }
+                first ??= c;
+                completionTokens += c.Tokens;
+                await Send(Chunk(i, "", c.FinishReason));
+            }
+        }
+        catch (OperationCanceledException) when (abort.IsCancellationRequested) { return; }   // the client left
+        catch (Exception e)
+        {
+            log.LogError(e, "error while streaming a completion");
+            string message = e is ServiceBusyException or ObjectDisposedException ? e.Message
+                : e is ExternalException ? "internal error in the model's native code; the server log has the details"
+                : "internal error while generating; the server log has the details";
+            await Send(new OpenAiErrorResponse(new OpenAiErrorDetail(message, e is ServiceBusyException ? "busy" : "server_error", null, null)));
+            return;
+        }
+        if (includeUsage)
+            await Send(new StreamChunk(id, "text_completion", created, model, [],
+                new CompletionUsage(promptIds.Length, completionTokens, promptIds.Length + completionTokens)));
+        await response.WriteAsync("data: [DONE]\n\n", abort);
+        await response.Body.FlushAsync(abort);
     }
 
     /// <summary>The ask rule: a prompt ending in '?' that does not already contain "Answer:" becomes <see cref="QaFormat.Prompt"/>.</summary>

@@ -363,6 +363,77 @@ public sealed class ServeTests(ServeFixture fx, ITestOutputHelper output) : ICla
         }
     }
 
+    /// <summary>Posts a streamed completion and returns the content type and the data of each server-sent event, in order.</summary>
+    static async Task<(int Status, string? ContentType, List<string> Events)> StreamAsync(ServeHost h, object body)
+    {
+        using var res = await h.Client.SendAsync(h.Request(HttpMethod.Post, "/v1/completions", body, token: null), HttpCompletionOption.ResponseHeadersRead);
+        string text = await res.Content.ReadAsStringAsync();
+        var events = new List<string>();
+        foreach (string block in text.Split("\n\n", StringSplitOptions.RemoveEmptyEntries))
+        {
+            Assert.StartsWith("data: ", block);
+            events.Add(block["data: ".Length..]);
+        }
+        return ((int)res.StatusCode, res.Content.Headers.ContentType?.MediaType, events);
+    }
+
+    /// <summary>
+    /// <c>stream: true</c> answers text/event-stream in the shape OpenAI's client reads: chunks of one choice with text
+    /// and a null finish_reason, one last chunk per choice with its finish_reason, with include_usage a final chunk with
+    /// no choices and the usage, then [DONE]. The pieces of each choice concatenate to the same text as the answer
+    /// without streaming (greedy and seeded sampling, a stop sequence, n = 2). Before, stream: true was a 400.
+    /// </summary>
+    [Fact]
+    public async Task Stream_true_sends_server_sent_events_that_add_up_to_the_plain_completion()
+    {
+        await using var h = await ServeHost.StartAsync(fx.Options());
+        var (_, free) = await h.PostAsync("/v1/completions", new { prompt = "Bela lives in", max_tokens = 12 }, token: null);
+        string full = ChoiceText(free);
+        string stop = full.Length >= 4 ? full.Substring(2, 2) : "zz";
+        var cases = new (object Plain, object Streamed)[]
+        {
+            (new { prompt = "Bela lives in", max_tokens = 12 },
+             new { prompt = "Bela lives in", max_tokens = 12, stream = true, stream_options = new { include_usage = true } }),
+            (new { prompt = "Bela lives in", max_tokens = 12, stop },
+             new { prompt = "Bela lives in", max_tokens = 12, stop, stream = true, stream_options = new { include_usage = true } }),
+            (new { prompt = "Ada lives in", max_tokens = 6, n = 2, temperature = 1.0, seed = 5 },
+             new { prompt = "Ada lives in", max_tokens = 6, n = 2, temperature = 1.0, seed = 5, stream = true, stream_options = new { include_usage = true } }),
+        };
+        foreach (var (plainBody, streamBody) in cases)
+        {
+            var (_, plain) = await h.PostAsync("/v1/completions", plainBody, token: null);
+            var (status, type, events) = await StreamAsync(h, streamBody);
+            output.WriteLine(string.Join("\n", events));
+            Assert.Equal(200, status);
+            Assert.Equal("text/event-stream", type);
+            Assert.Equal("[DONE]", events[^1]);
+            var chunks = events[..^1].Select(e => JsonNode.Parse(e)!).ToList();
+            Assert.All(chunks, c => Assert.Equal("text_completion", c["object"]!.GetValue<string>()));
+            Assert.Single(chunks.Select(c => c["id"]!.GetValue<string>()).Distinct());
+            var usage = chunks[^1];
+            Assert.Empty(usage["choices"]!.AsArray());
+            Assert.Equal(plain!["usage"]!.ToJsonString(), usage["usage"]!.ToJsonString());
+            var choiceChunks = chunks[..^1];
+            Assert.All(choiceChunks, c => Assert.Null(c["usage"]));
+            var plainChoices = plain["choices"]!.AsArray();
+            for (int i = 0; i < plainChoices.Count; i++)
+            {
+                var mine = choiceChunks.Select(c => c["choices"]!.AsArray().Single()!).Where(c => c["index"]!.GetValue<int>() == i).ToList();
+                Assert.All(mine, c => Assert.True(c.AsObject().ContainsKey("finish_reason") && c.AsObject().ContainsKey("logprobs")));
+                Assert.All(mine[..^1], c => Assert.Null(c["finish_reason"]));
+                Assert.Equal(plainChoices[i]!["finish_reason"]!.GetValue<string>(), mine[^1]["finish_reason"]!.GetValue<string>());
+                Assert.Equal(plainChoices[i]!["text"]!.GetValue<string>(), string.Concat(mine.Select(c => c["text"]!.GetValue<string>())));
+            }
+        }
+        // Without include_usage there is no usage chunk; a bad stream_options is a 400 naming it.
+        var (_, _, plainEvents) = await StreamAsync(h, new { prompt = "Bela lives in", max_tokens = 3, stream = true });
+        Assert.Equal("[DONE]", plainEvents[^1]);
+        Assert.All(plainEvents[..^1], e => Assert.Single(JsonNode.Parse(e)!["choices"]!.AsArray()));
+        var (bad, json) = await h.PostAsync("/v1/completions", new { prompt = "Hi", stream = true, stream_options = new { include_usage = true, extra = 1 } }, token: null);
+        Assert.Equal(400, bad);
+        Assert.Equal("stream_options", json!["error"]!["param"]!.GetValue<string>());
+    }
+
     [Fact]
     public async Task N_choices_are_seeded_per_index_top_p_cuts_the_nucleus_and_sampling_without_a_seed_differs()
     {
@@ -415,7 +486,7 @@ public sealed class ServeTests(ServeFixture fx, ITestOutputHelper output) : ICla
     [InlineData("frequency_penalty", "0.5")]
     [InlineData("presence_penalty", "-1")]
     [InlineData("logit_bias", "{\"50\": 5}")]
-    [InlineData("stream", "true")]
+    [InlineData("stream_options", "{\"include_usage\": true}")]
     [InlineData("functions", "[]")]
     [InlineData("temprature", "0.5")]
     public async Task An_unsupported_completion_field_is_an_openai_shaped_400_naming_it(string field, string value)
