@@ -26,11 +26,12 @@ public static class ServeCommand
         var protectAsk = new Option<bool>("--protect-ask") { Description = "Require the token for /ask and /v1/completions too" };
         var learnsPerMinute = new Option<int>("--learns-per-minute") { Description = "Learn rate limit (0 = unlimited)", DefaultValueFactory = _ => 60 };
         var allowRemote = new Option<bool>("--allow-remote") { Description = "Allow listening on a non-loopback address" };
+        var allowedHosts = new Option<string?>("--allowed-hosts") { Description = "Host header names answered besides localhost, 127.0.0.1, [::1] and the --urls hosts (';' or ',' separated); any other Host is a 400 (DNS rebinding defence)" };
         var threads = new Option<int>("--threads") { Description = "Torch threads (0 = default)", DefaultValueFactory = _ => 0 };
         var cmd = new Command("serve", "Serve a model over HTTP that learns facts while it serves (learn, ask, undo; journaled and crash-safe)")
         {
             model, urls, tokenFile, state, topT, lr, steps, paraphrases, questionForm, checkpointEvery, checkEvery, maxDrift, checkLimit, protectAsk,
-            learnsPerMinute, allowRemote, threads,
+            learnsPerMinute, allowRemote, allowedHosts, threads,
         };
         cmd.SetAction(pr =>
         {
@@ -45,6 +46,7 @@ public static class ServeCommand
                 QuestionForm = pr.GetValue(questionForm), CheckpointEvery = pr.GetValue(checkpointEvery), CheckEvery = pr.GetValue(checkEvery), MaxDrift = pr.GetValue(maxDrift),
                 CheckLimit = pr.GetValue(checkLimit), ProtectAsk = pr.GetValue(protectAsk), LearnsPerMinute = pr.GetValue(learnsPerMinute),
                 Threads = pr.GetValue(threads),
+                AllowedHosts = (pr.GetValue(allowedHosts) ?? "").Split([';', ','], StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries),
             };
             using var service = new MemoryService(options, m => Console.Error.WriteLine($"serve: {m}"));
             Console.Error.WriteLine($"serve: {options.ModelDir} (lr {service.Lr:G4}, t={options.TopT}), state in {options.EffectiveStateDir}");

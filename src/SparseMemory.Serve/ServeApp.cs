@@ -106,7 +106,12 @@ public static class ServeApp
         builder.WebHost.ConfigureKestrel(k => k.Limits.MaxRequestBodySize = options.MaxBodyBytes);
         if (urls is not null) builder.WebHost.UseUrls(urls);
         builder.Logging.AddFilter("Microsoft.AspNetCore", LogLevel.Warning);   // no line per request
-        builder.Services.AddOpenApi();
+        // The servers entry is the relative "/", never the request's Host (the document would otherwise echo whatever Host a client sent).
+        builder.Services.AddOpenApi(o => o.AddDocumentTransformer((doc, _, _) =>
+        {
+            doc.Servers = [new Microsoft.OpenApi.OpenApiServer { Url = "/" }];
+            return Task.CompletedTask;
+        }));
         builder.Services.ConfigureHttpJsonOptions(o =>
         {
             o.SerializerOptions.PropertyNamingPolicy = Json.PropertyNamingPolicy;
@@ -115,8 +120,43 @@ public static class ServeApp
         });
         configure?.Invoke(builder);
         var app = builder.Build();
+        var allowed = AllowedHosts(urls, options.AllowedHosts);
+        app.Use(async (ctx, next) =>
+        {
+            // DNS rebinding: a page on another site whose name now resolves to this machine reaches the server with
+            // that site's name in Host. Only the names the server is meant to be reached by are answered.
+            string host = ctx.Request.Host.Host;
+            if (allowed.Contains(host.TrimEnd('.'))) { await next(ctx); return; }
+            string message = $"Host '{RequestReader.Printable(host)}' is not one this server answers to (localhost, 127.0.0.1, [::1], the --urls hosts, --allowed-hosts); " +
+                             "to reach it by this name, start it with --allowed-hosts " + (ServeOptions.IsHostName(host) ? host : "NAME");
+            ctx.Response.StatusCode = 400;
+            if (ctx.Request.Path.StartsWithSegments("/v1"))
+                await ctx.Response.WriteAsJsonAsync(new OpenAiErrorResponse(new OpenAiErrorDetail(message, "invalid_request_error", null, "host_not_allowed")), Json);
+            else await ctx.Response.WriteAsJsonAsync(new ErrorResponse(new ErrorDetail(message, "invalid_request_error", 400)), Json);
+        });
         Map(app, service, options);
         return app;
+    }
+
+    /// <summary>
+    /// The Host header names answered (without port, any case): localhost, 127.0.0.1, [::1], the host of every
+    /// listening address in <paramref name="urls"/> that names one (not <c>*</c>, <c>+</c>, <c>0.0.0.0</c> or <c>[::]</c>),
+    /// and <paramref name="extra"/> (<c>--allowed-hosts</c>).
+    /// </summary>
+    public static HashSet<string> AllowedHosts(string? urls, IEnumerable<string> extra)
+    {
+        var set = new HashSet<string>(StringComparer.OrdinalIgnoreCase) { "localhost", "127.0.0.1", "[::1]" };
+        foreach (string url in (urls ?? "").Split(';', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries))
+        {
+            BindingAddress address;
+            try { address = BindingAddress.Parse(url); }
+            catch (FormatException) { continue; }
+            string h = address.Host;
+            if (address.IsUnixPipe || address.IsNamedPipe || h is "*" or "+" or "0.0.0.0" or "[::]" or "::") continue;
+            set.Add(h.Contains(':') && !h.StartsWith('[') ? $"[{h}]" : h);
+        }
+        foreach (string h in extra) set.Add(h);
+        return set;
     }
 
     static void Map(WebApplication app, MemoryService service, ServeOptions options)

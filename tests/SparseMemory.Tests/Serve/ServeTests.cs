@@ -49,6 +49,46 @@ public sealed class ServeTests(ServeFixture fx, ITestOutputHelper output) : ICla
             Assert.True(doc["paths"]![path] is not null, $"openapi lacks {path}");
     }
 
+    /// <summary>
+    /// DNS rebinding defence: a Host that is not localhost, 127.0.0.1, [::1], a --urls host or an --allowed-hosts name
+    /// is a 400 naming the fix, on every endpoint (OpenAI's shape under /v1), and the OpenAPI document's servers entry
+    /// is "/" whatever Host was sent. Before, every Host was answered and the document echoed it as its server URL.
+    /// </summary>
+    [Fact]
+    public async Task A_host_header_outside_the_allow_list_is_a_400_and_openapi_never_echoes_the_host()
+    {
+        await using var h = await ServeHost.StartAsync(fx.Options() with { AllowedHosts = ["serve.internal"] });
+        async Task<(int Status, JsonNode? Json)> WithHost(string host, HttpMethod method, string path, object? body = null)
+        {
+            using var m = h.Request(method, path, body, token: null);
+            m.Headers.Host = host;
+            using var res = await h.Client.SendAsync(m);
+            string text = await res.Content.ReadAsStringAsync();
+            return ((int)res.StatusCode, text.Length > 0 ? JsonNode.Parse(text) : null);
+        }
+        foreach (string host in new[] { "localhost", "LOCALHOST:5077", "127.0.0.1:5077", "[::1]:5077", "serve.internal", "serve.internal:8080" })
+        {
+            var (status, json) = await WithHost(host, HttpMethod.Get, "/openapi/v1.json");
+            Assert.True(status == 200, $"{host}: {status}");
+            Assert.Equal("[{\"url\":\"/\"}]", json!["servers"]!.ToJsonString());
+        }
+        foreach (string host in new[] { "evil.example", "evil.example:5077", "127.0.0.1.evil.example", "localhost.evil.example", "10.0.0.7" })
+        {
+            var (status, json) = await WithHost(host, HttpMethod.Get, "/health");
+            Assert.Equal(400, status);
+            Assert.Contains("--allowed-hosts", json!["error"]!["message"]!.GetValue<string>());
+            var (s2, j2) = await WithHost(host, HttpMethod.Post, "/v1/completions", new { prompt = "Hi", max_tokens = 1 });
+            Assert.Equal(400, s2);
+            Assert.Equal("host_not_allowed", j2!["error"]!["code"]!.GetValue<string>());
+            Assert.Equal(400, (await WithHost(host, HttpMethod.Get, "/openapi/v1.json")).Status);
+        }
+        Assert.Contains("serve.example.org", ServeApp.AllowedHosts("http://serve.example.org:5077;http://0.0.0.0:80", []));
+        Assert.DoesNotContain("0.0.0.0", ServeApp.AllowedHosts("http://serve.example.org:5077;http://0.0.0.0:80", []));
+        Assert.Contains((fx.Options() with { AllowedHosts = ["http://x.org"] }).Validate(), e => e.Contains("--allowed-hosts: 'http://x.org'"));
+        Assert.Contains((fx.Options() with { AllowedHosts = ["x.org:80"] }).Validate(), e => e.Contains("--allowed-hosts"));
+        Assert.Empty((fx.Options() with { AllowedHosts = ["x.org", "[fe80::1]", "192.168.1.4"] }).Validate());
+    }
+
     [Fact]
     public async Task Learn_and_undo_need_the_token_and_a_refused_one_changes_nothing()
     {
