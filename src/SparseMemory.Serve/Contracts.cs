@@ -1,3 +1,5 @@
+using System.Text.Json.Serialization;
+
 namespace SparseMemory.Serve;
 
 // The JSON shapes of the HTTP interface (snake_case on the wire; docs/serve.md). They document the API in
@@ -51,12 +53,45 @@ public sealed record StreamChoice(string Text, int Index,
 /// <summary>POST /undo/{id} response.</summary>
 public sealed record UndoResponse(long[] Undone, int Rows);
 
-/// <summary>One learn in GET /learned.</summary>
-public sealed record LearnedItem(long Id, DateTime Time, string Text, string? Question, string? Answer, int Rows, double Loss, bool Undone,
-    DateTime? UndoneAt);
+/// <summary>One learn in GET /learned: <c>question</c>, <c>answer</c> and <c>undone_at</c> are always present (null when absent).</summary>
+public sealed record LearnedItem(long Id, DateTime Time, string Text,
+    [property: JsonIgnore(Condition = JsonIgnoreCondition.Never)] string? Question,
+    [property: JsonIgnore(Condition = JsonIgnoreCondition.Never)] string? Answer, int Rows, double Loss, bool Undone,
+    [property: JsonIgnore(Condition = JsonIgnoreCondition.Never)] DateTime? UndoneAt);
 
 /// <summary>GET /learned response.</summary>
 public sealed record LearnedResponse(int Count, LearnedItem[] Learns);
+
+/// <summary>GET /stats response (docs/serve.md lists the fields).</summary>
+/// <param name="FactsLearned">Learns not undone.</param>
+/// <param name="LearnsTotal">Every learn journaled, undone ones included.</param>
+/// <param name="Undone">Learns undone.</param>
+/// <param name="DistinctRowsChanged">Value rows changed by the learns not undone (each counted once).</param>
+/// <param name="ValueRows">Rows of the value table (slots).</param>
+/// <param name="JournalLines">Lines in the journal (learns and undos).</param>
+/// <param name="CheckpointJournalLine">The last journal line the service checkpoint holds.</param>
+/// <param name="Queue">Work items waiting for the torch thread (learns, undos, asks).</param>
+/// <param name="Lr">The learning rate in effect.</param>
+/// <param name="TopT">t: rows updated per learn step.</param>
+/// <param name="StepsPerLearn">Optimizer steps per learn.</param>
+/// <param name="ForgettingCheck">The forgetting check.</param>
+public sealed record StatsResponse(int FactsLearned, int LearnsTotal, int Undone, int DistinctRowsChanged, long ValueRows, long JournalLines,
+    long CheckpointJournalLine, int Queue, double Lr, int TopT, int StepsPerLearn, ForgettingCheckStats ForgettingCheck);
+
+/// <summary>
+/// The forgetting check in GET /stats. Metrics are keyed <c>probe/metric</c> (<c>known-facts-f1/f1</c>,
+/// <c>heldout-nll/nll_per_token</c>); a non-finite value is null. <c>at_start</c>, <c>latest</c>,
+/// <c>latest_after_learns</c>, <c>drift</c> and <c>history</c> are null while the check is off.
+/// </summary>
+public sealed record ForgettingCheckStats(bool Enabled, int Every, int Limit,
+    [property: JsonIgnore(Condition = JsonIgnoreCondition.Never)] Dictionary<string, double?>? AtStart,
+    [property: JsonIgnore(Condition = JsonIgnoreCondition.Never)] Dictionary<string, double?>? Latest,
+    [property: JsonIgnore(Condition = JsonIgnoreCondition.Never)] int? LatestAfterLearns,
+    [property: JsonIgnore(Condition = JsonIgnoreCondition.Never)] Dictionary<string, double?>? Drift,
+    [property: JsonIgnore(Condition = JsonIgnoreCondition.Never)] CheckRecord[]? History);
+
+/// <summary>One forgetting check: the active learns at the time, when, the values and their drift since start.</summary>
+public sealed record CheckRecord(int Learns, DateTime Time, Dictionary<string, double?> Values, Dictionary<string, double?> Drift);
 
 /// <summary>GET /health response.</summary>
 public sealed record HealthResponse(string Status, string Model, int FactsLearned, long JournalLines, double Lr, int TopT);

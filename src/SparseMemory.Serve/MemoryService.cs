@@ -655,42 +655,31 @@ public sealed class MemoryService : IDisposable
         lock (_indexLock) return _learns.Values.ToList();
     }
 
-    /// <summary>Counters and the forgetting check for <c>GET /stats</c>.</summary>
-    public JsonObject Stats()
+    /// <summary>Counters and the forgetting check for <c>GET /stats</c> (no tensor is touched: any thread).</summary>
+    public StatsResponse Stats()
     {
-        var o = new JsonObject();
+        int active, total, distinct;
         lock (_indexLock)
         {
-            var active = _learns.Values.Where(l => !l.Undone).ToList();
-            o["facts_learned"] = active.Count;
-            o["learns_total"] = _learns.Count;
-            o["undone"] = _learns.Count - active.Count;
-            o["distinct_rows_changed"] = active.SelectMany(l => l.Rows).Distinct().Count();
-            o["value_rows"] = _valueRows;
+            var live = _learns.Values.Where(l => !l.Undone).ToList();
+            active = live.Count;
+            total = _learns.Count;
+            distinct = live.SelectMany(l => l.Rows).Distinct().Count();
         }
-        o["journal_lines"] = Interlocked.Read(ref _seq);
-        o["checkpoint_journal_line"] = Interlocked.Read(ref _checkpointSeq);
-        o["queue"] = QueueLength;
-        o["lr"] = Lr;
-        o["top_t"] = _options.TopT;
-        o["steps_per_learn"] = _options.StepsPerLearn;
-        var check = new JsonObject { ["enabled"] = _options.CheckEvery > 0, ["every"] = _options.CheckEvery, ["limit"] = _options.CheckLimit };
         var baseline = _baseline;
         var latest = _latest;
+        ForgettingCheckStats check;
         if (baseline is not null && latest is not null)
         {
-            check["at_start"] = ToJson(baseline);
-            check["latest"] = ToJson(latest);
-            check["latest_after_learns"] = _latestAfterLearns;
-            check["drift"] = ToJson(Drift(baseline, latest));
-            var history = new JsonArray();
+            CheckRecord[] history;
             lock (_checks)
-                foreach (var (learns, time, values) in _checks)
-                    history.Add(new JsonObject { ["learns"] = learns, ["time"] = time.ToString("O"), ["values"] = ToJson(values), ["drift"] = ToJson(Drift(baseline, values)) });
-            check["history"] = history;
+                history = _checks.Select(c => new CheckRecord(c.Learns, c.Time, ToJson(c.Values), ToJson(Drift(baseline, c.Values)))).ToArray();
+            check = new ForgettingCheckStats(_options.CheckEvery > 0, _options.CheckEvery, _options.CheckLimit, ToJson(baseline), ToJson(latest),
+                _latestAfterLearns, ToJson(Drift(baseline, latest)), history);
         }
-        o["forgetting_check"] = check;
-        return o;
+        else check = new ForgettingCheckStats(_options.CheckEvery > 0, _options.CheckEvery, _options.CheckLimit, null, null, null, null, null);
+        return new StatsResponse(active, total, total - active, distinct, _valueRows, Interlocked.Read(ref _seq), Interlocked.Read(ref _checkpointSeq),
+            QueueLength, Lr, _options.TopT, _options.StepsPerLearn, check);
     }
 
     void RecordCheck(int learns, IReadOnlyDictionary<string, double> values)
@@ -701,12 +690,8 @@ public sealed class MemoryService : IDisposable
     static Dictionary<string, double> Drift(IReadOnlyDictionary<string, double> baseline, IReadOnlyDictionary<string, double> values) =>
         values.Where(kv => baseline.ContainsKey(kv.Key)).ToDictionary(kv => kv.Key, kv => kv.Value - baseline[kv.Key]);
 
-    static JsonObject ToJson(IReadOnlyDictionary<string, double> m)
-    {
-        var o = new JsonObject();
-        foreach (var (k, v) in m) o[k] = double.IsFinite(v) ? v : null;
-        return o;
-    }
+    static Dictionary<string, double?> ToJson(IReadOnlyDictionary<string, double> m) =>
+        m.ToDictionary(kv => kv.Key, kv => double.IsFinite(kv.Value) ? kv.Value : (double?)null);
 
     /// <summary>known-facts-f1 and heldout-nll on a fixed subset of the served model (a skipped probe is left out).</summary>
     IReadOnlyDictionary<string, double> RunCheck()

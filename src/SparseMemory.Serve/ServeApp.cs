@@ -22,11 +22,15 @@ namespace SparseMemory.Serve;
 /// </summary>
 public static class ServeApp
 {
-    /// <summary>Wire format: snake_case names; NaN written as a string rather than failing the response.</summary>
+    /// <summary>
+    /// Wire format: snake_case names, numbers as JSON numbers (so the OpenAPI schemas say <c>number</c>; no response
+    /// carries NaN: losses are finite by the training step's checks, and the forgetting check writes null for a
+    /// non-finite value), null members left out unless a contract keeps them (<see cref="LearnedItem"/>).
+    /// </summary>
     public static readonly JsonSerializerOptions Json = new(JsonSerializerDefaults.Web)
     {
         PropertyNamingPolicy = JsonNamingPolicy.SnakeCaseLower,
-        NumberHandling = JsonNumberHandling.AllowNamedFloatingPointLiterals,
+        NumberHandling = JsonNumberHandling.Strict,
         DefaultIgnoreCondition = JsonIgnoreCondition.WhenWritingNull,
     };
 
@@ -107,11 +111,42 @@ public static class ServeApp
         if (urls is not null) builder.WebHost.UseUrls(urls);
         builder.Logging.AddFilter("Microsoft.AspNetCore", LogLevel.Warning);   // no line per request
         // The servers entry is the relative "/", never the request's Host (the document would otherwise echo whatever Host a client sent).
-        builder.Services.AddOpenApi(o => o.AddDocumentTransformer((doc, _, _) =>
+        builder.Services.AddOpenApi(o =>
         {
-            doc.Servers = [new Microsoft.OpenApi.OpenApiServer { Url = "/" }];
-            return Task.CompletedTask;
-        }));
+            o.AddDocumentTransformer((doc, _, _) =>
+            {
+                doc.Servers = [new Microsoft.OpenApi.OpenApiServer { Url = "/" }];
+                doc.Components ??= new Microsoft.OpenApi.OpenApiComponents();
+                doc.Components.SecuritySchemes = new Dictionary<string, Microsoft.OpenApi.IOpenApiSecurityScheme>
+                {
+                    [BearerScheme] = new Microsoft.OpenApi.OpenApiSecurityScheme
+                    {
+                        Type = Microsoft.OpenApi.SecuritySchemeType.Http, Scheme = "bearer",
+                        Description = "The token in --token-file: 'Authorization: Bearer <token>'",
+                    },
+                };
+                return Task.CompletedTask;
+            });
+            o.AddOperationTransformer((op, ctx, _) =>
+            {
+                var metadata = ctx.Description.ActionDescriptor.EndpointMetadata;
+                if (metadata.OfType<RequiresToken>().Any())
+                    op.Security = [new Microsoft.OpenApi.OpenApiSecurityRequirement { [new Microsoft.OpenApi.OpenApiSecuritySchemeReference(BearerScheme, ctx.Document)] = [] }];
+                if (metadata.OfType<StreamsEvents>().Any() && op.Responses?.TryGetValue("200", out var ok) == true && ok is Microsoft.OpenApi.OpenApiResponse r)
+                {
+                    r.Content ??= new Dictionary<string, Microsoft.OpenApi.OpenApiMediaType>();
+                    r.Content["text/event-stream"] = new Microsoft.OpenApi.OpenApiMediaType
+                    {
+                        Schema = new Microsoft.OpenApi.OpenApiSchema
+                        {
+                            Type = Microsoft.OpenApi.JsonSchemaType.String,
+                            Description = "With stream: true, server-sent events 'data: {chunk}' (id, object, created, model, choices: [{text, index, finish_reason, logprobs}], usage in the last with stream_options.include_usage), then 'data: [DONE]'",
+                        },
+                    };
+                }
+                return Task.CompletedTask;
+            });
+        });
         builder.Services.ConfigureHttpJsonOptions(o =>
         {
             o.SerializerOptions.PropertyNamingPolicy = Json.PropertyNamingPolicy;
@@ -211,17 +246,18 @@ public static class ServeApp
         {
             int facts = service.Learned().Count(l => !l.Undone);
             var stats = service.Stats();
-            return Task.FromResult(Results.Json(new HealthResponse("ok", modelName, facts, (long)stats["journal_lines"]!, service.Lr, options.TopT), Json));
-        })).WithSummary("Liveness and a few counters").Produces<HealthResponse>();
+            return Task.FromResult(Results.Json(new HealthResponse("ok", modelName, facts, stats.JournalLines, service.Lr, options.TopT), Json));
+        })).WithSummary("Liveness and a few counters").Produces<HealthResponse>().Errors(false, 400, 500);
 
         app.MapGet("/stats", () => Guard(() => Task.FromResult(Results.Json(service.Stats(), Json))))
-            .WithSummary("Facts learned, distinct rows changed, the forgetting check (known-facts-f1, heldout-nll) and its drift since start");
+            .WithSummary("Facts learned, distinct rows changed, the forgetting check (known-facts-f1, heldout-nll) and its drift since start")
+            .Produces<StatsResponse>().Errors(false, 400, 500);
 
         app.MapGet("/learned", () => Guard(() =>
         {
             var items = service.Learned().Select(l => new LearnedItem(l.Id, l.Time, l.Text, l.Question, l.Answer, l.Rows.Length, l.Loss, l.Undone, l.UndoneAt)).ToArray();
             return Task.FromResult(Results.Json(new LearnedResponse(items.Length, items), Json));
-        })).WithSummary("The journal of learns, oldest first").Produces<LearnedResponse>();
+        })).WithSummary("The journal of learns, oldest first").Produces<LearnedResponse>().Errors(false, 400, 500);
 
         app.MapPost("/learn", Handler(ctx => Guard(async () =>
         {
@@ -245,8 +281,8 @@ public static class ServeApp
             return Results.Json(new LearnResponse(r.Id, r.Rows.Length, r.Loss, r.FinalLoss, r.Rows.Take(MaxListedRows).ToArray(),
                 r.Rows.Length > MaxListedRows, r.Paraphrases, Math.Round(r.Milliseconds, 1)), Json);
         }))).WithSummary("Teach a fact (text, optionally question + answer); durable when answered (requires the bearer token)")
-            .Accepts<LearnBody>("application/json").Produces<LearnResponse>().Produces<ErrorResponse>(400).Produces<ErrorResponse>(401)
-            .Produces<ErrorResponse>(413).Produces<ErrorResponse>(429);
+            .Accepts<LearnBody>("application/json").Produces<LearnResponse>().Errors(false, 400, 401, 413, 415, 422, 429, 500, 503)
+            .WithMetadata(new RequiresToken());
 
         app.MapPost("/ask", Handler(ctx => Guard(async () =>
         {
@@ -259,7 +295,8 @@ public static class ServeApp
             string text = await service.GenerateAsync(used, new SamplingOptions(maxTokens, StopAtNewline: wrapped));
             return Results.Json(new AskResponse(wrapped ? text.Trim() : text, used, wrapped), Json);
         }))).WithSummary("Greedy answer; a question ending in '?' without 'Answer:' is wrapped as 'Question: … Answer:' (raw: true turns that off)")
-            .Accepts<AskBody>("application/json").Produces<AskResponse>().Produces<ErrorResponse>(400);
+            .Accepts<AskBody>("application/json").Produces<AskResponse>().Errors(false, options.ProtectAsk ? [400, 401, 413, 415, 500, 503] : [400, 413, 415, 500, 503])
+            .WithMetadata(options.ProtectAsk ? [new RequiresToken()] : []);
 
         app.MapPost("/v1/completions", Handler(ctx => GuardOpenAi(async () =>
         {
@@ -304,7 +341,9 @@ public static class ServeApp
             return Results.Json(new CompletionResponse(id, "text_completion", created, modelName,
                 choices, new CompletionUsage(promptIds.Length, completionTokens, promptIds.Length + completionTokens)), Json);
         }))).WithSummary("OpenAI-style text completion (prompt used as is; temperature 0 = greedy, the default; stop, n, top_p, seed)")
-            .Accepts<CompletionBody>("application/json").Produces<CompletionResponse>().Produces<OpenAiErrorResponse>(400).Produces<OpenAiErrorResponse>(404);
+            .Accepts<CompletionBody>("application/json").Produces<CompletionResponse>()
+            .Errors(true, options.ProtectAsk ? [400, 401, 404, 413, 415, 500, 503] : [400, 404, 413, 415, 500, 503])
+            .WithMetadata(options.ProtectAsk ? [new RequiresToken(), new StreamsEvents()] : [new StreamsEvents()]);
 
         app.MapPost("/undo/{id}", Handler(ctx => Guard(async () =>
         {
@@ -314,7 +353,7 @@ public static class ServeApp
             var r = await service.UndoAsync(learnId, cascade);
             return Results.Json(new UndoResponse(r.Undone, r.Rows), Json);
         }))).WithSummary("Restore the exact old values of the rows a learn changed; 409 if a later learn changed the same rows (unless ?cascade=true)")
-            .Produces<UndoResponse>().Produces<ErrorResponse>(404).Produces<ErrorResponse>(409);
+            .Produces<UndoResponse>().Errors(false, 400, 401, 404, 409, 500, 503).WithMetadata(new RequiresToken());
     }
 
     /// <summary>
@@ -388,6 +427,23 @@ public static class ServeApp
                 new CompletionUsage(promptIds.Length, completionTokens, promptIds.Length + completionTokens)));
         await response.WriteAsync("data: [DONE]\n\n", abort);
         await response.Body.FlushAsync(abort);
+    }
+
+    /// <summary>The security scheme's name in the OpenAPI document.</summary>
+    public const string BearerScheme = "bearer";
+
+    /// <summary>Endpoint metadata: the operation needs the bearer token (OpenAPI <c>security</c>).</summary>
+    sealed class RequiresToken;
+
+    /// <summary>Endpoint metadata: the operation can answer with server-sent events (OpenAPI: text/event-stream on 200).</summary>
+    sealed class StreamsEvents;
+
+    /// <summary>Declares the error answers of an operation: <see cref="ErrorResponse"/>, or OpenAI's shape under /v1.</summary>
+    static RouteHandlerBuilder Errors(this RouteHandlerBuilder b, bool openAi, params int[] statuses)
+    {
+        foreach (int status in statuses)
+            b = openAi ? b.Produces<OpenAiErrorResponse>(status) : b.Produces<ErrorResponse>(status);
+        return b;
     }
 
     /// <summary>The ask rule: a prompt ending in '?' that does not already contain "Answer:" becomes <see cref="QaFormat.Prompt"/>.</summary>
