@@ -135,9 +135,21 @@ public static class RequestReader
         if (v.ValueKind != JsonValueKind.String) throw Bad($"field '{name}' must be a string, got {v.ValueKind.ToString().ToLowerInvariant()}", name);
         string s = v.GetString()!;
         if (string.IsNullOrWhiteSpace(s)) throw Bad($"field '{name}' must not be empty", name);
-        if (s.Length > maxChars) throw Bad($"field '{name}' is {s.Length} characters; the limit is {maxChars}", name);
+        if (Characters(s) is var n && n > maxChars) throw Bad($"field '{name}' is {n} characters; the limit is {maxChars} (Unicode characters, not bytes)", name);
         if (s.Contains('\0')) throw Bad($"field '{name}' contains a NUL character", name);
         return s;
+    }
+
+    /// <summary>
+    /// Characters as the limits count them: Unicode scalar values, so an emoji or any character outside the Basic
+    /// Multilingual Plane counts once (not as the two UTF-16 units .NET stores, nor as its 4 UTF-8 bytes). Strings here
+    /// hold no lone surrogate (<see cref="ReadObjectAsync"/> refuses them).
+    /// </summary>
+    public static int Characters(string s)
+    {
+        int n = 0;
+        foreach (var _ in s.EnumerateRunes()) n++;
+        return n;
     }
 
     /// <summary>The OpenAI <c>prompt</c>: a string, or an array holding exactly one string.</summary>
@@ -210,7 +222,7 @@ public static class RequestReader
             if (x.ValueKind != JsonValueKind.String) throw Bad($"field '{name}' must be a string or an array of strings", name);
             string t = x.GetString()!;
             if (t.Length == 0) throw Bad($"field '{name}' holds an empty sequence", name);
-            if (t.Length > maxChars) throw Bad($"field '{name}' holds a sequence of {t.Length} characters; the limit is {maxChars}", name);
+            if (Characters(t) is var n && n > maxChars) throw Bad($"field '{name}' holds a sequence of {n} characters; the limit is {maxChars}", name);
             stops.Add(t);
         }
         return stops;

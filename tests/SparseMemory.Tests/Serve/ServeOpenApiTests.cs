@@ -116,6 +116,49 @@ public sealed class ServeOpenApiTests(ServeFixture fx, ITestOutputHelper output)
         Assert.Equal(1, diverging.Contract.Checked);
     }
 
+    /// <summary>
+    /// The fields docs/serve.md lists for GET /stats and GET /learned are exactly those of real responses (with the
+    /// forgetting check on and off, and a learn with and without question). Before, the docs left out value_rows, lr,
+    /// top_t, steps_per_learn and the check's enabled, every, limit and history.
+    /// </summary>
+    [Fact]
+    public async Task The_stats_and_learned_fields_in_the_docs_are_those_of_real_responses()
+    {
+        string docs = File.ReadAllText(Path.Combine(RepoRoot(), "docs", "serve.md"));
+        string Row(string endpoint) => docs.Split('\n').Single(l => l.StartsWith($"| `{endpoint}` |", StringComparison.Ordinal));
+        static string[] Names(string text, string quote) =>
+            System.Text.RegularExpressions.Regex.Matches(text, quote + "([a-z_]+)" + quote).Select(m => m.Groups[1].Value).ToArray();
+        string stats = Row("GET /stats").Split('|')[3];
+        int at = stats.IndexOf("`forgetting_check` with", StringComparison.Ordinal);
+        var topDoc = Names(stats[..at], "`").Append("forgetting_check").Order().ToArray();
+        var checkDoc = Names(stats[at..].Replace("`forgetting_check`", ""), "`").Order().ToArray();
+        string learnedRow = Row("GET /learned").Split('|')[3];
+        int items = learnedRow.IndexOf('[', StringComparison.Ordinal);
+        var learnedTop = Names(learnedRow[..items], "\"").Order().ToArray();
+        var learnedItem = Names(learnedRow[items..], "\"").Order().ToArray();
+
+        foreach (int checkEvery in new[] { 0, 1 })
+        {
+            await using var h = await ServeHost.StartAsync(fx.Options() with { CheckEvery = checkEvery, CheckLimit = 2 });
+            await h.LearnAsync("Ada lives in Zorn.");
+            await h.LearnAsync("Bela lives in Yelm.", "Where does Bela live?", "Yelm");
+            var (_, s) = await h.GetAsync("/stats");
+            Assert.Equal(topDoc, s!.AsObject().Select(kv => kv.Key).Order().ToArray());
+            Assert.Equal(checkDoc, s["forgetting_check"]!.AsObject().Select(kv => kv.Key).Order().ToArray());
+            var (_, l) = await h.GetAsync("/learned");
+            Assert.Equal(learnedTop, l!.AsObject().Select(kv => kv.Key).Order().ToArray());
+            foreach (var item in l["learns"]!.AsArray())
+                Assert.Equal(learnedItem, item!.AsObject().Select(kv => kv.Key).Order().ToArray());
+        }
+    }
+
+    static string RepoRoot()
+    {
+        for (var d = new DirectoryInfo(AppContext.BaseDirectory); d is not null; d = d.Parent)
+            if (File.Exists(Path.Combine(d.FullName, "SparseMemory.sln"))) return d.FullName;
+        throw new DirectoryNotFoundException($"no SparseMemory.sln above {AppContext.BaseDirectory}");
+    }
+
     /// <summary>The checker itself fails on an undeclared status, a missing required field and a number sent as a string.</summary>
     [Fact]
     public async Task The_contract_check_refuses_what_the_document_does_not_allow()

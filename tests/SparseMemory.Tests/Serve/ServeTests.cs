@@ -228,6 +228,28 @@ public sealed class ServeTests(ServeFixture fx, ITestOutputHelper output) : ICla
         await AssertRefused(h, request, expected, fragment);
     }
 
+    /// <summary>
+    /// The 4,000-character limit counts Unicode characters (scalar values), as docs/serve.md says: 4,000 emoji (8,000
+    /// UTF-16 units, 16,000 UTF-8 bytes) are accepted and 4,001 are refused naming the count. Before, .NET's UTF-16
+    /// length was compared, so 2,001 emoji were already "4002 characters".
+    /// </summary>
+    [Fact]
+    public async Task The_text_limit_counts_unicode_characters_not_utf16_units_or_bytes()
+    {
+        await using var h = await ServeHost.StartAsync(fx.Options());
+        string emoji = "\U0001F600";
+        string fits = string.Concat(Enumerable.Repeat(emoji, 4000));
+        Assert.Equal(8000, fits.Length);
+        var (ok, _) = await h.PostAsync("/ask", new { prompt = fits, max_tokens = 1, raw = true }, token: null);
+        Assert.NotEqual(400, ok);                              // not refused by the character limit (the context limit may still apply)
+        var (status, json) = await h.PostAsync("/ask", new { prompt = fits + emoji, max_tokens = 1 }, token: null);
+        Assert.Equal(400, status);
+        Assert.Contains("is 4001 characters; the limit is 4000", json!["error"]!["message"]!.GetValue<string>());
+        var (s2, j2) = await h.PostAsync("/learn", new { text = "é" + fits });
+        Assert.Equal(400, s2);
+        Assert.Contains("4001 characters", j2!["error"]!["message"]!.GetValue<string>());
+    }
+
     [Fact]
     public async Task A_utf8_charset_is_accepted_in_any_spelling()
     {
