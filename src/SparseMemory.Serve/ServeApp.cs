@@ -419,7 +419,8 @@ public static class ServeApp
             string message = e is ServiceBusyException or ObjectDisposedException ? e.Message
                 : e is ExternalException ? "internal error in the model's native code; the server log has the details"
                 : "internal error while generating; the server log has the details";
-            await Send(new OpenAiErrorResponse(new OpenAiErrorDetail(message, e is ServiceBusyException ? "busy" : "server_error", null, null)));
+            try { await Send(new OpenAiErrorResponse(new OpenAiErrorDetail(message, e is ServiceBusyException ? "busy" : "server_error", null, null))); }
+            catch (Exception) when (abort.IsCancellationRequested || e is IOException) { }   // the client is gone: nobody to tell
             return;
         }
         if (includeUsage)

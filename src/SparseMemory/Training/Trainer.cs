@@ -72,6 +72,13 @@ public sealed class Trainer
     /// <summary>The optimizer groups in use.</summary>
     public IReadOnlyList<ParamGroupSpec> Groups => _groups;
 
+    /// <summary>Whether the finite divergence rules stop the run (<see cref="DivergenceGuard"/>; NaN and ±infinity always do).</summary>
+    public bool StopOnFiniteDivergence
+    {
+        get => _step.Guard.Enabled;
+        init => _step.Guard.Enabled = value;
+    }
+
     /// <summary>
     /// Runs (or resumes) training in <paramref name="runDir"/>: an interrupted checkpoint commit is rolled forward or back
     /// and leftover temp files are removed first (<see cref="TrainingCheckpoint.Recover"/>).
