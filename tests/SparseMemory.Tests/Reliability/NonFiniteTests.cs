@@ -67,6 +67,25 @@ public sealed class NonFiniteTests(FinetuneFixture fx) : IClassFixture<FinetuneF
         Assert.False(File.Exists(Path.Combine(outDir, RunFolder.SummaryFile)));
     }
 
+    /// <summary>
+    /// Full finetuning at lr 3 blows the loss up from ~5 to hundreds of nats at step 2 while it stays finite: the loss
+    /// rule stops the run there, and the folder keeps the checkpoint of step 1, which loads (finite weights).
+    /// </summary>
+    [Fact]
+    public void A_finite_loss_blow_up_stops_the_run_and_keeps_the_last_good_checkpoint()
+    {
+        string outDir = Path.Combine(fx.Root, "loss-ft");
+        var (code, _, err) = Smf.Run("finetune", "--model", fx.BaseDir, "--method", "full", "--lr", "3", "--data", fx.FactsPath, "--steps", "6",
+            "--out", outDir, "--set", "data.paraphrases=4", "--set", "probes=[]", "--set", "checkpoint_every=1");
+        AssertDivergedError(code, err);
+        Assert.Contains("training diverged at step 2: the loss is", err);
+        Assert.Contains("more than 10× the first step's", err);
+        var state = System.Text.Json.Nodes.JsonNode.Parse(File.ReadAllText(Path.Combine(outDir, "trainer_state.json")))!;
+        Assert.Equal(1, state["step"]!.GetValue<int>());
+        AssertCheckpointFinite(outDir);
+        Assert.True(File.Exists(Path.Combine(outDir, Checkpoint.ModelFile)));
+    }
+
     [Fact]
     public void The_loss_rule_needs_ten_times_the_first_loss_and_twice_a_uniform_guess()
     {
