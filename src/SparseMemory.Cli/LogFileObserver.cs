@@ -9,7 +9,9 @@ namespace SparseMemory.Cli;
 /// </summary>
 public sealed class LogFileObserver(string logPath, ITrainingObserver terminal) : ITrainingObserver, IDisposable
 {
-    readonly StreamWriter _log = OpenLog(logPath);
+    // Opened at the first line, not here: a run folder must still be as the user left it when the run checks it
+    // (RunFolder.Prepare refuses a non-empty folder without config.json, and smf demo creates this observer first).
+    StreamWriter? _log;
 
     static StreamWriter OpenLog(string path)
     {
@@ -33,8 +35,8 @@ public sealed class LogFileObserver(string logPath, ITrainingObserver terminal) 
             terminal.OnMessage("   " + message);
     }
 
-    void Write(string line) => _log.WriteLine($"{DateTime.UtcNow:HH:mm:ss} {line}");
+    void Write(string line) => (_log ??= OpenLog(logPath)).WriteLine($"{DateTime.UtcNow:HH:mm:ss} {line}");
 
     /// <inheritdoc/>
-    public void Dispose() => _log.Dispose();
+    public void Dispose() => _log?.Dispose();
 }
