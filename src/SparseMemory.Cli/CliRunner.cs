@@ -69,12 +69,12 @@ public static class CliRunner
     /// (<see cref="ConfigException"/>, <see cref="ArgumentException"/>), missing or damaged files
     /// (<see cref="FileNotFoundException"/>, <see cref="DirectoryNotFoundException"/>, <see cref="InvalidDataException"/>,
     /// other <see cref="IOException"/>s such as a full disk, <see cref="UnauthorizedAccessException"/>), a diverged run
-    /// (<see cref="NonFiniteException"/>), and <see cref="InvalidOperationException"/>, which the library throws for
+    /// (<see cref="TrainingDivergedException"/>, <see cref="NonFiniteException"/> among them), and <see cref="InvalidOperationException"/>, which the library throws for
     /// inputs that do not fit together (e.g. statistics of another model) and TorchSharp for native errors.
     /// </summary>
     public static bool IsInputError(Exception e) =>
         e is ConfigException or InvalidDataException or FileNotFoundException or DirectoryNotFoundException or ArgumentException
-            or NonFiniteException or IOException or UnauthorizedAccessException or InvalidOperationException;
+            or TrainingDivergedException or IOException or UnauthorizedAccessException or InvalidOperationException;
 
     static IEnumerable<string> CommandPath(System.CommandLine.Parsing.CommandResult? c)
     {

@@ -1,3 +1,5 @@
+using System.Text.Json.Serialization;
+
 namespace SparseMemory.Serve;
 
 // The JSON shapes of the HTTP interface (snake_case on the wire; docs/serve.md). They document the API in
@@ -21,7 +23,10 @@ public sealed record AskResponse(string Text, string PromptUsed, bool Wrapped);
 /// Other OpenAI fields are refused unless they hold their neutral default; unknown fields are refused.
 /// </summary>
 public sealed record CompletionBody(string Prompt, string? Model = null, int? MaxTokens = null, double? Temperature = null, double? TopP = null,
-    int? N = null, string[]? Stop = null, int? Seed = null);
+    int? N = null, string[]? Stop = null, int? Seed = null, bool? Stream = null, StreamOptions? StreamOptions = null);
+
+/// <summary><c>stream_options</c> of a completion (only with <c>stream: true</c>).</summary>
+public sealed record StreamOptions(bool? IncludeUsage = null);
 
 /// <summary>One choice of a completion (<c>logprobs</c> is always null: they are not computed).</summary>
 public sealed record CompletionChoice(string Text, int Index, string FinishReason,
@@ -37,15 +42,56 @@ public sealed record CompletionUsage(int PromptTokens, int CompletionTokens, int
 /// <summary>POST /v1/completions response.</summary>
 public sealed record CompletionResponse(string Id, string Object, long Created, string Model, CompletionChoice[] Choices, CompletionUsage Usage);
 
+/// <summary>One server-sent event of a streamed completion (<c>stream: true</c>); <c>usage</c> only in the last event, with <c>stream_options.include_usage</c>.</summary>
+public sealed record StreamChunk(string Id, string Object, long Created, string Model, StreamChoice[] Choices, CompletionUsage? Usage = null);
+
+/// <summary>One choice in a streamed event: a piece of text, and on the choice's last event its <c>finish_reason</c> (null before).</summary>
+public sealed record StreamChoice(string Text, int Index,
+    [property: System.Text.Json.Serialization.JsonIgnore(Condition = System.Text.Json.Serialization.JsonIgnoreCondition.Never)] string? FinishReason,
+    [property: System.Text.Json.Serialization.JsonIgnore(Condition = System.Text.Json.Serialization.JsonIgnoreCondition.Never)] object? Logprobs = null);
+
 /// <summary>POST /undo/{id} response.</summary>
 public sealed record UndoResponse(long[] Undone, int Rows);
 
-/// <summary>One learn in GET /learned.</summary>
-public sealed record LearnedItem(long Id, DateTime Time, string Text, string? Question, string? Answer, int Rows, double Loss, bool Undone,
-    DateTime? UndoneAt);
+/// <summary>One learn in GET /learned: <c>question</c>, <c>answer</c> and <c>undone_at</c> are always present (null when absent).</summary>
+public sealed record LearnedItem(long Id, DateTime Time, string Text,
+    [property: JsonIgnore(Condition = JsonIgnoreCondition.Never)] string? Question,
+    [property: JsonIgnore(Condition = JsonIgnoreCondition.Never)] string? Answer, int Rows, double Loss, bool Undone,
+    [property: JsonIgnore(Condition = JsonIgnoreCondition.Never)] DateTime? UndoneAt);
 
 /// <summary>GET /learned response.</summary>
 public sealed record LearnedResponse(int Count, LearnedItem[] Learns);
+
+/// <summary>GET /stats response (docs/serve.md lists the fields).</summary>
+/// <param name="FactsLearned">Learns not undone.</param>
+/// <param name="LearnsTotal">Every learn journaled, undone ones included.</param>
+/// <param name="Undone">Learns undone.</param>
+/// <param name="DistinctRowsChanged">Value rows changed by the learns not undone (each counted once).</param>
+/// <param name="ValueRows">Rows of the value table (slots).</param>
+/// <param name="JournalLines">Lines in the journal (learns and undos).</param>
+/// <param name="CheckpointJournalLine">The last journal line the service checkpoint holds.</param>
+/// <param name="Queue">Work items waiting for the torch thread (learns, undos, asks).</param>
+/// <param name="Lr">The learning rate in effect.</param>
+/// <param name="TopT">t: rows updated per learn step.</param>
+/// <param name="StepsPerLearn">Optimizer steps per learn.</param>
+/// <param name="ForgettingCheck">The forgetting check.</param>
+public sealed record StatsResponse(int FactsLearned, int LearnsTotal, int Undone, int DistinctRowsChanged, long ValueRows, long JournalLines,
+    long CheckpointJournalLine, int Queue, double Lr, int TopT, int StepsPerLearn, ForgettingCheckStats ForgettingCheck);
+
+/// <summary>
+/// The forgetting check in GET /stats. Metrics are keyed <c>probe/metric</c> (<c>known-facts-f1/f1</c>,
+/// <c>heldout-nll/nll_per_token</c>); a non-finite value is null. <c>at_start</c>, <c>latest</c>,
+/// <c>latest_after_learns</c>, <c>drift</c> and <c>history</c> are null while the check is off.
+/// </summary>
+public sealed record ForgettingCheckStats(bool Enabled, int Every, int Limit,
+    [property: JsonIgnore(Condition = JsonIgnoreCondition.Never)] Dictionary<string, double?>? AtStart,
+    [property: JsonIgnore(Condition = JsonIgnoreCondition.Never)] Dictionary<string, double?>? Latest,
+    [property: JsonIgnore(Condition = JsonIgnoreCondition.Never)] int? LatestAfterLearns,
+    [property: JsonIgnore(Condition = JsonIgnoreCondition.Never)] Dictionary<string, double?>? Drift,
+    [property: JsonIgnore(Condition = JsonIgnoreCondition.Never)] CheckRecord[]? History);
+
+/// <summary>One forgetting check: the active learns at the time, when, the values and their drift since start.</summary>
+public sealed record CheckRecord(int Learns, DateTime Time, Dictionary<string, double?> Values, Dictionary<string, double?> Drift);
 
 /// <summary>GET /health response.</summary>
 public sealed record HealthResponse(string Status, string Model, int FactsLearned, long JournalLines, double Lr, int TopT);

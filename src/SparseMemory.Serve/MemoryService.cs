@@ -58,19 +58,24 @@ public sealed class UndoConflictException(string message, long[] later) : Except
     public long[] Later { get; } = later;
 }
 
-/// <summary>The writer queue is full (HTTP 503).</summary>
+/// <summary>The torch thread's queue is full (HTTP 503).</summary>
 public sealed class ServiceBusyException(string message) : Exception(message);
+
+/// <summary>A learn whose training step diverged (<see cref="TrainingDivergedException"/>): refused, its rows put back, nothing journaled (HTTP 422).</summary>
+public sealed class LearnDivergedException(string message, Exception inner) : Exception(message, inner);
 
 /// <summary>A learn refused by the drift guard (it has been undone).</summary>
 public sealed class DriftGuardException(string message) : Exception(message);
 
 /// <summary>
-/// A model that learns while it serves (docs/serve.md). Two copies of the checkpoint are loaded: the <b>learner</b>,
-/// which only the writer thread touches (forward with the memory access log, backward, sparse row update), and the
-/// <b>server</b>, which answers asks under a read lock. A learn runs on the learner, is journaled and fsynced, and only
-/// then are its new rows copied into the server's value table under the write lock — so an ask sees every row of a
-/// learn or none, and never an unacknowledged one. Learns and undos are applied one at a time, in arrival order, by a
-/// single writer thread.
+/// A model that learns while it serves (docs/serve.md). Every libtorch call of the service — loading, recovery, asks,
+/// completions, learns, undos, the forgetting check and the copy a checkpoint writes — runs on one dedicated thread
+/// behind a queue of work items, each with a task the caller awaits (the guard of docs/pitfalls.md#background-gc-finalizes-scalars
+/// assumes one torch thread). Two copies of the checkpoint are loaded: the <b>learner</b> (forward with the memory
+/// access log, backward, sparse row update: <see cref="TrainStep"/>, as <c>smf finetune</c>) and the <b>server</b>,
+/// which answers asks. A learn runs on the learner, is journaled and fsynced, and only then are its new rows copied into
+/// the server's value table; since asks run on the same thread, an ask sees every row of a learn or none, and never an
+/// unacknowledged one. Work runs one item at a time, in arrival order.
 /// </summary>
 public sealed class MemoryService : IDisposable
 {
@@ -79,19 +84,23 @@ public sealed class MemoryService : IDisposable
     /// <summary>Identity file of the state folder (the model it belongs to).</summary>
     public const string StateFile = "state.json";
     const string ValueName = "memory_values.weight";
-    const int MaxQueue = 64;
+    /// <summary>Learns and undos that may wait at once (503 above).</summary>
+    public const int MaxQueue = 64;
+    /// <summary>Asks, completions and other reads that may wait at once (503 above).</summary>
+    public const int MaxReadQueue = 256;
 
     readonly ServeOptions _options;
     readonly Action<string> _log;
-    readonly LoadedModel _learner, _server;
-    readonly SparseMemoryMethod _method;
-    readonly IStepOptimizer _optimizer;
-    readonly MemoryAccessLog _accessLog = new();
-    readonly Journal _journal;
-    readonly string _stateDir, _fingerprint;
-    readonly ReaderWriterLockSlim _rw = new(LockRecursionPolicy.NoRecursion);
-    readonly BlockingCollection<Action> _queue = new(new ConcurrentQueue<Action>());
-    readonly Thread _writer;
+    LoadedModel _learner = null!, _server = null!;
+    SparseMemoryMethod _method = null!;
+    TrainStep _step = null!;
+    Journal _journal = null!;
+    string _stateDir = null!, _fingerprint = null!;
+    long _valueRows;
+    readonly TorchQueue _queue = new();
+    Action? _final;
+    readonly Thread _torch;
+    int _pendingWrites, _pendingReads;
     readonly object _indexLock = new();
     readonly SortedDictionary<long, LearnInfo> _learns = [];
     long _seq, _nextId = 1, _checkpointSeq;
@@ -103,21 +112,39 @@ public sealed class MemoryService : IDisposable
     bool _disposed;
 
     /// <summary>Learning rate in effect.</summary>
-    public double Lr { get; }
+    public double Lr { get; private set; }
 
     /// <summary>The served model's folder.</summary>
     public string ModelDir => _options.ModelDir;
 
     /// <summary>Journal lines replayed at start (after the last service checkpoint).</summary>
-    public int Replayed { get; }
+    public int Replayed { get; private set; }
 
-    /// <summary>Loads the model twice, recovers the state folder (checkpoint + journal replay) and starts the writer.</summary>
+    /// <summary>Starts the torch thread, and on it loads the model twice and recovers the state folder (checkpoint + journal replay).</summary>
     public MemoryService(ServeOptions options, Action<string>? log = null)
     {
         var problems = options.Validate();
         if (problems.Count > 0) throw new ConfigException("invalid serve options:\n  " + string.Join("\n  ", problems));
         _options = options;
         _log = log ?? (_ => { });
+        _torch = new Thread(TorchLoop) { IsBackground = true, Name = "smf-serve-torch" };
+        _torch.Start();
+        try
+        {
+            Enqueue(() => { Initialize(options); return 0; }, write: true).GetAwaiter().GetResult();
+            if (options.CheckEvery > 0) Enqueue(() => { _baseline = RunCheck(); _latest = _baseline; RecordCheck(0, _baseline); return 0; }, write: true).GetAwaiter().GetResult();
+        }
+        catch
+        {
+            _queue.CompleteAdding();
+            _torch.Join();
+            throw;
+        }
+    }
+
+    /// <summary>Everything the constructor does with torch (on the torch thread).</summary>
+    void Initialize(ServeOptions options)
+    {
         Runtime.Configure(options.Seed, options.Threads);
         string dir = options.ModelDir;
         _learner = Checkpoint.Load(dir);
@@ -131,10 +158,7 @@ public sealed class MemoryService : IDisposable
         if (errors.Count > 0) throw new ConfigException("invalid learning settings:\n  " + string.Join("\n  ", errors));
         Lr = FinetuneMethods.EffectiveLr(cfg);
         _method = (SparseMemoryMethod)FinetuneMethods.Create(cfg, dir);
-        _method.Prepare(_learner.Model);
-        var groups = _method.ParameterGroups(_learner.Model);
-        _optimizer = _method.CreateOptimizer(groups, FinetuneMethods.Loop(cfg, 1))!;
-        _optimizer.SetLearningRate(0, Lr);
+        _valueRows = _learner.Model.MemoryValues.shape[0];
 
         _server = Checkpoint.Load(dir);
         foreach (var p in _server.Model.parameters()) p.requires_grad = false;
@@ -145,10 +169,11 @@ public sealed class MemoryService : IDisposable
         _journal = Journal.Open(_stateDir);
         if (_journal.DroppedTornLine) _log("journal: dropped a torn last line (a learn that was never acknowledged)");
         Replayed = Recover();
+        // The training step of smf finetune (forward, backward, row selection, clipping, the divergence checks, the row
+        // update); built after recovery, so its row-norm reference is the table the service starts from.
+        _step = new TrainStep(_learner.Model, _method, FinetuneMethods.Loop(cfg, 1));
+        _step.SetLearningRates(0);
         WarmUp();
-        _writer = new Thread(WriterLoop) { IsBackground = true, Name = "smf-serve-writer" };
-        _writer.Start();
-        if (options.CheckEvery > 0) Enqueue(() => { _baseline = RunCheck(); _latest = _baseline; RecordCheck(0, _baseline); return 0; }).Wait();
     }
 
     // ------------------------------------------------------------------ start-up
@@ -222,7 +247,7 @@ public sealed class MemoryService : IDisposable
         if (replayed > 0)
         {
             _log($"recovered: service checkpoint at journal line {_checkpointSeq}, replayed {replayed} line(s) after it");
-            WriteCheckpoint(CloneTable(), _seq);      // so the next start does not replay them again
+            WriteCheckpoint(CopyTable(), _seq);       // so the next start does not replay them again
             _checkpointSeq = _seq;
         }
         return replayed;
@@ -242,33 +267,64 @@ public sealed class MemoryService : IDisposable
 
     void WriteServer(Tensor rows, Tensor values)
     {
-        _rw.EnterWriteLock();
-        try { using (torch.no_grad()) _server.Model.MemoryValues!.index_copy_(0, rows, values); }
-        finally { _rw.ExitWriteLock(); }
+        using (torch.no_grad()) _server.Model.MemoryValues!.index_copy_(0, rows, values);
     }
 
-    /// <summary>One short generation so lazily built caches (rotary tables, candidate pairs) exist before asks run concurrently.</summary>
+    /// <summary>One short generation so lazily built caches (rotary tables, candidate pairs) exist before the first ask.</summary>
     void WarmUp() => TextGenerator.Generate(_server.Model, _server.Tokenizer, "Hello", new SamplingOptions(MaxTokens: 1));
 
-    // ------------------------------------------------------------------ the writer
+    // ------------------------------------------------------------------ the torch thread
 
-    void WriterLoop()
+    void TorchLoop()
     {
-        foreach (var work in _queue.GetConsumingEnumerable()) work();
+        foreach (var work in _queue.Consume()) work();
+        _final?.Invoke();
     }
 
-    Task<T> Enqueue<T>(Func<T> work)
+    /// <summary>Whether the caller is the torch thread (work it does itself needs no queue).</summary>
+    bool OnTorchThread => Thread.CurrentThread == _torch;
+
+    /// <summary>
+    /// Queues <paramref name="work"/> for the torch thread; the task completes with its result or exception. A learn or
+    /// undo (<paramref name="write"/>) waits behind at most <see cref="MaxQueue"/> others of its kind, a read behind
+    /// <see cref="MaxReadQueue"/>; above that the caller gets <see cref="ServiceBusyException"/> at once.
+    /// </summary>
+    Task<T> Enqueue<T>(Func<T> work, bool write)
     {
-        var tcs = new TaskCompletionSource<T>(TaskCreationOptions.RunContinuationsAsynchronously);
-        if (_disposed) { tcs.SetException(new ObjectDisposedException(nameof(MemoryService))); return tcs.Task; }
-        if (_queue.Count >= MaxQueue) throw new ServiceBusyException($"{_queue.Count} learns/undos are waiting; try again shortly");
-        _queue.Add(() =>
+        if (_disposed) return Task.FromException<T>(new ObjectDisposedException(nameof(MemoryService)));
+        if (OnTorchThread)
         {
-            try { tcs.SetResult(work()); }
-            catch (Exception e) { tcs.SetException(e); }
-        });
+            try { return Task.FromResult(work()); }
+            catch (Exception e) { return Task.FromException<T>(e); }
+        }
+        ref int pending = ref write ? ref _pendingWrites : ref _pendingReads;
+        int limit = write ? MaxQueue : MaxReadQueue;
+        if (Interlocked.Increment(ref pending) > limit)
+        {
+            int waiting = Interlocked.Decrement(ref pending);
+            throw new ServiceBusyException(write ? $"{waiting} learns/undos are waiting; try again shortly" : $"{waiting} asks are waiting; try again shortly");
+        }
+        var tcs = new TaskCompletionSource<T>(TaskCreationOptions.RunContinuationsAsynchronously);
+        bool isWrite = write;
+        try
+        {
+            _queue.Add(write, () =>
+            {
+                if (isWrite) Interlocked.Decrement(ref _pendingWrites); else Interlocked.Decrement(ref _pendingReads);
+                try { tcs.SetResult(work()); }
+                catch (Exception e) { tcs.SetException(e); }
+            });
+        }
+        catch (InvalidOperationException)   // adding completed: the service is stopping
+        {
+            if (write) Interlocked.Decrement(ref _pendingWrites); else Interlocked.Decrement(ref _pendingReads);
+            return Task.FromException<T>(new ObjectDisposedException(nameof(MemoryService)));
+        }
         return tcs.Task;
     }
+
+    /// <summary>Work items waiting for the torch thread (learns, undos and reads).</summary>
+    public int QueueLength => Volatile.Read(ref _pendingWrites) + Volatile.Read(ref _pendingReads);
 
     /// <summary>Teaches one fact or text; completes once the learn is journaled (fsynced) and visible to asks.</summary>
     public Task<LearnResult> LearnAsync(LearnRequest request) => Enqueue(() =>
@@ -281,7 +337,7 @@ public sealed class MemoryService : IDisposable
             throw new DriftGuardException($"learn {result.Id} was undone: {why} (--max-drift {_options.MaxDrift:G4})");
         }
         return result;
-    });
+    }, write: true);
 
     /// <summary>Undoes learn <paramref name="id"/> (and with <paramref name="cascade"/> the later learns that overlap it).</summary>
     public Task<UndoResult> UndoAsync(long id, bool cascade) => Enqueue(() =>
@@ -289,7 +345,7 @@ public sealed class MemoryService : IDisposable
         var result = Undo(id, cascade);
         AfterChange(learned: false);
         return result;
-    });
+    }, write: true);
 
     /// <summary>The paraphrase batch of a learn: a fact (question + answer) or the text's sentences, each through the paraphrase templates.</summary>
     public IReadOnlyList<string> Paraphrases(LearnRequest r)
@@ -321,29 +377,30 @@ public sealed class MemoryService : IDisposable
         double firstLoss = double.NaN, lastLoss = double.NaN;
         try
         {
-            model.train();
             for (int step = 0; step < _options.StepsPerLearn; step++)
             {
                 using var scope = torch.NewDisposeScope();
                 var batch = FactBatches.Pad(texts.Select(t => tok.Encode(t)).ToList(), tok, model.Config.MaxSeqLen);
-                _accessLog.Clear();
-                var loss = model.ForwardLoss(batch.Inputs, batch.Targets, _accessLog, batch.ValidMask);
-                loss.backward();
-                _method.AfterBackward(new StepContext(step, model, batch, _accessLog, new Dictionary<string, double>()));
-                var fresh = _method.LastSelection.Where(seen.Add).ToArray();
-                if (fresh.Length > 0)
+                // The old values of the rows this step selected are kept before the update, so the learn can be undone,
+                // journaled with its old values, or put back when the step is refused.
+                var outcome = _step.Run(step, batch, _ =>
                 {
+                    var fresh = _method.LastSelection.Where(seen.Add).ToArray();
+                    if (fresh.Length == 0) return;
                     using (torch.no_grad())
                         oldChunks.Add(values.index_select(0, torch.tensor(fresh)).clone().DetachFromDisposeScope());
                     order.AddRange(fresh);
-                }
-                _optimizer.Step();
-                _optimizer.ZeroGrad();
-                double l = loss.item<float>();
-                if (step == 0) firstLoss = l;
-                lastLoss = l;
-                _accessLog.Clear();
+                });
+                if (step == 0) firstLoss = outcome.Loss;
+                lastLoss = outcome.Loss;
             }
+        }
+        catch (TrainingDivergedException e)
+        {
+            RestoreLearner(order, oldChunks);
+            throw new LearnDivergedException(
+                $"learn refused: training diverged ({e.Problem}); the rows are restored and nothing was journaled or served. " +
+                $"Likely cause: the learning rate (--lr {Lr:G4}) is too high for this model; restart the server with a lower --lr", e);
         }
         catch
         {
@@ -392,8 +449,6 @@ public sealed class MemoryService : IDisposable
             _learner.Model.MemoryValues!.index_copy_(0, torch.tensor(order.ToArray()), torch.cat(oldChunks, 0));
         }
         foreach (var c in oldChunks) c.Dispose();
-        _optimizer.ZeroGrad();
-        _accessLog.Clear();
     }
 
     UndoResult Undo(long id, bool cascade)
@@ -443,7 +498,7 @@ public sealed class MemoryService : IDisposable
         if (_options.CheckpointEvery > 0 && ++_sinceCheckpoint >= _options.CheckpointEvery && _checkpointTask.IsCompleted)
         {
             _sinceCheckpoint = 0;
-            var table = CloneTable();
+            var table = CopyTable();      // torch work stays here; the write below touches managed memory and files only
             long seq = _seq;
             _checkpointTask = Task.Run(() =>
             {
@@ -479,26 +534,33 @@ public sealed class MemoryService : IDisposable
         using (torch.no_grad()) return _learner.Model.MemoryValues!.detach().clone().DetachFromDisposeScope();
     }
 
-    /// <summary>Writes (and disposes) a copy of the value table as the service checkpoint at journal line <paramref name="seq"/>.</summary>
-    void WriteCheckpoint(Tensor table, long seq)
+    /// <summary>The learner's value table as a managed copy (shape, float32 values), taken on the torch thread.</summary>
+    (long[] Shape, float[] Data) CopyTable()
     {
-        using (table)
-            SafeTensors.Save(Path.Combine(_stateDir, CheckpointFile), [(ValueName, table)], new Dictionary<string, string>
-            {
-                ["journal_seq"] = seq.ToString(CultureInfo.InvariantCulture), ["model_fingerprint"] = _fingerprint,
-            });
+        using var scope = torch.NewDisposeScope();
+        using var _ = torch.no_grad();
+        var t = _learner.Model.MemoryValues!.detach().to(ScalarType.Float32).cpu().contiguous();
+        return (t.shape, t.data<float>().ToArray());
+    }
+
+    /// <summary>Writes a copy of the value table as the service checkpoint at journal line <paramref name="seq"/> (no torch: any thread).</summary>
+    void WriteCheckpoint((long[] Shape, float[] Data) table, long seq)
+    {
+        SafeTensors.SaveFloat32(Path.Combine(_stateDir, CheckpointFile), ValueName, table.Shape, table.Data, new Dictionary<string, string>
+        {
+            ["journal_seq"] = seq.ToString(CultureInfo.InvariantCulture), ["model_fingerprint"] = _fingerprint,
+        });
         Interlocked.Exchange(ref _checkpointSeq, seq);
     }
 
     // ------------------------------------------------------------------ readers
 
-    /// <summary>Continues <paramref name="prompt"/> on the served model under the read lock (concurrent with other asks).</summary>
-    public string Generate(string prompt, SamplingOptions sampling)
-    {
-        _rw.EnterReadLock();
-        try { return TextGenerator.Generate(_server.Model, _server.Tokenizer, prompt, sampling); }
-        finally { _rw.ExitReadLock(); }
-    }
+    /// <summary>Continues <paramref name="prompt"/> on the served model (on the torch thread, after the work queued before it).</summary>
+    public Task<string> GenerateAsync(string prompt, SamplingOptions sampling) =>
+        Enqueue(() => TextGenerator.Generate(_server.Model, _server.Tokenizer, prompt, sampling), write: false);
+
+    /// <summary><see cref="GenerateAsync"/>, waited for (not from the torch thread's own work).</summary>
+    public string Generate(string prompt, SamplingOptions sampling) => GenerateAsync(prompt, sampling).GetAwaiter().GetResult();
 
     /// <summary>Tokens of <paramref name="text"/> (for completion accounting).</summary>
     public int CountTokens(string text) => _server.Tokenizer.Encode(text).Length;
@@ -510,27 +572,59 @@ public sealed class MemoryService : IDisposable
     public int ContextLength => _server.Model.Config.MaxSeqLen;
 
     /// <summary>
-    /// Continues <paramref name="promptIds"/> under the read lock, stopping at the end-of-text token, after
+    /// Continues <paramref name="promptIds"/> on the torch thread, stopping at the end-of-text token, after
     /// <see cref="SamplingOptions.MaxTokens"/> tokens, or once the text holds one of <paramref name="stops"/> (the text
-    /// is then cut before it). Accounting comes from the generated ids, never from re-tokenizing the text.
+    /// is then cut before it). Accounting comes from the generated ids, never from re-tokenizing the text. With
+    /// <paramref name="onText"/>, each piece of text that can no longer change (not part of a possible stop sequence, no
+    /// incomplete UTF-8 character at its end) is handed over as soon as it is generated (server-sent events); the pieces
+    /// concatenate to the completion's text.
     /// </summary>
-    public Completion Complete(int[] promptIds, SamplingOptions sampling, IReadOnlyList<string> stops)
+    public Task<Completion> CompleteAsync(int[] promptIds, SamplingOptions sampling, IReadOnlyList<string> stops, Action<string>? onText = null) =>
+        Enqueue(() => Complete(promptIds, sampling, stops, onText), write: false);
+
+    /// <summary><see cref="CompleteAsync"/>, waited for.</summary>
+    public Completion Complete(int[] promptIds, SamplingOptions sampling, IReadOnlyList<string> stops) =>
+        OnTorchThread ? Complete(promptIds, sampling, stops, null) : CompleteAsync(promptIds, sampling, stops).GetAwaiter().GetResult();
+
+    Completion Complete(int[] promptIds, SamplingOptions sampling, IReadOnlyList<string> stops, Action<string>? onText)
     {
         var tok = _server.Tokenizer;
         var seen = new List<int>();
-        Func<int, bool>? stopAfter = stops.Count == 0 ? null : id =>
+        int sent = 0;
+        Func<int, bool>? stopAfter = stops.Count == 0 && onText is null ? null : id =>
         {
             seen.Add(id);
-            return FirstStop(tok.Decode(seen.ToArray()), stops) >= 0;
+            string text = tok.Decode(seen.ToArray());
+            int at = stops.Count == 0 ? -1 : FirstStop(text, stops);
+            if (onText is not null)
+            {
+                int safe = at >= 0 ? at : SafeEnd(text, stops);
+                if (safe > sent) { onText(text[sent..safe]); sent = safe; }
+            }
+            return at >= 0;
         };
-        int[] ids;
-        _rw.EnterReadLock();
-        try { ids = TextGenerator.GenerateIds(_server.Model, [promptIds], sampling, sampling.StopAtEos ? tok.EosId : null, stopAfter, 1)[0]; }
-        finally { _rw.ExitReadLock(); }
-        string text = tok.Decode(ids);
-        int at = stops.Count == 0 ? -1 : FirstStop(text, stops);
-        if (at >= 0) return new Completion(text[..at], ids.Length, "stop");
-        return new Completion(text, ids.Length, ids.Length >= sampling.MaxTokens ? "length" : "stop");
+        int[] ids = TextGenerator.GenerateIds(_server.Model, [promptIds], sampling, sampling.StopAtEos ? tok.EosId : null, stopAfter, 1)[0];
+        string full = tok.Decode(ids);
+        int cut = stops.Count == 0 ? -1 : FirstStop(full, stops);
+        var result = cut >= 0 ? new Completion(full[..cut], ids.Length, "stop")
+            : new Completion(full, ids.Length, ids.Length >= sampling.MaxTokens ? "length" : "stop");
+        if (onText is not null && result.Text.Length > sent) onText(result.Text[sent..]);
+        return result;
+    }
+
+    /// <summary>
+    /// How much of <paramref name="text"/> can be sent before generation ends: all of it, less an end that may still
+    /// become a stop sequence (a proper prefix of one) or a replacement character from an incomplete UTF-8 sequence.
+    /// </summary>
+    static int SafeEnd(string text, IReadOnlyList<string> stops)
+    {
+        int end = text.Length;
+        while (end > 0 && text[end - 1] == '\uFFFD') end--;
+        int hold = 0;
+        foreach (string s in stops)
+            for (int k = Math.Min(s.Length - 1, end); k > hold; k--)
+                if (string.CompareOrdinal(text, end - k, s, 0, k) == 0) { hold = k; break; }
+        return end - hold;
     }
 
     /// <summary>Where the earliest of <paramref name="stops"/> begins in <paramref name="text"/>, or -1.</summary>
@@ -543,23 +637,17 @@ public sealed class MemoryService : IDisposable
     }
 
     /// <summary>NLL (nats, summed over tokens) of <paramref name="continuation"/> after <paramref name="context"/> on the served model.</summary>
-    public double Nll(string context, string continuation)
-    {
-        _rw.EnterReadLock();
-        try { return LogLikelihood.ScoreContinuations(_server.Model, _server.Tokenizer, [(context, continuation)], 1)[0].Nll; }
-        finally { _rw.ExitReadLock(); }
-    }
+    public double Nll(string context, string continuation) =>
+        Enqueue(() => LogLikelihood.ScoreContinuations(_server.Model, _server.Tokenizer, [(context, continuation)], 1)[0].Nll, write: false)
+            .GetAwaiter().GetResult();
 
-    /// <summary>A copy of the served value table (consistent: taken under the read lock).</summary>
-    public Tensor SnapshotValues()
-    {
-        _rw.EnterReadLock();
-        try { using (torch.no_grad()) return _server.Model.MemoryValues!.detach().clone().DetachFromDisposeScope(); }
-        finally { _rw.ExitReadLock(); }
-    }
+    /// <summary>A copy of the served value table (consistent: taken on the torch thread between work items).</summary>
+    public Tensor SnapshotValues() =>
+        Enqueue(() => { using (torch.no_grad()) return _server.Model.MemoryValues!.detach().clone().DetachFromDisposeScope(); }, write: false)
+            .GetAwaiter().GetResult();
 
-    /// <summary>A copy of the learner's value table, taken on the writer thread (tests: both copies must agree).</summary>
-    public Tensor SnapshotLearnerValues() => Enqueue(CloneTable).GetAwaiter().GetResult();
+    /// <summary>A copy of the learner's value table, taken on the torch thread (tests: both copies must agree).</summary>
+    public Tensor SnapshotLearnerValues() => Enqueue(CloneTable, write: false).GetAwaiter().GetResult();
 
     /// <summary>Every learn in id order.</summary>
     public IReadOnlyList<LearnInfo> Learned()
@@ -567,42 +655,31 @@ public sealed class MemoryService : IDisposable
         lock (_indexLock) return _learns.Values.ToList();
     }
 
-    /// <summary>Counters and the forgetting check for <c>GET /stats</c>.</summary>
-    public JsonObject Stats()
+    /// <summary>Counters and the forgetting check for <c>GET /stats</c> (no tensor is touched: any thread).</summary>
+    public StatsResponse Stats()
     {
-        var o = new JsonObject();
+        int active, total, distinct;
         lock (_indexLock)
         {
-            var active = _learns.Values.Where(l => !l.Undone).ToList();
-            o["facts_learned"] = active.Count;
-            o["learns_total"] = _learns.Count;
-            o["undone"] = _learns.Count - active.Count;
-            o["distinct_rows_changed"] = active.SelectMany(l => l.Rows).Distinct().Count();
-            o["value_rows"] = _server.Model.MemoryValues!.shape[0];
+            var live = _learns.Values.Where(l => !l.Undone).ToList();
+            active = live.Count;
+            total = _learns.Count;
+            distinct = live.SelectMany(l => l.Rows).Distinct().Count();
         }
-        o["journal_lines"] = _seq;
-        o["checkpoint_journal_line"] = Interlocked.Read(ref _checkpointSeq);
-        o["queue"] = _queue.Count;
-        o["lr"] = Lr;
-        o["top_t"] = _options.TopT;
-        o["steps_per_learn"] = _options.StepsPerLearn;
-        var check = new JsonObject { ["enabled"] = _options.CheckEvery > 0, ["every"] = _options.CheckEvery, ["limit"] = _options.CheckLimit };
         var baseline = _baseline;
         var latest = _latest;
+        ForgettingCheckStats check;
         if (baseline is not null && latest is not null)
         {
-            check["at_start"] = ToJson(baseline);
-            check["latest"] = ToJson(latest);
-            check["latest_after_learns"] = _latestAfterLearns;
-            check["drift"] = ToJson(Drift(baseline, latest));
-            var history = new JsonArray();
+            CheckRecord[] history;
             lock (_checks)
-                foreach (var (learns, time, values) in _checks)
-                    history.Add(new JsonObject { ["learns"] = learns, ["time"] = time.ToString("O"), ["values"] = ToJson(values), ["drift"] = ToJson(Drift(baseline, values)) });
-            check["history"] = history;
+                history = _checks.Select(c => new CheckRecord(c.Learns, c.Time, ToJson(c.Values), ToJson(Drift(baseline, c.Values)))).ToArray();
+            check = new ForgettingCheckStats(_options.CheckEvery > 0, _options.CheckEvery, _options.CheckLimit, ToJson(baseline), ToJson(latest),
+                _latestAfterLearns, ToJson(Drift(baseline, latest)), history);
         }
-        o["forgetting_check"] = check;
-        return o;
+        else check = new ForgettingCheckStats(_options.CheckEvery > 0, _options.CheckEvery, _options.CheckLimit, null, null, null, null, null);
+        return new StatsResponse(active, total, total - active, distinct, _valueRows, Interlocked.Read(ref _seq), Interlocked.Read(ref _checkpointSeq),
+            QueueLength, Lr, _options.TopT, _options.StepsPerLearn, check);
     }
 
     void RecordCheck(int learns, IReadOnlyDictionary<string, double> values)
@@ -613,20 +690,14 @@ public sealed class MemoryService : IDisposable
     static Dictionary<string, double> Drift(IReadOnlyDictionary<string, double> baseline, IReadOnlyDictionary<string, double> values) =>
         values.Where(kv => baseline.ContainsKey(kv.Key)).ToDictionary(kv => kv.Key, kv => kv.Value - baseline[kv.Key]);
 
-    static JsonObject ToJson(IReadOnlyDictionary<string, double> m)
-    {
-        var o = new JsonObject();
-        foreach (var (k, v) in m) o[k] = double.IsFinite(v) ? v : null;
-        return o;
-    }
+    static Dictionary<string, double?> ToJson(IReadOnlyDictionary<string, double> m) =>
+        m.ToDictionary(kv => kv.Key, kv => double.IsFinite(kv.Value) ? kv.Value : (double?)null);
 
     /// <summary>known-facts-f1 and heldout-nll on a fixed subset of the served model (a skipped probe is left out).</summary>
     IReadOnlyDictionary<string, double> RunCheck()
     {
         var m = new Dictionary<string, double>();
         var probeOptions = new ProbeOptions { Limit = _options.CheckLimit, Seed = _options.Seed };
-        _rw.EnterReadLock();
-        try
         {
             foreach (string name in new[] { "known-facts-f1", "heldout-nll" })
             {
@@ -642,42 +713,93 @@ public sealed class MemoryService : IDisposable
                 m[$"{r.Probe}/{r.Metric}"] = r.Value;
             }
         }
-        finally { _rw.ExitReadLock(); }
         return m;
     }
 
-    /// <summary>Stops the writer after the queued work, waits for a checkpoint in flight, writes a final one, closes the journal.</summary>
-    public void Dispose()
+    /// <summary>Runs the queued work, then on the torch thread waits for a checkpoint in flight, writes a final one and frees the models; closes the journal.</summary>
+    public void Dispose() => Stop(finalCheckpoint: true);
+
+    /// <summary>Simulates a crash for tests: stops the torch thread and closes files without a final checkpoint.</summary>
+    internal void Abandon() => Stop(finalCheckpoint: false);
+
+    void Stop(bool finalCheckpoint)
     {
         if (_disposed) return;
         _disposed = true;
-        _queue.CompleteAdding();
-        _writer.Join();
-        try { _checkpointTask.Wait(); } catch (AggregateException) { }
-        if (_seq > Interlocked.Read(ref _checkpointSeq))
+        _final = () =>
         {
-            try { WriteCheckpoint(CloneTable(), _seq); }
-            catch (IOException e) { _log($"final service checkpoint failed: {e.Message}"); }
+            try { _checkpointTask.Wait(); } catch (AggregateException) { }
+            if (finalCheckpoint && _seq > Interlocked.Read(ref _checkpointSeq))
+            {
+                try { WriteCheckpoint(CopyTable(), _seq); }
+                catch (IOException e) { _log($"final service checkpoint failed: {e.Message}"); }
+            }
+            _journal.Dispose();
+            _method.Dispose();
+            _learner.Model.Dispose();
+            _server.Model.Dispose();
+        };
+        _queue.CompleteAdding();
+        _torch.Join();
+    }
+}
+
+/// <summary>
+/// The torch thread's queue: reads (asks, completions) and writes (learns, undos), each in arrival order. Reads go
+/// first, so an ask waits for the work item in progress and other asks rather than for every learn queued before it,
+/// but after <see cref="ReadsBeforeWrite"/> reads in a row a waiting write runs, so learns are never starved.
+/// </summary>
+sealed class TorchQueue
+{
+    /// <summary>Reads taken in a row while a write waits.</summary>
+    public const int ReadsBeforeWrite = 4;
+
+    readonly ConcurrentQueue<Action> _reads = new(), _writes = new();
+    readonly SemaphoreSlim _items = new(0);
+    readonly object _gate = new();
+    bool _completed;
+    int _readsInARow;
+
+    /// <summary>Queues <paramref name="work"/>; <see cref="InvalidOperationException"/> after <see cref="CompleteAdding"/>.</summary>
+    public void Add(bool write, Action work)
+    {
+        lock (_gate)
+        {
+            if (_completed) throw new InvalidOperationException("the queue is closed");
+            (write ? _writes : _reads).Enqueue(work);
         }
-        _journal.Dispose();
-        _method.Dispose();
-        _learner.Model.Dispose();
-        _server.Model.Dispose();
-        _rw.Dispose();
-        _queue.Dispose();
+        _items.Release();
     }
 
-    /// <summary>Simulates a crash for tests: stops the writer and closes files without a final checkpoint.</summary>
-    internal void Abandon()
+    /// <summary>No more work: <see cref="Consume"/> ends once the queued work is done.</summary>
+    public void CompleteAdding()
     {
-        if (_disposed) return;
-        _disposed = true;
-        _queue.CompleteAdding();
-        _writer.Join();
-        try { _checkpointTask.Wait(); } catch (AggregateException) { }
-        _journal.Dispose();
-        _method.Dispose();
-        _learner.Model.Dispose();
-        _server.Model.Dispose();
+        lock (_gate)
+        {
+            if (_completed) return;
+            _completed = true;
+        }
+        _items.Release();
+    }
+
+    /// <summary>The work items, blocking until one is queued; ends after <see cref="CompleteAdding"/> and the last item.</summary>
+    public IEnumerable<Action> Consume()
+    {
+        while (true)
+        {
+            _items.Wait();
+            if (Take() is { } work) { yield return work; continue; }
+            lock (_gate)
+                if (_completed && _reads.IsEmpty && _writes.IsEmpty) yield break;
+        }
+    }
+
+    Action? Take()
+    {
+        bool writeDue = _readsInARow >= ReadsBeforeWrite;
+        if (!writeDue && _reads.TryDequeue(out var read)) { _readsInARow++; return read; }
+        if (_writes.TryDequeue(out var write)) { _readsInARow = 0; return write; }
+        if (_reads.TryDequeue(out read)) { _readsInARow++; return read; }
+        return null;
     }
 }

@@ -135,9 +135,21 @@ public static class RequestReader
         if (v.ValueKind != JsonValueKind.String) throw Bad($"field '{name}' must be a string, got {v.ValueKind.ToString().ToLowerInvariant()}", name);
         string s = v.GetString()!;
         if (string.IsNullOrWhiteSpace(s)) throw Bad($"field '{name}' must not be empty", name);
-        if (s.Length > maxChars) throw Bad($"field '{name}' is {s.Length} characters; the limit is {maxChars}", name);
+        if (Characters(s) is var n && n > maxChars) throw Bad($"field '{name}' is {n} characters; the limit is {maxChars} (Unicode characters, not bytes)", name);
         if (s.Contains('\0')) throw Bad($"field '{name}' contains a NUL character", name);
         return s;
+    }
+
+    /// <summary>
+    /// Characters as the limits count them: Unicode scalar values, so an emoji or any character outside the Basic
+    /// Multilingual Plane counts once (not as the two UTF-16 units .NET stores, nor as its 4 UTF-8 bytes). Strings here
+    /// hold no lone surrogate (<see cref="ReadObjectAsync"/> refuses them).
+    /// </summary>
+    public static int Characters(string s)
+    {
+        int n = 0;
+        foreach (var _ in s.EnumerateRunes()) n++;
+        return n;
     }
 
     /// <summary>The OpenAI <c>prompt</c>: a string, or an array holding exactly one string.</summary>
@@ -210,14 +222,14 @@ public static class RequestReader
             if (x.ValueKind != JsonValueKind.String) throw Bad($"field '{name}' must be a string or an array of strings", name);
             string t = x.GetString()!;
             if (t.Length == 0) throw Bad($"field '{name}' holds an empty sequence", name);
-            if (t.Length > maxChars) throw Bad($"field '{name}' holds a sequence of {t.Length} characters; the limit is {maxChars}", name);
+            if (Characters(t) is var n && n > maxChars) throw Bad($"field '{name}' holds a sequence of {n} characters; the limit is {maxChars}", name);
             stops.Add(t);
         }
         return stops;
     }
 
     /// <summary>Fields of <c>POST /v1/completions</c> that the service implements.</summary>
-    public static readonly string[] CompletionFields = ["model", "prompt", "max_tokens", "temperature", "top_p", "n", "stop", "seed"];
+    public static readonly string[] CompletionFields = ["model", "prompt", "max_tokens", "temperature", "top_p", "n", "stop", "seed", "stream", "stream_options"];
 
     /// <summary>
     /// OpenAI completion fields the service does not implement, each with the one value that asks for nothing (null
@@ -226,7 +238,6 @@ public static class RequestReader
     /// </summary>
     static readonly Dictionary<string, Func<JsonElement, JsonElement, bool>> NeutralCompletionFields = new()
     {
-        ["stream"] = (v, _) => v.ValueKind == JsonValueKind.False,
         ["echo"] = (v, _) => v.ValueKind == JsonValueKind.False,
         ["logprobs"] = (_, _) => false,
         ["suffix"] = (_, _) => false,
@@ -250,6 +261,21 @@ public static class RequestReader
             }
             throw Bad($"unknown field '{Printable(p.Name)}'; /v1/completions accepts {string.Join(", ", CompletionFields)}", p.Name);
         }
+    }
+
+    /// <summary>
+    /// <c>stream</c> and <c>stream_options</c> of a completion: whether to answer with server-sent events, and whether
+    /// the last event carries <c>usage</c>. <c>stream_options</c> holds only <c>include_usage</c> and needs <c>stream: true</c>.
+    /// </summary>
+    public static (bool Stream, bool IncludeUsage) StreamOptions(JsonElement o)
+    {
+        bool stream = Bool(o, "stream", false);
+        if (!o.TryGetProperty("stream_options", out var so) || so.ValueKind == JsonValueKind.Null) return (stream, false);
+        if (so.ValueKind != JsonValueKind.Object) throw Bad("'stream_options' must be an object such as {\"include_usage\": true}", "stream_options");
+        if (!stream) throw Bad("'stream_options' is only allowed with \"stream\": true", "stream_options");
+        foreach (var p in so.EnumerateObject())
+            if (p.Name != "include_usage") throw Bad($"unknown field 'stream_options.{Printable(p.Name)}'; only include_usage is accepted", "stream_options");
+        return (true, Bool(so, "include_usage", false));
     }
 
     /// <summary>A boolean query parameter: absent = <paramref name="fallback"/>; otherwise exactly true or false (any case).</summary>

@@ -22,11 +22,15 @@ namespace SparseMemory.Serve;
 /// </summary>
 public static class ServeApp
 {
-    /// <summary>Wire format: snake_case names; NaN written as a string rather than failing the response.</summary>
+    /// <summary>
+    /// Wire format: snake_case names, numbers as JSON numbers (so the OpenAPI schemas say <c>number</c>; no response
+    /// carries NaN: losses are finite by the training step's checks, and the forgetting check writes null for a
+    /// non-finite value), null members left out unless a contract keeps them (<see cref="LearnedItem"/>).
+    /// </summary>
     public static readonly JsonSerializerOptions Json = new(JsonSerializerDefaults.Web)
     {
         PropertyNamingPolicy = JsonNamingPolicy.SnakeCaseLower,
-        NumberHandling = JsonNumberHandling.AllowNamedFloatingPointLiterals,
+        NumberHandling = JsonNumberHandling.Strict,
         DefaultIgnoreCondition = JsonIgnoreCondition.WhenWritingNull,
     };
 
@@ -106,7 +110,43 @@ public static class ServeApp
         builder.WebHost.ConfigureKestrel(k => k.Limits.MaxRequestBodySize = options.MaxBodyBytes);
         if (urls is not null) builder.WebHost.UseUrls(urls);
         builder.Logging.AddFilter("Microsoft.AspNetCore", LogLevel.Warning);   // no line per request
-        builder.Services.AddOpenApi();
+        // The servers entry is the relative "/", never the request's Host (the document would otherwise echo whatever Host a client sent).
+        builder.Services.AddOpenApi(o =>
+        {
+            o.AddDocumentTransformer((doc, _, _) =>
+            {
+                doc.Servers = [new Microsoft.OpenApi.OpenApiServer { Url = "/" }];
+                doc.Components ??= new Microsoft.OpenApi.OpenApiComponents();
+                doc.Components.SecuritySchemes = new Dictionary<string, Microsoft.OpenApi.IOpenApiSecurityScheme>
+                {
+                    [BearerScheme] = new Microsoft.OpenApi.OpenApiSecurityScheme
+                    {
+                        Type = Microsoft.OpenApi.SecuritySchemeType.Http, Scheme = "bearer",
+                        Description = "The token in --token-file: 'Authorization: Bearer <token>'",
+                    },
+                };
+                return Task.CompletedTask;
+            });
+            o.AddOperationTransformer((op, ctx, _) =>
+            {
+                var metadata = ctx.Description.ActionDescriptor.EndpointMetadata;
+                if (metadata.OfType<RequiresToken>().Any())
+                    op.Security = [new Microsoft.OpenApi.OpenApiSecurityRequirement { [new Microsoft.OpenApi.OpenApiSecuritySchemeReference(BearerScheme, ctx.Document)] = [] }];
+                if (metadata.OfType<StreamsEvents>().Any() && op.Responses?.TryGetValue("200", out var ok) == true && ok is Microsoft.OpenApi.OpenApiResponse r)
+                {
+                    r.Content ??= new Dictionary<string, Microsoft.OpenApi.OpenApiMediaType>();
+                    r.Content["text/event-stream"] = new Microsoft.OpenApi.OpenApiMediaType
+                    {
+                        Schema = new Microsoft.OpenApi.OpenApiSchema
+                        {
+                            Type = Microsoft.OpenApi.JsonSchemaType.String,
+                            Description = "With stream: true, server-sent events 'data: {chunk}' (id, object, created, model, choices: [{text, index, finish_reason, logprobs}], usage in the last with stream_options.include_usage), then 'data: [DONE]'",
+                        },
+                    };
+                }
+                return Task.CompletedTask;
+            });
+        });
         builder.Services.ConfigureHttpJsonOptions(o =>
         {
             o.SerializerOptions.PropertyNamingPolicy = Json.PropertyNamingPolicy;
@@ -115,8 +155,43 @@ public static class ServeApp
         });
         configure?.Invoke(builder);
         var app = builder.Build();
+        var allowed = AllowedHosts(urls, options.AllowedHosts);
+        app.Use(async (ctx, next) =>
+        {
+            // DNS rebinding: a page on another site whose name now resolves to this machine reaches the server with
+            // that site's name in Host. Only the names the server is meant to be reached by are answered.
+            string host = ctx.Request.Host.Host;
+            if (allowed.Contains(host.TrimEnd('.'))) { await next(ctx); return; }
+            string message = $"Host '{RequestReader.Printable(host)}' is not one this server answers to (localhost, 127.0.0.1, [::1], the --urls hosts, --allowed-hosts); " +
+                             "to reach it by this name, start it with --allowed-hosts " + (ServeOptions.IsHostName(host) ? host : "NAME");
+            ctx.Response.StatusCode = 400;
+            if (ctx.Request.Path.StartsWithSegments("/v1"))
+                await ctx.Response.WriteAsJsonAsync(new OpenAiErrorResponse(new OpenAiErrorDetail(message, "invalid_request_error", null, "host_not_allowed")), Json);
+            else await ctx.Response.WriteAsJsonAsync(new ErrorResponse(new ErrorDetail(message, "invalid_request_error", 400)), Json);
+        });
         Map(app, service, options);
         return app;
+    }
+
+    /// <summary>
+    /// The Host header names answered (without port, any case): localhost, 127.0.0.1, [::1], the host of every
+    /// listening address in <paramref name="urls"/> that names one (not <c>*</c>, <c>+</c>, <c>0.0.0.0</c> or <c>[::]</c>),
+    /// and <paramref name="extra"/> (<c>--allowed-hosts</c>).
+    /// </summary>
+    public static HashSet<string> AllowedHosts(string? urls, IEnumerable<string> extra)
+    {
+        var set = new HashSet<string>(StringComparer.OrdinalIgnoreCase) { "localhost", "127.0.0.1", "[::1]" };
+        foreach (string url in (urls ?? "").Split(';', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries))
+        {
+            BindingAddress address;
+            try { address = BindingAddress.Parse(url); }
+            catch (FormatException) { continue; }
+            string h = address.Host;
+            if (address.IsUnixPipe || address.IsNamedPipe || h is "*" or "+" or "0.0.0.0" or "[::]" or "::") continue;
+            set.Add(h.Contains(':') && !h.StartsWith('[') ? $"[{h}]" : h);
+        }
+        foreach (string h in extra) set.Add(h);
+        return set;
     }
 
     static void Map(WebApplication app, MemoryService service, ServeOptions options)
@@ -171,17 +246,18 @@ public static class ServeApp
         {
             int facts = service.Learned().Count(l => !l.Undone);
             var stats = service.Stats();
-            return Task.FromResult(Results.Json(new HealthResponse("ok", modelName, facts, (long)stats["journal_lines"]!, service.Lr, options.TopT), Json));
-        })).WithSummary("Liveness and a few counters").Produces<HealthResponse>();
+            return Task.FromResult(Results.Json(new HealthResponse("ok", modelName, facts, stats.JournalLines, service.Lr, options.TopT), Json));
+        })).WithSummary("Liveness and a few counters").Produces<HealthResponse>().Errors(false, 400, 500);
 
         app.MapGet("/stats", () => Guard(() => Task.FromResult(Results.Json(service.Stats(), Json))))
-            .WithSummary("Facts learned, distinct rows changed, the forgetting check (known-facts-f1, heldout-nll) and its drift since start");
+            .WithSummary("Facts learned, distinct rows changed, the forgetting check (known-facts-f1, heldout-nll) and its drift since start")
+            .Produces<StatsResponse>().Errors(false, 400, 500);
 
         app.MapGet("/learned", () => Guard(() =>
         {
             var items = service.Learned().Select(l => new LearnedItem(l.Id, l.Time, l.Text, l.Question, l.Answer, l.Rows.Length, l.Loss, l.Undone, l.UndoneAt)).ToArray();
             return Task.FromResult(Results.Json(new LearnedResponse(items.Length, items), Json));
-        })).WithSummary("The journal of learns, oldest first").Produces<LearnedResponse>();
+        })).WithSummary("The journal of learns, oldest first").Produces<LearnedResponse>().Errors(false, 400, 500);
 
         app.MapPost("/learn", Handler(ctx => Guard(async () =>
         {
@@ -205,8 +281,8 @@ public static class ServeApp
             return Results.Json(new LearnResponse(r.Id, r.Rows.Length, r.Loss, r.FinalLoss, r.Rows.Take(MaxListedRows).ToArray(),
                 r.Rows.Length > MaxListedRows, r.Paraphrases, Math.Round(r.Milliseconds, 1)), Json);
         }))).WithSummary("Teach a fact (text, optionally question + answer); durable when answered (requires the bearer token)")
-            .Accepts<LearnBody>("application/json").Produces<LearnResponse>().Produces<ErrorResponse>(400).Produces<ErrorResponse>(401)
-            .Produces<ErrorResponse>(413).Produces<ErrorResponse>(429);
+            .Accepts<LearnBody>("application/json").Produces<LearnResponse>().Errors(false, 400, 401, 413, 415, 422, 429, 500, 503)
+            .WithMetadata(new RequiresToken());
 
         app.MapPost("/ask", Handler(ctx => Guard(async () =>
         {
@@ -216,10 +292,11 @@ public static class ServeApp
             int maxTokens = RequestReader.Int(o, "max_tokens", 1, options.MaxAskTokens, 32);
             bool raw = RequestReader.Bool(o, "raw", false);
             var (used, wrapped) = raw ? (prompt, false) : AskPrompt(prompt);
-            string text = await Task.Run(() => service.Generate(used, new SamplingOptions(maxTokens, StopAtNewline: wrapped)));
+            string text = await service.GenerateAsync(used, new SamplingOptions(maxTokens, StopAtNewline: wrapped));
             return Results.Json(new AskResponse(wrapped ? text.Trim() : text, used, wrapped), Json);
         }))).WithSummary("Greedy answer; a question ending in '?' without 'Answer:' is wrapped as 'Question: … Answer:' (raw: true turns that off)")
-            .Accepts<AskBody>("application/json").Produces<AskResponse>().Produces<ErrorResponse>(400);
+            .Accepts<AskBody>("application/json").Produces<AskResponse>().Errors(false, options.ProtectAsk ? [400, 401, 413, 415, 500, 503] : [400, 413, 415, 500, 503])
+            .WithMetadata(options.ProtectAsk ? [new RequiresToken()] : []);
 
         app.MapPost("/v1/completions", Handler(ctx => GuardOpenAi(async () =>
         {
@@ -244,23 +321,29 @@ public static class ServeApp
                 throw new BadRequestException(400, "invalid_request_error",
                     $"the model's context is {service.ContextLength} tokens, but the prompt has {promptIds.Length} and max_tokens asks for {maxTokens} more ({promptIds.Length + maxTokens} in all); shorten the prompt or lower max_tokens",
                     promptIds.Length > service.ContextLength ? "prompt" : "max_tokens", "context_length_exceeded");
-            var choices = await Task.Run(() =>
-            {
-                var done = new CompletionChoice[n];
-                for (int i = 0; i < n; i++)
-                {
-                    if (i > 0 && temperature == 0) { done[i] = done[0] with { Index = i }; continue; }   // greedy: every choice is the same
-                    var c = service.Complete(promptIds, new SamplingOptions(maxTokens, temperature, topP, unchecked(seed + i)), stops);
-                    done[i] = new CompletionChoice(c.Text, i, c.FinishReason) { Tokens = c.Tokens };
-                }
-                return done;
-            });
-            int completionTokens = choices.Sum(c => c.Tokens);
+            var (stream, includeUsage) = RequestReader.StreamOptions(o);
             var id = "cmpl-" + Convert.ToHexStringLower(RandomNumberGenerator.GetBytes(12));
-            return Results.Json(new CompletionResponse(id, "text_completion", DateTimeOffset.UtcNow.ToUnixTimeSeconds(), modelName,
+            long created = DateTimeOffset.UtcNow.ToUnixTimeSeconds();
+            if (stream)
+            {
+                await StreamCompletionAsync(ctx, service, app.Logger, id, created, modelName, promptIds, n, temperature,
+                    i => new SamplingOptions(maxTokens, temperature, topP, unchecked(seed + i)), stops, includeUsage);
+                return Results.Empty;
+            }
+            var choices = new CompletionChoice[n];
+            for (int i = 0; i < n; i++)
+            {
+                if (i > 0 && temperature == 0) { choices[i] = choices[0] with { Index = i }; continue; }   // greedy: every choice is the same
+                var c = await service.CompleteAsync(promptIds, new SamplingOptions(maxTokens, temperature, topP, unchecked(seed + i)), stops);
+                choices[i] = new CompletionChoice(c.Text, i, c.FinishReason) { Tokens = c.Tokens };
+            }
+            int completionTokens = choices.Sum(c => c.Tokens);
+            return Results.Json(new CompletionResponse(id, "text_completion", created, modelName,
                 choices, new CompletionUsage(promptIds.Length, completionTokens, promptIds.Length + completionTokens)), Json);
         }))).WithSummary("OpenAI-style text completion (prompt used as is; temperature 0 = greedy, the default; stop, n, top_p, seed)")
-            .Accepts<CompletionBody>("application/json").Produces<CompletionResponse>().Produces<OpenAiErrorResponse>(400).Produces<OpenAiErrorResponse>(404);
+            .Accepts<CompletionBody>("application/json").Produces<CompletionResponse>()
+            .Errors(true, options.ProtectAsk ? [400, 401, 404, 413, 415, 500, 503] : [400, 404, 413, 415, 500, 503])
+            .WithMetadata(options.ProtectAsk ? [new RequiresToken(), new StreamsEvents()] : [new StreamsEvents()]);
 
         app.MapPost("/undo/{id}", Handler(ctx => Guard(async () =>
         {
@@ -270,7 +353,98 @@ public static class ServeApp
             var r = await service.UndoAsync(learnId, cascade);
             return Results.Json(new UndoResponse(r.Undone, r.Rows), Json);
         }))).WithSummary("Restore the exact old values of the rows a learn changed; 409 if a later learn changed the same rows (unless ?cascade=true)")
-            .Produces<UndoResponse>().Produces<ErrorResponse>(404).Produces<ErrorResponse>(409);
+            .Produces<UndoResponse>().Errors(false, 400, 401, 404, 409, 500, 503).WithMetadata(new RequiresToken());
+    }
+
+    /// <summary>
+    /// Answers a completion with server-sent events in the shape OpenAI's clients read: one <c>data: {chunk}</c> event per
+    /// piece of text as it is generated (<c>object</c> <c>text_completion</c>, one choice with <c>text</c>, <c>index</c>,
+    /// <c>logprobs</c> null and <c>finish_reason</c> null), then per choice an event with empty text and its
+    /// <c>finish_reason</c>, with <c>include_usage</c> a last event with no choices and <c>usage</c>, and <c>data: [DONE]</c>.
+    /// The first choice is queued before the headers are written, so a full queue is still a 503 with a JSON body; a
+    /// failure after that ends the stream with an <c>error</c> event.
+    /// </summary>
+    static async Task StreamCompletionAsync(HttpContext ctx, MemoryService service, ILogger log, string id, long created, string model,
+        int[] promptIds, int n, double temperature, Func<int, SamplingOptions> sampling, IReadOnlyList<string> stops, bool includeUsage)
+    {
+        var response = ctx.Response;
+        var abort = ctx.RequestAborted;
+        async Task Send(object chunk)
+        {
+            await response.WriteAsync("data: " + JsonSerializer.Serialize(chunk, Json) + "\n\n", abort);
+            await response.Body.FlushAsync(abort);
+        }
+        StreamChunk Chunk(int index, string text, string? finish) => new(id, "text_completion", created, model, [new StreamChoice(text, index, finish)]);
+
+        // The first choice is queued before anything is written: a full queue is still an ordinary JSON 503.
+        var pieces = System.Threading.Channels.Channel.CreateUnbounded<string>(new() { SingleReader = true, SingleWriter = true });
+        var work = service.CompleteAsync(promptIds, sampling(0), stops, piece => pieces.Writer.TryWrite(piece));
+        response.ContentType = "text/event-stream; charset=utf-8";
+        response.Headers.CacheControl = "no-cache";
+        Completion? first = null;
+        int completionTokens = 0;
+        try
+        {
+            for (int i = 0; i < n; i++)
+            {
+                Completion c;
+                if (i > 0 && temperature == 0)
+                {
+                    c = first!;                                   // greedy: every choice is the same
+                    if (c.Text.Length > 0) await Send(Chunk(i, c.Text, null));
+                }
+                else
+                {
+                    if (i > 0)
+                    {
+                        pieces = System.Threading.Channels.Channel.CreateUnbounded<string>(new() { SingleReader = true, SingleWriter = true });
+                        var writer = pieces.Writer;
+                        work = service.CompleteAsync(promptIds, sampling(i), stops, piece => writer.TryWrite(piece));
+                    }
+                    var done = pieces.Writer;
+                    _ = work.ContinueWith(_ => done.TryComplete(), TaskScheduler.Default);
+                    await foreach (string piece in pieces.Reader.ReadAllAsync(abort))
+                        await Send(Chunk(i, piece, null));
+                    c = await work;
+                }
+                first ??= c;
+                completionTokens += c.Tokens;
+                await Send(Chunk(i, "", c.FinishReason));
+            }
+        }
+        catch (OperationCanceledException) when (abort.IsCancellationRequested) { return; }   // the client left
+        catch (Exception e)
+        {
+            log.LogError(e, "error while streaming a completion");
+            string message = e is ServiceBusyException or ObjectDisposedException ? e.Message
+                : e is ExternalException ? "internal error in the model's native code; the server log has the details"
+                : "internal error while generating; the server log has the details";
+            try { await Send(new OpenAiErrorResponse(new OpenAiErrorDetail(message, e is ServiceBusyException ? "busy" : "server_error", null, null))); }
+            catch (Exception) when (abort.IsCancellationRequested || e is IOException) { }   // the client is gone: nobody to tell
+            return;
+        }
+        if (includeUsage)
+            await Send(new StreamChunk(id, "text_completion", created, model, [],
+                new CompletionUsage(promptIds.Length, completionTokens, promptIds.Length + completionTokens)));
+        await response.WriteAsync("data: [DONE]\n\n", abort);
+        await response.Body.FlushAsync(abort);
+    }
+
+    /// <summary>The security scheme's name in the OpenAPI document.</summary>
+    public const string BearerScheme = "bearer";
+
+    /// <summary>Endpoint metadata: the operation needs the bearer token (OpenAPI <c>security</c>).</summary>
+    sealed class RequiresToken;
+
+    /// <summary>Endpoint metadata: the operation can answer with server-sent events (OpenAPI: text/event-stream on 200).</summary>
+    sealed class StreamsEvents;
+
+    /// <summary>Declares the error answers of an operation: <see cref="ErrorResponse"/>, or OpenAI's shape under /v1.</summary>
+    static RouteHandlerBuilder Errors(this RouteHandlerBuilder b, bool openAi, params int[] statuses)
+    {
+        foreach (int status in statuses)
+            b = openAi ? b.Produces<OpenAiErrorResponse>(status) : b.Produces<ErrorResponse>(status);
+        return b;
     }
 
     /// <summary>The ask rule: a prompt ending in '?' that does not already contain "Answer:" becomes <see cref="QaFormat.Prompt"/>.</summary>
@@ -299,6 +473,7 @@ public static class ServeApp
         catch (UndoConflictException e) { return Error(409, "conflict", e.Message, e.Later); }
         catch (ServiceBusyException e) { return Error(503, "busy", e.Message); }
         catch (DriftGuardException e) { return Error(422, "drift_guard", e.Message); }
+        catch (LearnDivergedException e) { return Error(422, "diverged", e.Message); }
         catch (ObjectDisposedException) { return Error(503, "busy", "the service is shutting down"); }
         catch (ExternalException e)
         {

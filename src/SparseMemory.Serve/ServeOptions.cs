@@ -45,6 +45,19 @@ public sealed record ServeOptions
     public int Seed { get; init; } = 1;
     /// <summary>Torch threads (0 = library default).</summary>
     public int Threads { get; init; }
+    /// <summary>
+    /// Host names accepted in the Host header besides localhost, 127.0.0.1, [::1] and the hosts of the listening
+    /// addresses (a defence against DNS rebinding: any other Host is a 400).
+    /// </summary>
+    public IReadOnlyList<string> AllowedHosts { get; init; } = [];
+
+    /// <summary>Whether <paramref name="host"/> is a bare DNS name or IP address (IPv6 in brackets), as a Host header carries it without the port.</summary>
+    public static bool IsHostName(string host)
+    {
+        if (host.Length == 0 || host.Trim() != host) return false;
+        if (host.StartsWith('[') && host.EndsWith(']')) return Uri.CheckHostName(host[1..^1]) == UriHostNameType.IPv6;
+        return Uri.CheckHostName(host) is UriHostNameType.Dns or UriHostNameType.IPv4;
+    }
 
     /// <summary>The state folder in effect.</summary>
     public string EffectiveStateDir => StateDir ?? Path.Combine(ModelDir, "serve");
@@ -67,6 +80,9 @@ public sealed record ServeOptions
         if (MaxBodyBytes < 1024) e.Add("the body limit must be at least 1 KiB");
         if (MaxTextChars <= 0 || MaxAskTokens <= 0) e.Add("text and token limits must be positive");
         if (LearnsPerMinute < 0) e.Add("--learns-per-minute must be ≥ 0 (0 = unlimited)");
+        foreach (string h in AllowedHosts)
+            if (!IsHostName(h))
+                e.Add($"--allowed-hosts: '{h}' is not a host name or IP address (give the name alone, without scheme, port or path, e.g. serve.example.org)");
         return e;
     }
 }

@@ -103,6 +103,29 @@ public static class SafeTensors
         }
     }
 
+    /// <summary>
+    /// Writes one float32 tensor held in a managed array (dtype F32, <paramref name="shape"/>) and string metadata
+    /// atomically to <paramref name="path"/>, without torch: a thread that must not call libtorch can write a copy taken
+    /// elsewhere (the service checkpoint of <c>smf serve</c>).
+    /// </summary>
+    public static void SaveFloat32(string path, string name, long[] shape, float[] data, IReadOnlyDictionary<string, string>? metadata = null)
+    {
+        long count = shape.Aggregate(1L, (a, d) => checked(a * d));
+        if (count != data.LongLength) throw new ArgumentException($"safetensors: {name} has shape [{string.Join(", ", shape)}] but {data.LongLength} values", nameof(data));
+        AtomicFile.Write(path, s =>
+        {
+            WriteHeader(s, [(name, "F32", shape, checked(data.LongLength * sizeof(float)))], metadata);
+            if (BitConverter.IsLittleEndian) { s.Write(MemoryMarshal.AsBytes(data.AsSpan())); return; }
+            var buffer = new byte[sizeof(float) * 4096];
+            for (int start = 0; start < data.Length; start += 4096)
+            {
+                int n = Math.Min(4096, data.Length - start);
+                for (int i = 0; i < n; i++) BinaryPrimitives.WriteSingleLittleEndian(buffer.AsSpan(i * sizeof(float)), data[start + i]);
+                s.Write(buffer, 0, n * sizeof(float));
+            }
+        });
+    }
+
     /// <summary>Header length, then the compact JSON header (metadata first, then tensors in order) padded with spaces to 8 bytes.</summary>
     static void WriteHeader(Stream destination, IReadOnlyList<(string Name, string Dtype, long[] Shape, long Bytes)> specs, IReadOnlyDictionary<string, string>? metadata)
     {

@@ -26,6 +26,12 @@ public interface IStepOptimizer : IDisposable
     /// </summary>
     IReadOnlyList<Tensor> HeldGradients(int group) => [];
     /// <summary>
+    /// The table this optimizer updates row by row and the rows this step updates (valid from <see cref="Step"/> to
+    /// <see cref="ZeroGrad"/>), so the training step can check the rows it wrote (<see cref="DivergenceGuard"/>); null
+    /// for an optimizer without a row list.
+    /// </summary>
+    (Tensor Table, long[] Rows)? UpdatedRows => null;
+    /// <summary>
     /// Writes the optimizer state to <paramref name="destination"/> (the checkpoint layer decides where the bytes go:
     /// <see cref="SparseMemory.Checkpoints.TrainingCheckpoint"/> stages them as <c>optimizer.bin</c>).
     /// </summary>

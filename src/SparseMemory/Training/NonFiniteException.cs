@@ -6,7 +6,7 @@ namespace SparseMemory.Training;
 /// checkpoint), so the run folder still holds its last good checkpoint. The message names the step, the value and the
 /// likely cause (docs/reliability.md).
 /// </summary>
-public sealed class NonFiniteException : Exception
+public sealed class NonFiniteException : TrainingDivergedException
 {
     /// <summary>Creates the exception; <paramref name="what"/> is e.g. "loss" or "gradient norm".</summary>
     /// <param name="step">The 1-based step whose value is non-finite.</param>
@@ -14,16 +14,11 @@ public sealed class NonFiniteException : Exception
     /// <param name="value">The value (NaN or ±infinity), or null when a tensor holds it.</param>
     /// <param name="lr">The configured base learning rate.</param>
     public NonFiniteException(int step, string what, double? value, double lr)
-        : base(Describe(step, what, value, lr))
+        : base(step, $"the {what}{(value is double d ? $" is {Format(d)}" : " hold non-finite values (NaN or ±inf)")}", lr)
     {
-        Step = step;
         What = what;
         Value = value;
-        Lr = lr;
     }
-
-    /// <summary>The 1-based step whose value is non-finite.</summary>
-    public int Step { get; }
 
     /// <summary>What is non-finite.</summary>
     public string What { get; }
@@ -31,17 +26,39 @@ public sealed class NonFiniteException : Exception
     /// <summary>The non-finite value, or null when it is a tensor's content.</summary>
     public double? Value { get; }
 
+    static string Format(double d) => double.IsNaN(d) ? "NaN" : d > 0 ? "+infinity" : "-infinity";
+}
+
+/// <summary>
+/// A training run diverged: a non-finite value (<see cref="NonFiniteException"/>), or a finite one far outside its
+/// normal range (the loss far above the first step's, or an updated memory value row far larger than any row was at the
+/// start; <see cref="DivergenceGuard"/>). Thrown before anything of the step is written, with one message naming the
+/// step, the value and the learning rate.
+/// </summary>
+public class TrainingDivergedException : Exception
+{
+    /// <summary>Creates the exception; <paramref name="problem"/> says what is wrong ("the loss is 73.1, …").</summary>
+    public TrainingDivergedException(int step, string problem, double lr) : base(Describe(step, problem, lr))
+    {
+        Step = step;
+        Problem = problem;
+        Lr = lr;
+    }
+
+    /// <summary>The 1-based step that diverged.</summary>
+    public int Step { get; }
+
+    /// <summary>What is wrong, as a clause of the message.</summary>
+    public string Problem { get; }
+
     /// <summary>The configured base learning rate.</summary>
     public double Lr { get; }
 
-    static string Describe(int step, string what, double? value, double lr)
+    static string Describe(int step, string problem, double lr)
     {
-        string v = value is double d ? $" is {Format(d)}" : " hold non-finite values (NaN or ±inf)";
         string lrText = lr.ToString("G4", System.Globalization.CultureInfo.InvariantCulture);
         string lower = (lr / 10).ToString("G4", System.Globalization.CultureInfo.InvariantCulture);
-        return $"training diverged at step {step}: the {what}{v}; nothing of this step was saved and the run folder keeps its last good checkpoint. " +
+        return $"training diverged at step {step}: {problem}; nothing of this step was saved and the run folder keeps its last good checkpoint. " +
                $"Likely cause: the learning rate (lr {lrText}) is too high for this model; try 10× lower (lr {lower}) in a new --out folder";
     }
-
-    static string Format(double d) => double.IsNaN(d) ? "NaN" : d > 0 ? "+infinity" : "-infinity";
 }

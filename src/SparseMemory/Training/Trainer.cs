@@ -30,9 +30,9 @@ public sealed record LoopSettings(int Steps, int WarmupSteps, double MinLrRatio,
 }
 
 /// <summary>
-/// The one training loop. Per step: dispose scope → lr schedule → forward (recording memory reads if the method wants
-/// them) → backward → <see cref="ITrainingMethod.AfterBackward"/> → clip → optimizer step → zero grads → metrics /
-/// evaluation / checkpoint by cadence. It appends to <c>metrics.jsonl</c> and hands each checkpoint
+/// The one training loop. Per step: dispose scope → lr schedule → <see cref="TrainStep"/> (forward, recording memory
+/// reads if the method wants them → backward → <see cref="ITrainingMethod.AfterBackward"/> → clip → divergence checks →
+/// optimizer step → zero grads) → metrics / evaluation / checkpoint by cadence. It appends to <c>metrics.jsonl</c> and hands each checkpoint
 /// (<c>model.safetensors</c>, <c>optimizer.bin</c>, <c>trainer_state.json</c>, …) to <see cref="TrainingCheckpoint"/>,
 /// which commits it as a whole and resumes from it. It has no method-specific code and does no file I/O of its own
 /// beyond the metrics rows.
@@ -48,6 +48,7 @@ public sealed class Trainer
     readonly LoopSettings _loop;
     readonly Device _device;
     readonly ITrainingObserver _observer;
+    readonly TrainStep _step;
     readonly List<ParamGroupSpec> _groups;
     readonly IStepOptimizer _optimizer;
 
@@ -63,16 +64,20 @@ public sealed class Trainer
         _loop = loop;
         _device = device;
         _observer = observer ?? NullObserver.Instance;
-        _method.Prepare(model);
-        var groups = _method.ParameterGroups(model).ToList();
-        if (groups.Count == 0 || groups.All(g => g.Parameters.Count == 0))
-            throw new InvalidOperationException($"method {method.Name} declared no trainable parameters");
-        _optimizer = method.CreateOptimizer(groups, loop) ?? new TorchStepOptimizer(groups, loop);
-        _groups = _optimizer.Groups.ToList();
+        _step = new TrainStep(model, method, loop);
+        _optimizer = _step.Optimizer;
+        _groups = _step.Groups.ToList();
     }
 
     /// <summary>The optimizer groups in use.</summary>
     public IReadOnlyList<ParamGroupSpec> Groups => _groups;
+
+    /// <summary>Whether the finite divergence rules stop the run (<see cref="DivergenceGuard"/>; NaN and ±infinity always do).</summary>
+    public bool StopOnFiniteDivergence
+    {
+        get => _step.Guard.Enabled;
+        init => _step.Guard.Enabled = value;
+    }
 
     /// <summary>
     /// Runs (or resumes) training in <paramref name="runDir"/>: an interrupted checkpoint commit is rolled forward or back
@@ -96,31 +101,18 @@ public sealed class Trainer
         }
         var clock = Stopwatch.StartNew();
         long tokensThisRun = 0;
-        var log = _method.NeedsAccessLog ? new MemoryAccessLog() : null;
         for (int step = startStep; step < _loop.Steps; step++)
         {
             var row = new Dictionary<string, object?>();
             double loss;
             using (var scope = torch.NewDisposeScope())
             {
-                _model.train();
-                SetLearningRates(step);
-                var batch = ToDevice(_data.Get(step));
-                log?.Clear();
-                var lossT = _model.ForwardLoss(batch.Inputs, batch.Targets, log, batch.ValidMask);
-                lossT.backward();
-                var extra = new Dictionary<string, double>();
-                _method.AfterBackward(new StepContext(step, _model, batch, log, extra));
-                double gradNorm = Clip();
-                loss = lossT.item<float>();
-                CheckStep(step + 1, loss, gradNorm, extra);           // before the update: nothing of a diverged step is applied or written
-                _optimizer.Step();
-                _optimizer.ZeroGrad();
-                long n = batch.ValidMask is null ? batch.Inputs.numel() : batch.ValidMask.sum().item<long>();   // padding is not a token
-                tokens += n; tokensThisRun += n;
-                row["grad_norm"] = gradNorm;
-                foreach (var (k, v) in extra) row[k] = v;            // a method with its own gradients (sparse rows) reports their norm
-                log?.Clear();
+                _step.SetLearningRates(step);
+                var outcome = _step.Run(step, ToDevice(_data.Get(step)));   // throws before anything of a diverged step is written
+                loss = outcome.Loss;
+                tokens += outcome.Tokens; tokensThisRun += outcome.Tokens;
+                row["grad_norm"] = outcome.GradNorm;
+                foreach (var (k, v) in outcome.Metrics) row[k] = v;  // a method with its own gradients (sparse rows) reports their norm
             }
             int done = step + 1;
             double tps = tokensThisRun / Math.Max(1e-9, clock.Elapsed.TotalSeconds);
@@ -129,7 +121,7 @@ public sealed class Trainer
             bool last = done == _loop.Steps;
             bool evalNow = Evaluate is not null && (done % _loop.EvalEvery == 0 || last);
             bool checkpointNow = done % _loop.CheckpointEvery == 0 || last;
-            if (evalNow || checkpointNow) CheckWeights(done);          // nothing evaluated or saved from non-finite weights
+            if (evalNow || checkpointNow) _step.CheckWeights(done);          // nothing evaluated or saved from non-finite weights
             if (done % _loop.LogEvery == 0 || evalNow || last)
             {
                 var full = new Dictionary<string, object?>
@@ -150,49 +142,6 @@ public sealed class Trainer
             }
         }
         return state;
-    }
-
-    /// <summary>
-    /// The per-step divergence check, on scalars the step computes anyway (free): the loss, the autograd gradient norm
-    /// and a method's own gradient norm (<c>grad_norm</c> in its extra metrics, e.g. the sparse rows'). A non-finite
-    /// value throws <see cref="NonFiniteException"/> before the optimizer step and before the step's metrics row.
-    /// </summary>
-    /// <remarks>
-    /// Weights are checked only when something is about to read them for output (<see cref="CheckWeights"/>, at the
-    /// evaluation and checkpoint cadence), not every step: a full pass over the trainable tensors every step would cost
-    /// about as much as the update of full finetuning. Nothing is lost by waiting: finite loss and gradients with
-    /// non-finite weights cannot last past the next step (its loss is computed from those weights and is then non-finite),
-    /// and no non-finite weight reaches a checkpoint, an evaluation or a metrics row.
-    /// </remarks>
-    void CheckStep(int step, double loss, double gradNorm, IReadOnlyDictionary<string, double> extra)
-    {
-        if (!double.IsFinite(loss)) throw new NonFiniteException(step, "loss", loss, BaseLr);
-        if (!double.IsFinite(gradNorm)) throw new NonFiniteException(step, "gradient norm", gradNorm, BaseLr);
-        if (extra.TryGetValue("grad_norm", out double g) && !double.IsFinite(g)) throw new NonFiniteException(step, "gradient norm", g, BaseLr);
-    }
-
-    /// <summary>Throws <see cref="NonFiniteException"/> when a trainable tensor holds NaN or ±infinity after step <paramref name="step"/>'s update.</summary>
-    void CheckWeights(int step)
-    {
-        using var scope = torch.NewDisposeScope();
-        using var _ = torch.no_grad();
-        foreach (var g in _groups)
-            foreach (var p in g.Parameters)
-                if (!torch.isfinite(p).all().item<bool>())
-                {
-                    string name = NameOf(p) ?? g.Name + " group";
-                    throw new NonFiniteException(step, $"trainable weights ({name}) after the optimizer step", null, BaseLr);
-                }
-    }
-
-    /// <summary>The largest configured learning rate of the groups (the one to lower first).</summary>
-    double BaseLr => _groups.Max(g => g.Lr);
-
-    string? NameOf(Tensor p)
-    {
-        foreach (var (name, q) in _model.named_parameters())
-            if (q.Handle == p.Handle) return name;
-        return null;
     }
 
     double InitialLoss()
@@ -216,56 +165,7 @@ public sealed class Trainer
     TrainingBatch ToDevice(TrainingBatch b) =>
         new(b.Inputs.to(_device), b.Targets.to(_device), b.ValidMask?.to(_device));
 
-    double LrFactor(LrSchedule s, int step) => LrScheduleMath.Factor(s, step, _loop.Steps, _loop.WarmupSteps, _loop.MinLrRatio);
-
-    void SetLearningRates(int step)
-    {
-        for (int i = 0; i < _groups.Count; i++)
-            _optimizer.SetLearningRate(i, _groups[i].Lr * LrFactor(_groups[i].Schedule, step));
-    }
-
-    /// <summary>
-    /// Clips separately-clipped groups on their own and the rest together; returns the pre-clip total norm. Gradients an
-    /// optimizer holds outside autograd (<see cref="IStepOptimizer.HeldGradients"/>: the touched rows of a lazily updated
-    /// value table) belong to their group's set; a set without any is clipped by <c>clip_grad_norm_</c> exactly as before.
-    /// </summary>
-    double Clip()
-    {
-        var sets = new List<(List<Parameter> Params, List<Tensor> Held)>();
-        var rest = (Params: new List<Parameter>(), Held: new List<Tensor>());
-        for (int i = 0; i < _groups.Count; i++)
-        {
-            var set = _groups[i].ClipSeparately ? (Params: new List<Parameter>(), Held: new List<Tensor>()) : rest;
-            set.Params.AddRange(_groups[i].Parameters.Where(p => p.grad is not null));
-            set.Held.AddRange(_optimizer.HeldGradients(i));
-            if (_groups[i].ClipSeparately) sets.Add(set);
-        }
-        sets.Add(rest);
-        double total = 0;
-        foreach (var (ps, held) in sets.Where(s => s.Params.Count + s.Held.Count > 0))
-        {
-            double norm = held.Count > 0 ? ClipTensors(ps.Select(p => p.grad!).Concat(held).ToList(), _loop.GradClip)
-                : _loop.GradClip > 0
-                ? torch.nn.utils.clip_grad_norm_(ps, _loop.GradClip)
-                : torch.linalg.vector_norm(torch.stack(ps.Select(p => torch.linalg.vector_norm(p.grad!)).ToArray())).to(ScalarType.Float64).item<double>();
-            total += norm * norm;
-        }
-        return Math.Sqrt(total);
-    }
-
-    /// <summary>
-    /// <c>clip_grad_norm_</c> over plain gradient tensors: the total 2-norm, and when <paramref name="maxNorm"/> &gt; 0 every
-    /// tensor scaled by max_norm / (norm + 1e-6) if that is below 1; returns the pre-clip norm.
-    /// </summary>
-    static double ClipTensors(IReadOnlyList<Tensor> grads, double maxNorm)
-    {
-        double norm = torch.linalg.vector_norm(torch.stack(grads.Select(g => torch.linalg.vector_norm(g).to(ScalarType.Float64)).ToArray()))
-            .item<double>();
-        double coef = maxNorm / (norm + 1e-6);
-        if (maxNorm > 0 && coef < 1)
-            using (torch.no_grad()) foreach (var g in grads) g.mul_(coef);
-        return norm;
-    }
+    double LrFactor(LrSchedule s, int step) => _step.LrFactor(s, step);
 
     TrainerState TryResume(string dir)
     {

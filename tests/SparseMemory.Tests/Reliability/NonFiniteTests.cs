@@ -48,6 +48,67 @@ public sealed class NonFiniteTests(FinetuneFixture fx) : IClassFixture<FinetuneF
         AssertCheckpointFinite(outDir);
     }
 
+    /// <summary>
+    /// lr 1e30 keeps everything finite: the first update makes value rows of norm ~1e28 and the loss then sits at
+    /// ln(vocab), a uniform guess, which no NaN check sees. Before the row-norm rule the run finished with exit 0 and
+    /// saved those rows; now it stops at step 1 with the diverged error and writes no checkpoint.
+    /// </summary>
+    [Fact]
+    public void Finetune_with_lr_1e30_diverges_while_finite_and_stops_with_the_same_error_and_no_checkpoint()
+    {
+        string outDir = Path.Combine(fx.Root, "finite-ft");
+        string[] args = ["finetune", "--model", fx.BaseDir, "--method", "sparse", "--lr", "1e30", "--data", fx.FactsPath, "--steps", "6",
+            "--out", outDir, "--set", "data.paraphrases=4", "--set", "probes=[]", "--set", "checkpoint_every=1"];
+        var (code, _, err) = Smf.Run(args);
+        AssertDivergedError(code, err);
+        Assert.Contains("training diverged at step 1: a memory value row has norm", err);
+        Assert.Contains("lr 1E+30", err);
+        Assert.False(File.Exists(Path.Combine(outDir, Checkpoint.ModelFile)), "no checkpoint of the diverged table");
+        Assert.False(File.Exists(Path.Combine(outDir, RunFolder.SummaryFile)));
+    }
+
+    /// <summary>
+    /// Full finetuning at lr 3 blows the loss up from ~5 to hundreds of nats at step 2 while it stays finite: the loss
+    /// rule stops the run there, and the folder keeps the checkpoint of step 1, which loads (finite weights).
+    /// </summary>
+    [Fact]
+    public void A_finite_loss_blow_up_stops_the_run_and_keeps_the_last_good_checkpoint()
+    {
+        string outDir = Path.Combine(fx.Root, "loss-ft");
+        var (code, _, err) = Smf.Run("finetune", "--model", fx.BaseDir, "--method", "full", "--lr", "3", "--data", fx.FactsPath, "--steps", "6",
+            "--out", outDir, "--set", "data.paraphrases=4", "--set", "probes=[]", "--set", "checkpoint_every=1");
+        AssertDivergedError(code, err);
+        Assert.Contains("training diverged at step 2: the loss is", err);
+        Assert.Contains("more than 10× the first step's", err);
+        var state = System.Text.Json.Nodes.JsonNode.Parse(File.ReadAllText(Path.Combine(outDir, "trainer_state.json")))!;
+        Assert.Equal(1, state["step"]!.GetValue<int>());
+        AssertCheckpointFinite(outDir);
+        Assert.True(File.Exists(Path.Combine(outDir, Checkpoint.ModelFile)));
+    }
+
+    [Fact]
+    public void The_loss_rule_needs_ten_times_the_first_loss_and_twice_a_uniform_guess()
+    {
+        var model = new SparseMemory.Model.LanguageModel(Fixtures.TinyConfig("unused").Model);
+        var guard = new DivergenceGuard(model);
+        double floor = 2 * Math.Log(model.Config.VocabSize);
+        Assert.Equal(floor, guard.LossFloor, 12);
+        Assert.Null(guard.CheckLoss(0.5));                       // the first loss is the reference
+        Assert.Null(guard.CheckLoss(floor - 0.01));              // > 10 × 0.5 but below the floor
+        Assert.NotNull(guard.CheckLoss(floor + 0.01));
+        var high = new DivergenceGuard(model);
+        Assert.Null(high.CheckLoss(4));
+        Assert.Null(high.CheckLoss(39.9));                      // above the floor but not 10 × 4
+        Assert.Contains("more than 10× the first step's 4", high.CheckLoss(40.1));
+        Assert.True(guard.StartRowNorm is > 0 and < 10, $"start row norm {guard.StartRowNorm}");
+        Assert.Null(guard.CheckRowNorm(guard.RowNormBound));
+        Assert.NotNull(guard.CheckRowNorm(guard.RowNormBound * 1.01));
+        guard.Enabled = false;                                   // smf bench: timing on random tokens, not training
+        Assert.Null(guard.CheckRowNorm(guard.RowNormBound * 1.01));
+        Assert.Null(guard.CheckLoss(floor + 100));
+        model.Dispose();
+    }
+
     [Fact]
     public void Pretrain_with_lr_1e10_stops_with_a_clear_error_and_a_rerun_gives_the_same_error()
     {

@@ -41,13 +41,17 @@ public sealed class ServeHost : IAsyncDisposable
     public MemoryService Service { get; }
     public WebApplication App { get; }
     public HttpClient Client { get; }
+    /// <summary>Checks every JSON response of <see cref="Client"/> against the OpenAPI document (status declared, body valid).</summary>
+    public ContractCheckingHandler Contract { get; }
     bool _crashed;
 
     ServeHost(MemoryService service, WebApplication app)
     {
         Service = service;
         App = app;
-        Client = app.GetTestClient();
+        var server = app.GetTestServer();
+        Contract = new ContractCheckingHandler(server.CreateHandler());
+        Client = new HttpClient(Contract) { BaseAddress = server.BaseAddress };
     }
 
     public static async Task<ServeHost> StartAsync(ServeOptions options)

@@ -49,6 +49,46 @@ public sealed class ServeTests(ServeFixture fx, ITestOutputHelper output) : ICla
             Assert.True(doc["paths"]![path] is not null, $"openapi lacks {path}");
     }
 
+    /// <summary>
+    /// DNS rebinding defence: a Host that is not localhost, 127.0.0.1, [::1], a --urls host or an --allowed-hosts name
+    /// is a 400 naming the fix, on every endpoint (OpenAI's shape under /v1), and the OpenAPI document's servers entry
+    /// is "/" whatever Host was sent. Before, every Host was answered and the document echoed it as its server URL.
+    /// </summary>
+    [Fact]
+    public async Task A_host_header_outside_the_allow_list_is_a_400_and_openapi_never_echoes_the_host()
+    {
+        await using var h = await ServeHost.StartAsync(fx.Options() with { AllowedHosts = ["serve.internal"] });
+        async Task<(int Status, JsonNode? Json)> WithHost(string host, HttpMethod method, string path, object? body = null)
+        {
+            using var m = h.Request(method, path, body, token: null);
+            m.Headers.Host = host;
+            using var res = await h.Client.SendAsync(m);
+            string text = await res.Content.ReadAsStringAsync();
+            return ((int)res.StatusCode, text.Length > 0 ? JsonNode.Parse(text) : null);
+        }
+        foreach (string host in new[] { "localhost", "LOCALHOST:5077", "127.0.0.1:5077", "[::1]:5077", "serve.internal", "serve.internal:8080" })
+        {
+            var (status, json) = await WithHost(host, HttpMethod.Get, "/openapi/v1.json");
+            Assert.True(status == 200, $"{host}: {status}");
+            Assert.Equal("[{\"url\":\"/\"}]", json!["servers"]!.ToJsonString());
+        }
+        foreach (string host in new[] { "evil.example", "evil.example:5077", "127.0.0.1.evil.example", "localhost.evil.example", "10.0.0.7" })
+        {
+            var (status, json) = await WithHost(host, HttpMethod.Get, "/health");
+            Assert.Equal(400, status);
+            Assert.Contains("--allowed-hosts", json!["error"]!["message"]!.GetValue<string>());
+            var (s2, j2) = await WithHost(host, HttpMethod.Post, "/v1/completions", new { prompt = "Hi", max_tokens = 1 });
+            Assert.Equal(400, s2);
+            Assert.Equal("host_not_allowed", j2!["error"]!["code"]!.GetValue<string>());
+            Assert.Equal(400, (await WithHost(host, HttpMethod.Get, "/openapi/v1.json")).Status);
+        }
+        Assert.Contains("serve.example.org", ServeApp.AllowedHosts("http://serve.example.org:5077;http://0.0.0.0:80", []));
+        Assert.DoesNotContain("0.0.0.0", ServeApp.AllowedHosts("http://serve.example.org:5077;http://0.0.0.0:80", []));
+        Assert.Contains((fx.Options() with { AllowedHosts = ["http://x.org"] }).Validate(), e => e.Contains("--allowed-hosts: 'http://x.org'"));
+        Assert.Contains((fx.Options() with { AllowedHosts = ["x.org:80"] }).Validate(), e => e.Contains("--allowed-hosts"));
+        Assert.Empty((fx.Options() with { AllowedHosts = ["x.org", "[fe80::1]", "192.168.1.4"] }).Validate());
+    }
+
     [Fact]
     public async Task Learn_and_undo_need_the_token_and_a_refused_one_changes_nothing()
     {
@@ -186,6 +226,28 @@ public sealed class ServeTests(ServeFixture fx, ITestOutputHelper output) : ICla
         request.Content = new ByteArrayContent(body);
         request.Content.Headers.ContentType = System.Net.Http.Headers.MediaTypeHeaderValue.Parse(contentType);
         await AssertRefused(h, request, expected, fragment);
+    }
+
+    /// <summary>
+    /// The 4,000-character limit counts Unicode characters (scalar values), as docs/serve.md says: 4,000 emoji (8,000
+    /// UTF-16 units, 16,000 UTF-8 bytes) are accepted and 4,001 are refused naming the count. Before, .NET's UTF-16
+    /// length was compared, so 2,001 emoji were already "4002 characters".
+    /// </summary>
+    [Fact]
+    public async Task The_text_limit_counts_unicode_characters_not_utf16_units_or_bytes()
+    {
+        await using var h = await ServeHost.StartAsync(fx.Options());
+        string emoji = "\U0001F600";
+        string fits = string.Concat(Enumerable.Repeat(emoji, 4000));
+        Assert.Equal(8000, fits.Length);
+        var (ok, _) = await h.PostAsync("/ask", new { prompt = fits, max_tokens = 1, raw = true }, token: null);
+        Assert.NotEqual(400, ok);                              // not refused by the character limit (the context limit may still apply)
+        var (status, json) = await h.PostAsync("/ask", new { prompt = fits + emoji, max_tokens = 1 }, token: null);
+        Assert.Equal(400, status);
+        Assert.Contains("is 4001 characters; the limit is 4000", json!["error"]!["message"]!.GetValue<string>());
+        var (s2, j2) = await h.PostAsync("/learn", new { text = "é" + fits });
+        Assert.Equal(400, s2);
+        Assert.Contains("4001 characters", j2!["error"]!["message"]!.GetValue<string>());
     }
 
     [Fact]
@@ -363,6 +425,77 @@ public sealed class ServeTests(ServeFixture fx, ITestOutputHelper output) : ICla
         }
     }
 
+    /// <summary>Posts a streamed completion and returns the content type and the data of each server-sent event, in order.</summary>
+    static async Task<(int Status, string? ContentType, List<string> Events)> StreamAsync(ServeHost h, object body)
+    {
+        using var res = await h.Client.SendAsync(h.Request(HttpMethod.Post, "/v1/completions", body, token: null), HttpCompletionOption.ResponseHeadersRead);
+        string text = await res.Content.ReadAsStringAsync();
+        var events = new List<string>();
+        foreach (string block in text.Split("\n\n", StringSplitOptions.RemoveEmptyEntries))
+        {
+            Assert.StartsWith("data: ", block);
+            events.Add(block["data: ".Length..]);
+        }
+        return ((int)res.StatusCode, res.Content.Headers.ContentType?.MediaType, events);
+    }
+
+    /// <summary>
+    /// <c>stream: true</c> answers text/event-stream in the shape OpenAI's client reads: chunks of one choice with text
+    /// and a null finish_reason, one last chunk per choice with its finish_reason, with include_usage a final chunk with
+    /// no choices and the usage, then [DONE]. The pieces of each choice concatenate to the same text as the answer
+    /// without streaming (greedy and seeded sampling, a stop sequence, n = 2). Before, stream: true was a 400.
+    /// </summary>
+    [Fact]
+    public async Task Stream_true_sends_server_sent_events_that_add_up_to_the_plain_completion()
+    {
+        await using var h = await ServeHost.StartAsync(fx.Options());
+        var (_, free) = await h.PostAsync("/v1/completions", new { prompt = "Bela lives in", max_tokens = 12 }, token: null);
+        string full = ChoiceText(free);
+        string stop = full.Length >= 4 ? full.Substring(2, 2) : "zz";
+        var cases = new (object Plain, object Streamed)[]
+        {
+            (new { prompt = "Bela lives in", max_tokens = 12 },
+             new { prompt = "Bela lives in", max_tokens = 12, stream = true, stream_options = new { include_usage = true } }),
+            (new { prompt = "Bela lives in", max_tokens = 12, stop },
+             new { prompt = "Bela lives in", max_tokens = 12, stop, stream = true, stream_options = new { include_usage = true } }),
+            (new { prompt = "Ada lives in", max_tokens = 6, n = 2, temperature = 1.0, seed = 5 },
+             new { prompt = "Ada lives in", max_tokens = 6, n = 2, temperature = 1.0, seed = 5, stream = true, stream_options = new { include_usage = true } }),
+        };
+        foreach (var (plainBody, streamBody) in cases)
+        {
+            var (_, plain) = await h.PostAsync("/v1/completions", plainBody, token: null);
+            var (status, type, events) = await StreamAsync(h, streamBody);
+            output.WriteLine(string.Join("\n", events));
+            Assert.Equal(200, status);
+            Assert.Equal("text/event-stream", type);
+            Assert.Equal("[DONE]", events[^1]);
+            var chunks = events[..^1].Select(e => JsonNode.Parse(e)!).ToList();
+            Assert.All(chunks, c => Assert.Equal("text_completion", c["object"]!.GetValue<string>()));
+            Assert.Single(chunks.Select(c => c["id"]!.GetValue<string>()).Distinct());
+            var usage = chunks[^1];
+            Assert.Empty(usage["choices"]!.AsArray());
+            Assert.Equal(plain!["usage"]!.ToJsonString(), usage["usage"]!.ToJsonString());
+            var choiceChunks = chunks[..^1];
+            Assert.All(choiceChunks, c => Assert.Null(c["usage"]));
+            var plainChoices = plain["choices"]!.AsArray();
+            for (int i = 0; i < plainChoices.Count; i++)
+            {
+                var mine = choiceChunks.Select(c => c["choices"]!.AsArray().Single()!).Where(c => c["index"]!.GetValue<int>() == i).ToList();
+                Assert.All(mine, c => Assert.True(c.AsObject().ContainsKey("finish_reason") && c.AsObject().ContainsKey("logprobs")));
+                Assert.All(mine[..^1], c => Assert.Null(c["finish_reason"]));
+                Assert.Equal(plainChoices[i]!["finish_reason"]!.GetValue<string>(), mine[^1]["finish_reason"]!.GetValue<string>());
+                Assert.Equal(plainChoices[i]!["text"]!.GetValue<string>(), string.Concat(mine.Select(c => c["text"]!.GetValue<string>())));
+            }
+        }
+        // Without include_usage there is no usage chunk; a bad stream_options is a 400 naming it.
+        var (_, _, plainEvents) = await StreamAsync(h, new { prompt = "Bela lives in", max_tokens = 3, stream = true });
+        Assert.Equal("[DONE]", plainEvents[^1]);
+        Assert.All(plainEvents[..^1], e => Assert.Single(JsonNode.Parse(e)!["choices"]!.AsArray()));
+        var (bad, json) = await h.PostAsync("/v1/completions", new { prompt = "Hi", stream = true, stream_options = new { include_usage = true, extra = 1 } }, token: null);
+        Assert.Equal(400, bad);
+        Assert.Equal("stream_options", json!["error"]!["param"]!.GetValue<string>());
+    }
+
     [Fact]
     public async Task N_choices_are_seeded_per_index_top_p_cuts_the_nucleus_and_sampling_without_a_seed_differs()
     {
@@ -415,7 +548,7 @@ public sealed class ServeTests(ServeFixture fx, ITestOutputHelper output) : ICla
     [InlineData("frequency_penalty", "0.5")]
     [InlineData("presence_penalty", "-1")]
     [InlineData("logit_bias", "{\"50\": 5}")]
-    [InlineData("stream", "true")]
+    [InlineData("stream_options", "{\"include_usage\": true}")]
     [InlineData("functions", "[]")]
     [InlineData("temprature", "0.5")]
     public async Task An_unsupported_completion_field_is_an_openai_shaped_400_naming_it(string field, string value)
@@ -636,6 +769,31 @@ public sealed class ServeTests(ServeFixture fx, ITestOutputHelper output) : ICla
         // Without the guard the same learn is accepted.
         await using var open = await ServeHost.StartAsync(fx.Options() with { CheckEvery = 1, CheckLimit = 4, Lr = 1e4 });
         Assert.Equal(200, (await open.PostAsync("/learn", new { text = "Ada lives in Zorn." })).Status);
+    }
+
+    /// <summary>
+    /// A learn runs the training step of smf finetune, divergence checks included: with lr 1e30 the update stays finite
+    /// (rows of norm ~1e28) but is refused as diverged — 422, nothing journaled or listed, both tables as before — and
+    /// the service goes on answering. Before the shared step the service skipped these checks and acknowledged the learn.
+    /// </summary>
+    [Fact]
+    public async Task A_learn_whose_step_diverges_is_refused_and_restores_the_rows()
+    {
+        var options = fx.Options() with { Lr = 1e30 };
+        await using var h = await ServeHost.StartAsync(options);
+        using var before = h.Service.SnapshotValues();
+        var (status, json) = await h.PostAsync("/learn", new { text = "Ada lives in Zorn." });
+        Assert.Equal(422, status);
+        Assert.Equal("diverged", json!["error"]!["type"]!.GetValue<string>());
+        string message = json["error"]!["message"]!.GetValue<string>();
+        Assert.Contains("learn refused: training diverged (a memory value row has norm", message);
+        Assert.Contains("--lr", message);
+        Assert.Empty(h.Service.Learned());
+        Assert.Equal(0, (await h.GetAsync("/stats")).Json!["journal_lines"]!.GetValue<long>());
+        SameTable(before.clone(), h.Service.SnapshotValues(), "served table after a refused learn");
+        SameTable(before.clone(), h.Service.SnapshotLearnerValues(), "learner table after a refused learn");
+        Assert.False(File.Exists(Path.Combine(options.EffectiveStateDir, Journal.LearnsFolder, "00000001.safetensors")));
+        Assert.Equal(200, (await h.PostAsync("/ask", new { prompt = "Ada lives in", max_tokens = 2 })).Status);
     }
 
     [Fact]

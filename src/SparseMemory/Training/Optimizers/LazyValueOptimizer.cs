@@ -63,6 +63,9 @@ public sealed class LazyValueOptimizer : IStepOptimizer
     public IReadOnlyList<Tensor> HeldGradients(int group) => group == _valueGroup ? _values.HeldGradients(0) : [];
 
     /// <inheritdoc/>
+    public (Tensor Table, long[] Rows)? UpdatedRows => _values.UpdatedRows;
+
+    /// <inheritdoc/>
     public void Step()
     {
         _dense?.Step();

@@ -41,6 +41,9 @@ public sealed class RowTableOptimizer(IRowUpdate update, string name, double bas
     public long[] Rows => _rows;
 
     /// <inheritdoc/>
+    public (Tensor Table, long[] Rows)? UpdatedRows => _values is null ? null : (_values, _rows);
+
+    /// <inheritdoc/>
     public void SetLearningRate(int group, double lr) => _lr = lr;
 
     /// <summary>The row gradients of this step: the trainer clips them and counts them in the gradient norm.</summary>
