@@ -101,6 +101,15 @@ public sealed class ServeProcessTests(ServeFixture fx, ITestOutputHelper output)
     }
 
     [Fact]
+    public void Serve_help_lists_config_and_allowed_hosts()
+    {
+        var (code, stdout, _) = Smf.Run("serve", "--help");
+        Assert.Equal(0, code);
+        foreach (string option in new[] { "--config", "--allowed-hosts", "--allow-remote", "--urls", "--token-file" })
+            Assert.Contains(option, stdout);
+    }
+
+    [Fact]
     public void Serve_config_errors_name_the_key_before_anything_is_loaded()
     {
         string dir = Fixtures.TempDir("serve-config");
