@@ -78,6 +78,9 @@ public static class ServeApp
         BindingAddress address;
         try { address = BindingAddress.Parse(url); }
         catch (FormatException) { throw new ArgumentException($"{what}: '{url}' is not a URL (e.g. http://127.0.0.1:5077)"); }
+        if (string.Equals(address.Host, "localhost", StringComparison.OrdinalIgnoreCase) && address.Port == 0)
+            throw new ArgumentException($"{what}: {url}: Kestrel picks no free port for localhost (it listens on 127.0.0.1 and [::1] with one port); " +
+                                        "give a port, or http://127.0.0.1:0 for a free one");
         if (!allowRemote && (address.IsUnixPipe || address.IsNamedPipe || !IsLoopbackHost(address.Host)))
             throw new ArgumentException($"{what}: {url} is not a loopback address (only localhost, 127.x.x.x or [::1]; a host name, *, + or 0.0.0.0 listens on every interface); " +
                                         "pass --allow-remote to listen on it (put TLS in front: the token travels in clear)");

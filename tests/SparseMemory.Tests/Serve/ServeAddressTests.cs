@@ -54,6 +54,14 @@ public sealed class ServeAddressTests
     }
 
     [Fact]
+    public void Localhost_with_port_0_is_refused_with_the_address_to_use_instead()
+    {
+        foreach (bool allowRemote in new[] { false, true })
+            Assert.Contains("http://127.0.0.1:0", Assert.Throws<ArgumentException>(() => ServeApp.CheckLoopback("http://LocalHost:0", allowRemote)).Message);
+        ServeApp.CheckLoopback("http://127.0.0.1:0;http://[::1]:0;http://localhost:5077", allowRemote: false);
+    }
+
+    [Fact]
     public void Not_a_url_or_no_address_is_refused()
     {
         Assert.Contains("not a URL", Assert.Throws<ArgumentException>(() => ServeApp.CheckLoopback("127.0.0.1:5077", false)).Message);
@@ -74,7 +82,8 @@ public sealed class ServeAddressTests
     [InlineData("http://loopback:5077")]
     [InlineData("http://0.0.0.0@127.0.0.1:5077")]
     [InlineData("http://*:5077")]
-    public void Smf_serve_refuses_a_bypass_form_in_one_line_before_loading_anything(string urls)
+    [InlineData("http://localhost:0")]                    // loopback, but Kestrel would fail after the model is loaded
+    public void Smf_serve_refuses_a_bypass_form_or_localhost_port_0_in_one_line_before_loading_anything(string urls)
     {
         var (code, _, err) = Smf.Run("serve", "--model", "/nonexistent-model", "--urls", urls, "--token-file", "/nonexistent-token");
         Assert.Equal(2, code);

@@ -51,7 +51,7 @@ public sealed class ServeListenTests(ServeFixture fx, ITestOutputHelper output) 
 {
     [NonLoopbackTheory]
     [InlineData("http://127.0.0.1:0", false, false)]
-    [InlineData("http://localhost:{port}", false, false)]   // Kestrel binds no dynamic port for localhost (both 127.0.0.1 and [::1]): a free one
+    [InlineData("http://localhost:{port}", false, false)]   // smf serve refuses localhost:0 (Kestrel binds no dynamic port for it): a free port
     [InlineData("http://0.0.0.0:0", true, true)]
     public async Task A_loopback_server_refuses_connections_on_the_machines_other_address(string urls, bool allowRemote, bool reachableOutside)
     {
