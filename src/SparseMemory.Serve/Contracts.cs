@@ -20,21 +20,33 @@ public sealed record AskResponse(string Text, string PromptUsed, bool Wrapped);
 
 /// <summary>
 /// POST /v1/completions body (the OpenAI legacy completions shape). <c>stop</c> is a string or an array of up to 4.
-/// Other OpenAI fields are refused unless they hold their neutral default; unknown fields are refused.
+/// <c>echo</c> puts the prompt before the completion; <c>logprobs</c> (0 to 5) asks for each token's log-probability
+/// and that many alternatives (not with <c>stream</c>). Other OpenAI fields are refused unless they hold their neutral
+/// default; unknown fields are refused.
 /// </summary>
 public sealed record CompletionBody(string Prompt, string? Model = null, int? MaxTokens = null, double? Temperature = null, double? TopP = null,
-    int? N = null, string[]? Stop = null, int? Seed = null, bool? Stream = null, StreamOptions? StreamOptions = null);
+    int? N = null, string[]? Stop = null, int? Seed = null, bool? Stream = null, StreamOptions? StreamOptions = null, bool? Echo = null, int? Logprobs = null);
 
 /// <summary><c>stream_options</c> of a completion (only with <c>stream: true</c>).</summary>
 public sealed record StreamOptions(bool? IncludeUsage = null);
 
-/// <summary>One choice of a completion (<c>logprobs</c> is always null: they are not computed).</summary>
+/// <summary>One choice of a completion; <c>logprobs</c> is null unless the request asked for them.</summary>
 public sealed record CompletionChoice(string Text, int Index, string FinishReason,
-    [property: System.Text.Json.Serialization.JsonIgnore(Condition = System.Text.Json.Serialization.JsonIgnoreCondition.Never)] object? Logprobs = null)
+    [property: System.Text.Json.Serialization.JsonIgnore(Condition = System.Text.Json.Serialization.JsonIgnoreCondition.Never)] CompletionLogprobs? Logprobs = null)
 {
     /// <summary>Tokens generated for this choice (summed into <see cref="CompletionUsage.CompletionTokens"/>; not sent).</summary>
     [System.Text.Json.Serialization.JsonIgnore] public int Tokens { get; init; }
 }
+
+/// <summary>
+/// The <c>logprobs</c> of a choice (OpenAI's legacy shape), one entry per token in the four parallel arrays: the token as
+/// the tokenizer decodes its id alone, its natural-log probability under the distribution it was sampled from
+/// (softmax of logits / temperature; the model's softmax when greedy; the top_p cut is not applied), the most likely
+/// tokens at that position with theirs (at most <c>logprobs</c> of them, most likely first; empty for <c>logprobs: 0</c>),
+/// and where the token starts in the choice's <c>text</c> (UTF-16 code units). With <c>echo</c> the prompt's tokens come
+/// first; the first of them has null in <c>token_logprobs</c> and <c>top_logprobs</c> (nothing precedes it).
+/// </summary>
+public sealed record CompletionLogprobs(string[] Tokens, double?[] TokenLogprobs, Dictionary<string, double>?[] TopLogprobs, int[] TextOffset);
 
 /// <summary>Token counts of a completion.</summary>
 public sealed record CompletionUsage(int PromptTokens, int CompletionTokens, int TotalTokens);

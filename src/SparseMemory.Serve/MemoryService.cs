@@ -35,7 +35,9 @@ public sealed record LearnResult(long Id, long[] Rows, double Loss, double Final
 /// <param name="Text">The generated text, cut before the first stop sequence.</param>
 /// <param name="Tokens">Tokens the model generated (the end-of-text token excluded; a stop sequence's tokens included).</param>
 /// <param name="FinishReason"><c>length</c> when <see cref="SamplingOptions.MaxTokens"/> cut generation off, else <c>stop</c> (end of text or a stop sequence).</param>
-public sealed record Completion(string Text, int Tokens, string FinishReason);
+/// <param name="Logprobs">With <c>logprobs</c>: the generated tokens' (offsets into <paramref name="Text"/>; after a stop sequence cut, the tokens that begin before the cut).</param>
+/// <param name="PromptLogprobs">With <c>logprobs</c> and <c>echo</c>: the prompt tokens' (offsets into the prompt as decoded; the first has no log-probability).</param>
+public sealed record Completion(string Text, int Tokens, string FinishReason, CompletionLogprobs? Logprobs = null, CompletionLogprobs? PromptLogprobs = null);
 
 /// <summary>The outcome of an undo: the learns restored (newest first) and the rows written.</summary>
 public sealed record UndoResult(long[] Undone, int Rows);
@@ -577,22 +579,46 @@ public sealed class MemoryService : IDisposable
     /// is then cut before it). Accounting comes from the generated ids, never from re-tokenizing the text. With
     /// <paramref name="onText"/>, each piece of text that can no longer change (not part of a possible stop sequence, no
     /// incomplete UTF-8 character at its end) is handed over as soon as it is generated (server-sent events); the pieces
-    /// concatenate to the completion's text.
+    /// concatenate to the completion's text. With <paramref name="logprobs"/> (k ≥ 0) the completion carries each
+    /// generated token's log-probability and the k most likely tokens at its position, taken from the very logits the
+    /// sampler picked from (<see cref="Completion.Logprobs"/>); with <paramref name="echoLogprobs"/> too, those of the
+    /// prompt's tokens (one forward pass over the prompt; <see cref="Completion.PromptLogprobs"/>).
     /// </summary>
-    public Task<Completion> CompleteAsync(int[] promptIds, SamplingOptions sampling, IReadOnlyList<string> stops, Action<string>? onText = null) =>
-        Enqueue(() => Complete(promptIds, sampling, stops, onText), write: false);
+    public Task<Completion> CompleteAsync(int[] promptIds, SamplingOptions sampling, IReadOnlyList<string> stops, Action<string>? onText = null,
+        int? logprobs = null, bool echoLogprobs = false) =>
+        Enqueue(() => Complete(promptIds, sampling, stops, onText, logprobs, echoLogprobs), write: false);
 
     /// <summary><see cref="CompleteAsync"/>, waited for.</summary>
-    public Completion Complete(int[] promptIds, SamplingOptions sampling, IReadOnlyList<string> stops) =>
-        OnTorchThread ? Complete(promptIds, sampling, stops, null) : CompleteAsync(promptIds, sampling, stops).GetAwaiter().GetResult();
+    public Completion Complete(int[] promptIds, SamplingOptions sampling, IReadOnlyList<string> stops, int? logprobs = null, bool echoLogprobs = false) =>
+        OnTorchThread ? Complete(promptIds, sampling, stops, null, logprobs, echoLogprobs)
+            : CompleteAsync(promptIds, sampling, stops, null, logprobs, echoLogprobs).GetAwaiter().GetResult();
 
-    Completion Complete(int[] promptIds, SamplingOptions sampling, IReadOnlyList<string> stops, Action<string>? onText)
+    Completion Complete(int[] promptIds, SamplingOptions sampling, IReadOnlyList<string> stops, Action<string>? onText, int? logprobs, bool echoLogprobs)
     {
         var tok = _server.Tokenizer;
         var seen = new List<int>();
         int sent = 0;
-        Func<int, bool>? stopAfter = stops.Count == 0 && onText is null ? null : id =>
+        bool watch = stops.Count > 0 || onText is not null;
+        // Logprobs: each step's log-probabilities (the logits the sampler reads, as it scales them) are kept until the
+        // token picked from them is known, then the picked token's value and the step's top k are recorded.
+        float[]? step = null;
+        (int[] Ids, float[] Values) stepTop = ([], []);
+        var chosen = new List<float>();
+        var tops = new List<(int[] Ids, float[] Values)>();
+        Action<IReadOnlyList<int>, Tensor>? observe = logprobs is not int k ? null : (_, logits) =>
         {
+            using var lp = LogProbs(logits, sampling.Temperature);
+            step = lp.select(0, 0).cpu().data<float>().ToArray();
+            stepTop = TopK(lp, k)[0];
+        };
+        Func<int, bool>? stopAfter = !watch && logprobs is null ? null : id =>
+        {
+            if (logprobs is not null)
+            {
+                chosen.Add(step![id]);
+                tops.Add(stepTop);
+            }
+            if (!watch) return false;
             seen.Add(id);
             string text = tok.Decode(seen.ToArray());
             int at = stops.Count == 0 ? -1 : FirstStop(text, stops);
@@ -603,13 +629,107 @@ public sealed class MemoryService : IDisposable
             }
             return at >= 0;
         };
-        int[] ids = TextGenerator.GenerateIds(_server.Model, [promptIds], sampling, sampling.StopAtEos ? tok.EosId : null, stopAfter, 1)[0];
+        int[] ids = TextGenerator.GenerateIds(_server.Model, [promptIds], sampling, sampling.StopAtEos ? tok.EosId : null, stopAfter, 1, observe)[0];
         string full = tok.Decode(ids);
         int cut = stops.Count == 0 ? -1 : FirstStop(full, stops);
         var result = cut >= 0 ? new Completion(full[..cut], ids.Length, "stop")
             : new Completion(full, ids.Length, ids.Length >= sampling.MaxTokens ? "length" : "stop");
+        if (logprobs is not null)
+        {
+            if (chosen.Count != ids.Length) throw new InvalidOperationException($"logprobs: {chosen.Count} steps recorded for {ids.Length} tokens");
+            var lp = Logprobs(ids, chosen.Select(v => (float?)v).ToArray(), tops.Select(t => ((int[], float[])?)t).ToArray());
+            if (cut >= 0)
+            {
+                int keep = lp.TextOffset.Count(o => o < cut);
+                lp = new CompletionLogprobs(lp.Tokens[..keep], lp.TokenLogprobs[..keep], lp.TopLogprobs[..keep], lp.TextOffset[..keep]);
+            }
+            result = result with { Logprobs = lp, PromptLogprobs = echoLogprobs ? PromptLogprobs(promptIds, logprobs.Value, sampling.Temperature) : null };
+        }
         if (onText is not null && result.Text.Length > sent) onText(result.Text[sent..]);
         return result;
+    }
+
+    /// <summary>
+    /// Log-probabilities of the next token, float32, per row: log_softmax(logits / temperature), or of the logits
+    /// themselves when greedy (temperature 0), as <see cref="TextGenerator"/>'s sampler scales them.
+    /// </summary>
+    static Tensor LogProbs(Tensor logits, double temperature)
+    {
+        using var scope = torch.NewDisposeScope();
+        var x = logits.to(ScalarType.Float32);
+        if (temperature > 0) x = x / temperature;
+        return torch.nn.functional.log_softmax(x, -1).MoveToOuterDisposeScope();
+    }
+
+    /// <summary>The <paramref name="k"/> largest values of each row of <paramref name="lp"/> [rows, V] with their ids, largest first.</summary>
+    static (int[] Ids, float[] Values)[] TopK(Tensor lp, int k)
+    {
+        int rows = (int)lp.shape[0];
+        if (k == 0) return Enumerable.Repeat((Array.Empty<int>(), Array.Empty<float>()), rows).ToArray();
+        using var scope = torch.NewDisposeScope();
+        var (values, idx) = lp.topk(Math.Min(k, (int)lp.shape[1]), -1, largest: true, sorted: true);
+        var v = values.cpu().data<float>().ToArray();
+        var i = idx.cpu().data<long>().ToArray();
+        int kk = (int)values.shape[1];
+        return Enumerable.Range(0, rows).Select(r => (i.Skip(r * kk).Take(kk).Select(x => (int)x).ToArray(), v.Skip(r * kk).Take(kk).ToArray())).ToArray();
+    }
+
+    /// <summary>
+    /// The logprobs of <paramref name="ids"/> in OpenAI's shape: each token decoded alone, its log-probability (null
+    /// where there is none, or where it is not finite), its position's top tokens as a map (a token string that two ids
+    /// decode to keeps the more likely one), and its start in the decoded text: the length of the text of the tokens
+    /// before it, less a trailing U+FFFD of an incomplete UTF-8 character (a token that ends inside a character starts
+    /// where that character does).
+    /// </summary>
+    CompletionLogprobs Logprobs(int[] ids, float?[] chosen, (int[] Ids, float[] Values)?[] tops)
+    {
+        var tok = _server.Tokenizer;
+        var tokens = new string[ids.Length];
+        var offsets = new int[ids.Length];
+        var topMaps = new Dictionary<string, double>?[ids.Length];
+        for (int i = 0; i < ids.Length; i++)
+        {
+            tokens[i] = tok.Decode([ids[i]]);
+            offsets[i] = i == 0 ? 0 : tok.Decode(ids[..i]).TrimEnd('\uFFFD').Length;
+            if (tops[i] is not { } t) continue;
+            var map = new Dictionary<string, double>();
+            for (int j = 0; j < t.Ids.Length; j++)
+                if (float.IsFinite(t.Values[j])) map.TryAdd(tok.Decode([t.Ids[j]]), t.Values[j]);
+            topMaps[i] = map;
+        }
+        var values = chosen.Select(v => v is float f && float.IsFinite(f) ? (double?)f : null).ToArray();
+        return new CompletionLogprobs(tokens, values, topMaps, offsets);
+    }
+
+    /// <summary>
+    /// The prompt tokens' logprobs: one forward pass over the prompt, each token scored by the log-probabilities at the
+    /// position before it (scaled by <paramref name="temperature"/> as generation scales them); the first token has none.
+    /// </summary>
+    CompletionLogprobs PromptLogprobs(int[] promptIds, int k, double temperature)
+    {
+        var model = _server.Model;
+        bool wasTraining = model.training;
+        model.eval();
+        try
+        {
+            using var scope = torch.NewDisposeScope();
+            using var _ = torch.no_grad();
+            var device = model.parameters().First().device;
+            int n = promptIds.Length;
+            var chosen = new float?[n];
+            var tops = new (int[] Ids, float[] Values)?[n];
+            if (n > 1)
+            {
+                var input = torch.tensor(promptIds.Select(x => (long)x).ToArray(), [1, n], device: device);
+                var lp = LogProbs(model.forward(input).select(0, 0).narrow(0, 0, n - 1), temperature);   // [n-1, V]: position i predicts token i+1
+                var next = torch.tensor(promptIds.Skip(1).Select(x => (long)x).ToArray(), [n - 1, 1], device: device);
+                var picked = lp.gather(-1, next).cpu().data<float>().ToArray();
+                var top = TopK(lp, k);
+                for (int i = 1; i < n; i++) { chosen[i] = picked[i - 1]; tops[i] = top[i - 1]; }
+            }
+            return Logprobs(promptIds, chosen, tops);
+        }
+        finally { model.train(wasTraining); }
     }
 
     /// <summary>

@@ -229,7 +229,23 @@ public static class RequestReader
     }
 
     /// <summary>Fields of <c>POST /v1/completions</c> that the service implements.</summary>
-    public static readonly string[] CompletionFields = ["model", "prompt", "max_tokens", "temperature", "top_p", "n", "stop", "seed", "stream", "stream_options"];
+    public static readonly string[] CompletionFields = ["model", "prompt", "max_tokens", "temperature", "top_p", "n", "stop", "seed", "stream", "stream_options", "echo", "logprobs"];
+
+    /// <summary>Most alternatives <c>logprobs</c> may ask for per position (as OpenAI).</summary>
+    public const int MaxLogprobs = 5;
+
+    /// <summary>
+    /// <c>logprobs</c> of a completion: null when absent or null, else an integer in [0, <see cref="MaxLogprobs"/>], the
+    /// alternatives wanted per position. Not with <c>stream: true</c> (the streamed pieces of text are not token-aligned).
+    /// </summary>
+    public static int? Logprobs(JsonElement o, bool stream)
+    {
+        const string name = "logprobs";
+        if (!o.TryGetProperty(name, out var v) || v.ValueKind == JsonValueKind.Null) return null;
+        int k = Int(o, name, 0, MaxLogprobs, 0);
+        if (stream) throw Bad($"field '{name}' is not supported with \"stream\": true on this server; ask without streaming", name);
+        return k;
+    }
 
     /// <summary>
     /// OpenAI completion fields the service does not implement, each with the one value that asks for nothing (null
@@ -238,8 +254,6 @@ public static class RequestReader
     /// </summary>
     static readonly Dictionary<string, Func<JsonElement, JsonElement, bool>> NeutralCompletionFields = new()
     {
-        ["echo"] = (v, _) => v.ValueKind == JsonValueKind.False,
-        ["logprobs"] = (_, _) => false,
         ["suffix"] = (_, _) => false,
         ["best_of"] = (v, o) => v.TryGetInt32Safe() is int b && b == (o.TryGetProperty("n", out var n) && n.TryGetInt32Safe() is int k ? k : 1),
         ["frequency_penalty"] = (v, _) => v.ValueKind == JsonValueKind.Number && v.GetDouble() == 0,

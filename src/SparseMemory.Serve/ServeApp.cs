@@ -130,6 +130,14 @@ public static class ServeApp
                 };
                 return Task.CompletedTask;
             });
+            // top_logprobs holds null for the first echoed prompt token; the generator drops the nullability of array items.
+            o.AddSchemaTransformer((schema, ctx, _) =>
+            {
+                if (ctx.JsonTypeInfo.Type == typeof(CompletionLogprobs) && schema.Properties?.TryGetValue("top_logprobs", out var top) == true
+                    && top is Microsoft.OpenApi.OpenApiSchema { Items: Microsoft.OpenApi.OpenApiSchema items })
+                    items.Type |= Microsoft.OpenApi.JsonSchemaType.Null;
+                return Task.CompletedTask;
+            });
             o.AddOperationTransformer((op, ctx, _) =>
             {
                 var metadata = ctx.Description.ActionDescriptor.EndpointMetadata;
@@ -325,25 +333,28 @@ public static class ServeApp
                     $"the model's context is {service.ContextLength} tokens, but the prompt has {promptIds.Length} and max_tokens asks for {maxTokens} more ({promptIds.Length + maxTokens} in all); shorten the prompt or lower max_tokens",
                     promptIds.Length > service.ContextLength ? "prompt" : "max_tokens", "context_length_exceeded");
             var (stream, includeUsage) = RequestReader.StreamOptions(o);
+            bool echo = RequestReader.Bool(o, "echo", false);
+            int? logprobs = RequestReader.Logprobs(o, stream);
             var id = "cmpl-" + Convert.ToHexStringLower(RandomNumberGenerator.GetBytes(12));
             long created = DateTimeOffset.UtcNow.ToUnixTimeSeconds();
             if (stream)
             {
                 await StreamCompletionAsync(ctx, service, app.Logger, id, created, modelName, promptIds, n, temperature,
-                    i => new SamplingOptions(maxTokens, temperature, topP, unchecked(seed + i)), stops, includeUsage);
+                    i => new SamplingOptions(maxTokens, temperature, topP, unchecked(seed + i)), stops, includeUsage, echo ? prompt : null);
                 return Results.Empty;
             }
             var choices = new CompletionChoice[n];
             for (int i = 0; i < n; i++)
             {
                 if (i > 0 && temperature == 0) { choices[i] = choices[0] with { Index = i }; continue; }   // greedy: every choice is the same
-                var c = await service.CompleteAsync(promptIds, new SamplingOptions(maxTokens, temperature, topP, unchecked(seed + i)), stops);
-                choices[i] = new CompletionChoice(c.Text, i, c.FinishReason) { Tokens = c.Tokens };
+                var c = await service.CompleteAsync(promptIds, new SamplingOptions(maxTokens, temperature, topP, unchecked(seed + i)), stops,
+                    logprobs: logprobs, echoLogprobs: echo && logprobs is not null);
+                choices[i] = new CompletionChoice(echo ? prompt + c.Text : c.Text, i, c.FinishReason, Echoed(c, echo ? prompt : null)) { Tokens = c.Tokens };
             }
             int completionTokens = choices.Sum(c => c.Tokens);
             return Results.Json(new CompletionResponse(id, "text_completion", created, modelName,
                 choices, new CompletionUsage(promptIds.Length, completionTokens, promptIds.Length + completionTokens)), Json);
-        }))).WithSummary("OpenAI-style text completion (prompt used as is; temperature 0 = greedy, the default; stop, n, top_p, seed)")
+        }))).WithSummary("OpenAI-style text completion (prompt used as is; temperature 0 = greedy, the default; stop, n, top_p, seed, echo, logprobs)")
             .Accepts<CompletionBody>("application/json").Produces<CompletionResponse>()
             .Errors(true, options.ProtectAsk ? [400, 401, 404, 413, 415, 500, 503] : [400, 404, 413, 415, 500, 503])
             .WithMetadata(options.ProtectAsk ? [new RequiresToken(), new StreamsEvents()] : [new StreamsEvents()]);
@@ -360,15 +371,29 @@ public static class ServeApp
     }
 
     /// <summary>
+    /// A choice's logprobs as the response carries them: the generated tokens', and with <paramref name="echo"/> (the
+    /// prompt, which the choice's text then starts with) the prompt tokens' first, the generated tokens' offsets moved
+    /// past the prompt. Null when the request did not ask for logprobs.
+    /// </summary>
+    static CompletionLogprobs? Echoed(Completion c, string? echo)
+    {
+        if (c.Logprobs is not { } g || echo is null) return c.Logprobs;
+        var p = c.PromptLogprobs!;
+        return new CompletionLogprobs([.. p.Tokens, .. g.Tokens], [.. p.TokenLogprobs, .. g.TokenLogprobs], [.. p.TopLogprobs, .. g.TopLogprobs],
+            [.. p.TextOffset, .. g.TextOffset.Select(x => x + echo.Length)]);
+    }
+
+    /// <summary>
     /// Answers a completion with server-sent events in the shape OpenAI's clients read: one <c>data: {chunk}</c> event per
     /// piece of text as it is generated (<c>object</c> <c>text_completion</c>, one choice with <c>text</c>, <c>index</c>,
-    /// <c>logprobs</c> null and <c>finish_reason</c> null), then per choice an event with empty text and its
+    /// <c>logprobs</c> null and <c>finish_reason</c> null; with <paramref name="echo"/> the prompt opens each choice's
+    /// first event), then per choice an event with empty text and its
     /// <c>finish_reason</c>, with <c>include_usage</c> a last event with no choices and <c>usage</c>, and <c>data: [DONE]</c>.
     /// The first choice is queued before the headers are written, so a full queue is still a 503 with a JSON body; a
     /// failure after that ends the stream with an <c>error</c> event.
     /// </summary>
     static async Task StreamCompletionAsync(HttpContext ctx, MemoryService service, ILogger log, string id, long created, string model,
-        int[] promptIds, int n, double temperature, Func<int, SamplingOptions> sampling, IReadOnlyList<string> stops, bool includeUsage)
+        int[] promptIds, int n, double temperature, Func<int, SamplingOptions> sampling, IReadOnlyList<string> stops, bool includeUsage, string? echo)
     {
         var response = ctx.Response;
         var abort = ctx.RequestAborted;
@@ -394,10 +419,11 @@ public static class ServeApp
                 if (i > 0 && temperature == 0)
                 {
                     c = first!;                                   // greedy: every choice is the same
-                    if (c.Text.Length > 0) await Send(Chunk(i, c.Text, null));
+                    if ((echo ?? "").Length + c.Text.Length > 0) await Send(Chunk(i, echo + c.Text, null));
                 }
                 else
                 {
+                    if (echo is not null) await Send(Chunk(i, echo, null));
                     if (i > 0)
                     {
                         pieces = System.Threading.Channels.Channel.CreateUnbounded<string>(new() { SingleReader = true, SingleWriter = true });

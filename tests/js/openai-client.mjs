@@ -20,6 +20,11 @@ out.stopped = { stop, text: stopped.choices[0].text, finish_reason: stopped.choi
 const many = await client.completions.create({ model, prompt, max_tokens: 4, n: 2, temperature: 1, seed: 5 });
 out.many = many.choices.map(c => ({ index: c.index, text: c.text, finish_reason: c.finish_reason }));
 
+const scored = await client.completions.create({ model, prompt, max_tokens: 8, echo: true, logprobs: 2 });
+const lp = scored.choices[0].logprobs;
+out.scored = { text: scored.choices[0].text, usage: scored.usage, tokens: lp.tokens, token_logprobs: lp.token_logprobs,
+  top_logprobs: lp.top_logprobs, text_offset: lp.text_offset };
+
 const stream = await client.completions.create({ model, prompt, max_tokens: 8, stream: true, stream_options: { include_usage: true } });
 const pieces = [];
 let finish = null, usage = null;

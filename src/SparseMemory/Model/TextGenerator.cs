@@ -70,7 +70,8 @@ public static class TextGenerator
     /// <summary>
     /// Token-level decoding: the continuation ids of each prompt (non-empty id arrays), in input order. A row stops at
     /// <paramref name="eosId"/> (not included) or after a token for which <paramref name="stopAfter"/> is true (included).
-    /// <paramref name="observe"/>, for tests, sees every step's next-token logits [b, V] with the prompt index of each row.
+    /// <paramref name="observe"/> sees every step's next-token logits [b, V] with the prompt index of each row, before the
+    /// next tokens are picked from them (tests; serve's logprobs).
     /// </summary>
     public static IReadOnlyList<int[]> GenerateIds(LanguageModel model, IReadOnlyList<int[]> prompts, SamplingOptions options,
         int? eosId = null, Func<int, bool>? stopAfter = null, int maxBatch = 64, Action<IReadOnlyList<int>, Tensor>? observe = null)

@@ -80,7 +80,8 @@ public sealed class ServeNodeTests(ServeFixture fx, ITestOutputHelper output) : 
     /// <summary>
     /// OpenAI's official npm client (tests/js/package.json) drives /v1/completions of the real smf serve: a plain
     /// completion, max_tokens (finish_reason length and the usage it reports), a stop sequence, n = 2 sampled choices,
-    /// a stream with include_usage and a stopped stream (each the same text as without streaming), and another model's
+    /// echo with logprobs 2 (the prompt then the plain text, a token, log-probability, at most 2 alternatives and an
+    /// offset per token, null first), a stream with include_usage and a stopped stream (each the same text as without streaming), and another model's
     /// name (the client's 404 with code model_not_found). The client must parse every answer, streamed or not.
     /// </summary>
     [OpenAiClientFact]
@@ -122,6 +123,16 @@ public sealed class ServeNodeTests(ServeFixture fx, ITestOutputHelper output) : 
         Assert.Equal(text, r["stream"]!["text"]!.GetValue<string>());
         Assert.Equal(r["plain"]!["finish_reason"]!.GetValue<string>(), r["stream"]!["finish_reason"]!.GetValue<string>());
         Assert.Equal(r["plain"]!["usage"]!.ToJsonString(), r["stream"]!["usage"]!.ToJsonString());
+        var scored = r["scored"]!;
+        Assert.Equal("Ada lives in" + text, scored["text"]!.GetValue<string>());
+        Assert.Equal(r["plain"]!["usage"]!.ToJsonString(), scored["usage"]!.ToJsonString());
+        int tokens = scored["tokens"]!.AsArray().Count;
+        Assert.Equal(r["plain"]!["usage"]!["total_tokens"]!.GetValue<int>(), tokens);
+        foreach (string field in new[] { "token_logprobs", "top_logprobs", "text_offset" }) Assert.Equal(tokens, scored[field]!.AsArray().Count);
+        Assert.Null(scored["token_logprobs"]![0]);
+        Assert.Null(scored["top_logprobs"]![0]);
+        Assert.All(scored["token_logprobs"]!.AsArray().Skip(1), v => Assert.True(v!.GetValue<double>() <= 0));
+        Assert.All(scored["top_logprobs"]!.AsArray().Skip(1), t => Assert.InRange(t!.AsObject().Count, 1, 2));
         Assert.Equal(404, r["wrongModel"]!["status"]!.GetValue<int>());
         Assert.Equal("model_not_found", r["wrongModel"]!["code"]!.GetValue<string>());
     }

@@ -101,7 +101,10 @@ public sealed class ServeOpenApiTests(ServeFixture fx, ITestOutputHelper output)
         await Expect(200, HttpMethod.Post, "/ask", new { prompt = "Where does Ada live?", max_tokens = 3 });
         await Expect(400, HttpMethod.Post, "/ask", new { prompt = "Hi", max_tokens = 0 });
         await Expect(200, HttpMethod.Post, "/v1/completions", new { prompt = "Ada lives in", max_tokens = 3, n = 2, temperature = 1.0, seed = 1 });
-        await Expect(400, HttpMethod.Post, "/v1/completions", new { prompt = "Hi", echo = true });
+        await Expect(200, HttpMethod.Post, "/v1/completions", new { prompt = "Ada lives in", max_tokens = 3, echo = true, logprobs = 2 });
+        await Expect(200, HttpMethod.Post, "/v1/completions", new { prompt = "Ada lives in", max_tokens = 3, logprobs = 0 });
+        await Expect(400, HttpMethod.Post, "/v1/completions", new { prompt = "Hi", logprobs = 6 });
+        await Expect(400, HttpMethod.Post, "/v1/completions", new { prompt = "Hi", suffix = "x" });
         await Expect(404, HttpMethod.Post, "/v1/completions", new { prompt = "Hi", model = "other" });
         using (var wrongType = new HttpRequestMessage(HttpMethod.Post, "/learn") { Content = new StringContent("text=a", System.Text.Encoding.UTF8, "text/plain") })
         {

@@ -540,9 +540,6 @@ public sealed class ServeTests(ServeFixture fx, ITestOutputHelper output) : ICla
     }
 
     [Theory]
-    [InlineData("logprobs", "1")]
-    [InlineData("logprobs", "0")]
-    [InlineData("echo", "true")]
     [InlineData("suffix", "\" end\"")]
     [InlineData("best_of", "2")]
     [InlineData("frequency_penalty", "0.5")]
