@@ -110,7 +110,15 @@ public static class ServeApp
         {
             Args = [], ContentRootPath = AppContext.BaseDirectory, ApplicationName = typeof(ServeApp).Assembly.GetName().Name,
         });
-        builder.WebHost.ConfigureKestrel(k => k.Limits.MaxRequestBodySize = options.MaxBodyBytes);
+        builder.WebHost.ConfigureKestrel(k =>
+        {
+            k.Limits.MaxRequestBodySize = options.MaxBodyBytes;
+            // Kestrel answers a request over its own limits with an empty 414 or 431 before the app runs; its limits are
+            // raised well above the service's, which the first middleware enforces with a JSON body (CheckRequestSize).
+            k.Limits.MaxRequestLineSize = KestrelMaxRequestLineBytes;
+            k.Limits.MaxRequestHeadersTotalSize = KestrelMaxHeaderBytes;
+            k.Limits.MaxRequestHeaderCount = KestrelMaxHeaderCount;
+        });
         if (urls is not null) builder.WebHost.UseUrls(urls);
         builder.Logging.AddFilter("Microsoft.AspNetCore", LogLevel.Warning);   // no line per request
         // The servers entry is the relative "/", never the request's Host (the document would otherwise echo whatever Host a client sent).
@@ -169,19 +177,76 @@ public static class ServeApp
         var allowed = AllowedHosts(urls, options.AllowedHosts);
         app.Use(async (ctx, next) =>
         {
+            var (status, message, code) = CheckRequestSize(ctx);
+            if (status == 0) { await next(ctx); return; }
+            await WriteEarlyErrorAsync(ctx, status, message!, code!);
+        });
+        app.Use(async (ctx, next) =>
+        {
             // DNS rebinding: a page on another site whose name now resolves to this machine reaches the server with
             // that site's name in Host. Only the names the server is meant to be reached by are answered.
             string host = ctx.Request.Host.Host;
             if (allowed.Contains(host.TrimEnd('.'))) { await next(ctx); return; }
             string message = $"Host '{RequestReader.Printable(host)}' is not one this server answers to (localhost, 127.0.0.1, [::1], the --urls hosts, --allowed-hosts); " +
                              "to reach it by this name, start it with --allowed-hosts " + (ServeOptions.IsHostName(host) ? host : "NAME");
-            ctx.Response.StatusCode = 400;
-            if (ctx.Request.Path.StartsWithSegments("/v1"))
-                await ctx.Response.WriteAsJsonAsync(new OpenAiErrorResponse(new OpenAiErrorDetail(message, "invalid_request_error", null, "host_not_allowed")), Json);
-            else await ctx.Response.WriteAsJsonAsync(new ErrorResponse(new ErrorDetail(message, "invalid_request_error", 400)), Json);
+            await WriteEarlyErrorAsync(ctx, 400, message, "host_not_allowed");
         });
         Map(app, service, options);
         return app;
+    }
+
+    /// <summary>Longest request target (path and query, as sent) the service reads, in bytes; longer is a 414.</summary>
+    public const int MaxRequestTargetBytes = 8 * 1024;
+
+    /// <summary>Most header bytes the service reads (each header counted as name, ": ", value and CRLF); more is a 431.</summary>
+    public const int MaxHeaderBytes = 32 * 1024;
+
+    /// <summary>Most header lines the service reads; more is a 431.</summary>
+    public const int MaxHeaderCount = 100;
+
+    /// <summary>Kestrel's request line limit, raised above <see cref="MaxRequestTargetBytes"/>; beyond it Kestrel answers an empty 414.</summary>
+    public const int KestrelMaxRequestLineBytes = 64 * 1024;
+
+    /// <summary>Kestrel's header size limit, raised above <see cref="MaxHeaderBytes"/>; beyond it Kestrel answers an empty 431.</summary>
+    public const int KestrelMaxHeaderBytes = 256 * 1024;
+
+    /// <summary>Kestrel's header count limit, raised above <see cref="MaxHeaderCount"/>; beyond it Kestrel answers an empty 431.</summary>
+    public const int KestrelMaxHeaderCount = 1000;
+
+    /// <summary>
+    /// The service's own request line and header limits, checked before anything else reads the request: a request
+    /// target over <see cref="MaxRequestTargetBytes"/> is a 414, headers over <see cref="MaxHeaderBytes"/> or
+    /// <see cref="MaxHeaderCount"/> a 431. Returns status 0 when the request is within them.
+    /// </summary>
+    public static (int Status, string? Message, string? Code) CheckRequestSize(HttpContext ctx)
+    {
+        var request = ctx.Features.Get<Microsoft.AspNetCore.Http.Features.IHttpRequestFeature>();
+        string target = request?.RawTarget is { Length: > 0 } raw ? raw : ctx.Request.Path.ToUriComponent() + ctx.Request.QueryString.ToUriComponent();
+        int targetBytes = Encoding.UTF8.GetByteCount(target);
+        if (targetBytes > MaxRequestTargetBytes)
+            return (414, $"the request target (path and query) is {targetBytes} bytes; this server reads at most {MaxRequestTargetBytes} bytes ({MaxRequestTargetBytes / 1024} KiB)", "request_target_too_long");
+        long headerBytes = 0;
+        int headerCount = 0;
+        foreach (var (name, values) in ctx.Request.Headers)
+            foreach (string? value in values)
+            {
+                headerCount++;
+                headerBytes += name.Length + 2 + Encoding.UTF8.GetByteCount(value ?? "") + 2;
+            }
+        if (headerCount > MaxHeaderCount)
+            return (431, $"the request has {headerCount} header lines; this server reads at most {MaxHeaderCount}", "request_headers_too_large");
+        if (headerBytes > MaxHeaderBytes)
+            return (431, $"the request headers are {headerBytes} bytes; this server reads at most {MaxHeaderBytes} bytes ({MaxHeaderBytes / 1024} KiB)", "request_headers_too_large");
+        return (0, null, null);
+    }
+
+    /// <summary>An error answered by a middleware before routing: OpenAI's shape under /v1 (with <paramref name="code"/>), the service's elsewhere.</summary>
+    static Task WriteEarlyErrorAsync(HttpContext ctx, int status, string message, string code)
+    {
+        ctx.Response.StatusCode = status;
+        return ctx.Request.Path.StartsWithSegments("/v1")
+            ? ctx.Response.WriteAsJsonAsync(new OpenAiErrorResponse(new OpenAiErrorDetail(message, "invalid_request_error", null, code)), Json)
+            : ctx.Response.WriteAsJsonAsync(new ErrorResponse(new ErrorDetail(message, "invalid_request_error", status)), Json);
     }
 
     /// <summary>
