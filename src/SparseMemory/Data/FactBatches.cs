@@ -5,21 +5,18 @@ using static TorchSharp.torch;
 namespace SparseMemory.Data;
 
 /// <summary>
-/// The finetuning stream for any <see cref="ITokenizer"/>: the lines of step s are exactly those of
-/// <see cref="FactStreamData"/> (which it wraps, so the paraphrase and seed rules live in one place), tokenized by
-/// <paramref name="tokenizer"/> and padded by <see cref="Pad"/>, the same layout as <see cref="FactStreamData.Pad"/>
-/// except that a tokenizer with a BOS id starts each sequence with it (EOS otherwise, as the native models do).
-/// <para><see cref="FactStreamData"/> takes the native tokenizer type; it only encodes in its own <c>Get</c>, which this
-/// class never calls, so for another tokenizer it is given none (a test checks the native case gives identical batches).</para>
+/// The finetuning stream's batches: the lines of <see cref="FactStreamData"/> (which holds the paraphrase and seed rules),
+/// tokenized and padded by <see cref="Pad"/>, the one batch layout of the project: a tokenizer with a BOS id starts each
+/// sequence with it, EOS otherwise, as the native models do.
 /// </summary>
-public sealed class FactBatches(FactStreamData lines, ITokenizer tokenizer, int maxLen) : IBatchSource
+public sealed class FactBatches(FactStreamData lines) : IBatchSource
 {
     /// <summary>Builds the stream (arguments as <see cref="FactStreamData"/>'s).</summary>
     public static FactBatches Create(IReadOnlyList<Fact> facts, ITokenizer tokenizer, int paraphrases, int stepsPerItem, int seed,
         bool allowQuestionForm, int maxLen, double? questionFraction = null, QuestionSource questions = QuestionSource.Generated,
         bool freshEachStep = false) =>
-        new(new FactStreamData(facts, (tokenizer as ByteLevelBpeTokenizer)!, paraphrases, stepsPerItem, seed, allowQuestionForm, maxLen,
-            questionFraction, questions, freshEachStep), tokenizer, maxLen);
+        new(new FactStreamData(facts, tokenizer, paraphrases, stepsPerItem, seed, allowQuestionForm, maxLen,
+            questionFraction, questions, freshEachStep));
 
     /// <summary>The line source.</summary>
     public FactStreamData Source => lines;
@@ -35,7 +32,7 @@ public sealed class FactBatches(FactStreamData lines, ITokenizer tokenizer, int 
     public IReadOnlyList<TrainingLine> Lines(int step) => lines.Lines(step);
 
     /// <inheritdoc/>
-    public TrainingBatch Get(int step) => Pad(lines.Texts(step).Select(tokenizer.Encode).ToList(), tokenizer, maxLen);
+    public TrainingBatch Get(int step) => lines.Get(step);
 
     /// <summary>
     /// Right-pads token sequences into a batch: each becomes <c>start ids eos</c> (start = BOS when the tokenizer has

@@ -13,14 +13,14 @@ namespace SparseMemory.Data;
 public sealed class FactStreamData : IBatchSource
 {
     readonly IReadOnlyList<Fact> _facts;
-    readonly ByteLevelBpeTokenizer _tok;
+    readonly ITokenizer _tok;
     readonly int _paraphrases, _stepsPerItem, _seed, _maxLen;
     readonly bool _freshEachStep;
     readonly ParaphraseOptions _options;
 
     /// <summary>Creates the stream.</summary>
     /// <param name="freshEachStep">Draw new lines on every step of a fact (else its first batch repeats for each of its steps).</param>
-    public FactStreamData(IReadOnlyList<Fact> facts, ByteLevelBpeTokenizer tokenizer, int paraphrases, int stepsPerItem, int seed,
+    public FactStreamData(IReadOnlyList<Fact> facts, ITokenizer tokenizer, int paraphrases, int stepsPerItem, int seed,
         bool allowQuestionForm, int maxLen, double? questionFraction = null, QuestionSource questions = QuestionSource.Generated,
         bool freshEachStep = false)
     {
@@ -53,23 +53,6 @@ public sealed class FactStreamData : IBatchSource
     /// <inheritdoc/>
     public TrainingBatch Get(int step) => Pad(Texts(step).Select(t => _tok.Encode(t)).ToList(), _tok, _maxLen);
 
-    /// <summary>Right-pads token sequences into a batch (each wrapped in end-of-text tokens, cut to <paramref name="maxLen"/>).</summary>
-    public static TrainingBatch Pad(IReadOnlyList<int[]> seqs, ByteLevelBpeTokenizer tok, int maxLen)
-    {
-        var full = seqs.Select(s => new[] { tok.EosId }.Concat(s).Append(tok.EosId).Take(maxLen + 1).ToArray()).ToList();
-        int t = full.Max(s => s.Length) - 1;
-        int b = full.Count;
-        var x = new long[b * t];
-        var y = new long[b * t];
-        var m = new bool[b * t];
-        for (int i = 0; i < b; i++)
-            for (int j = 0; j < t; j++)
-            {
-                bool real = j + 1 < full[i].Length;
-                x[i * t + j] = j < full[i].Length - 1 ? full[i][j] : tok.PadId;
-                y[i * t + j] = real ? full[i][j + 1] : -1;
-                m[i * t + j] = j < full[i].Length - 1;
-            }
-        return new TrainingBatch(torch.tensor(x, [b, t]), torch.tensor(y, [b, t]), torch.tensor(m, [b, t]));
-    }
+    /// <summary>Right-pads token sequences into a batch (<see cref="FactBatches.Pad"/>, the one layout).</summary>
+    public static TrainingBatch Pad(IReadOnlyList<int[]> seqs, ITokenizer tok, int maxLen) => FactBatches.Pad(seqs, tok, maxLen);
 }

@@ -50,8 +50,6 @@ public static class SelfQuiz
         return items;
     }
 
-    static readonly HashSet<string> Copulas = new(StringComparer.Ordinal) { "is", "was", "are", "were" };
-
     /// <summary>
     /// The wh-word moved to the front, as questions are usually asked: "A R" → "What R?"; "L is A" → "What is L?".
     /// Null when the statement has neither shape.
@@ -64,7 +62,7 @@ public static class SelfQuiz
         var space = left.LastIndexOf(' ');
         if (space <= 0) return null;
         var copula = left[(space + 1)..];
-        if (!Copulas.Contains(copula)) return null;
+        if (!EnglishVerbs.Be.Contains(copula)) return null;
         var subject = left[..space].TrimEnd(',');
         return $"What {copula} {LowerFirst(subject)}?";
     }
