@@ -118,6 +118,9 @@ public static class ServeApp
             k.Limits.MaxRequestLineSize = KestrelMaxRequestLineBytes;
             k.Limits.MaxRequestHeadersTotalSize = KestrelMaxHeaderBytes;
             k.Limits.MaxRequestHeaderCount = KestrelMaxHeaderCount;
+            // Kestrel refuses a NUL in the path with an empty 400 before the app runs; the filter marks such a request
+            // instead, and the first middleware answers it with JSON (NulPathFilter).
+            k.ConfigureEndpointDefaults(l => l.Use(NulPathFilter.Middleware));
         });
         if (urls is not null) builder.WebHost.UseUrls(urls);
         builder.Logging.AddFilter("Microsoft.AspNetCore", LogLevel.Warning);   // no line per request
@@ -175,6 +178,11 @@ public static class ServeApp
         configure?.Invoke(builder);
         var app = builder.Build();
         var allowed = AllowedHosts(urls, options.AllowedHosts);
+        app.Use(async (ctx, next) =>
+        {
+            if (!ctx.Request.Headers.ContainsKey(NulPathFilter.MarkerHeader)) { await next(ctx); return; }
+            await WriteEarlyErrorAsync(ctx, 400, "the request path holds a NUL byte (%00); no path of this server contains one: remove it", "nul_in_path");
+        });
         app.Use(async (ctx, next) =>
         {
             var (status, message, code) = CheckRequestSize(ctx);

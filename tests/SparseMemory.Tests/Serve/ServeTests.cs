@@ -835,8 +835,12 @@ public sealed class ServeTests(ServeFixture fx, ITestOutputHelper output) : ICla
                 string message = JsonNode.Parse(text)!["error"]!["message"]!.GetValue<string>();
                 Assert.Contains(path.Contains("cascade") ? "cascade" : "learn id", message);
             }
-            // A NUL byte in the path never reaches the service: Kestrel refuses the request line itself (400, no body).
-            using (var nul = await http.PostAsync("/undo/%00", null)) Assert.Equal(400, (int)nul.StatusCode);
+            // A NUL byte in the path: the service's JSON 400 (NulPathFilter), and nothing undone.
+            using (var nul = await http.PostAsync("/undo/%00", null))
+            {
+                Assert.Equal(400, (int)nul.StatusCode);
+                Assert.Contains("NUL byte", JsonNode.Parse(await nul.Content.ReadAsStringAsync())!["error"]!["message"]!.GetValue<string>());
+            }
             Assert.Empty(service.Learned());
             await app.StopAsync();
         }
