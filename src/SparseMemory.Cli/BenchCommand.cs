@@ -47,7 +47,7 @@ public static class BenchCommand
         };
         cmd.SetAction(pr =>
         {
-            var cfg = ConfigLoader.Load<ExperimentConfig>(pr.GetValue(preset), null, pr.GetValue(sets), c => c.Validate());
+            var cfg = ConfigLoader.Load<PretrainConfig>(pr.GetValue(preset), null, pr.GetValue(sets), c => c.Validate());
             bool isSuite = pr.GetValue(quick) || pr.GetValue(suite);
             if (isSuite && (pr.GetValue(decode) != 0 || pr.GetValue(paths) is not null))
                 throw new ArgumentException("--decode and --paths are separate benchmarks: drop --quick/--suite (the suite has its own generation scenario)");
@@ -106,7 +106,7 @@ public static class BenchCommand
         return cmd;
     }
 
-    static int RunSuite(ParseResult pr, ExperimentConfig cfg, bool quick, string? model, string data, bool json, string? output,
+    static int RunSuite(ParseResult pr, PretrainConfig cfg, bool quick, string? model, string data, bool json, string? output,
         (Option<int> Batch, Option<int> SeqLen, Option<int> Steps, Option<int> Warmup, Option<int> TopT, Option<int> Rounds) given,
         int? warmupRounds, int[]? memoryKeys)
     {
@@ -148,7 +148,7 @@ public static class BenchCommand
     static string Range(System.Text.Json.Nodes.JsonNode? range) =>
         range is System.Text.Json.Nodes.JsonArray { Count: 2 } a ? $"{a[0]}–{a[1]}" : "—";
 
-    static int Decode(ExperimentConfig cfg, string? dir, DecodeBenchmarkOptions options, bool json, string? output)
+    static int Decode(PretrainConfig cfg, string? dir, DecodeBenchmarkOptions options, bool json, string? output)
     {
         var errors = options.Validate();
         if (errors.Count > 0) throw new ArgumentException(string.Join("; ", errors));

@@ -82,9 +82,9 @@ public static class DemoCommand
     static string Arrow(double before, double after, string format) =>
         $"{before.ToString(format, System.Globalization.CultureInfo.InvariantCulture)} → {after.ToString(format, System.Globalization.CultureInfo.InvariantCulture)}";
 
-    static string Describe(ComparisonConfig cfg)
+    static string Describe(ExperimentConfig cfg)
     {
-        var m = ConfigLoader.Load<ExperimentConfig>(cfg.BasePreset, null, cfg.BaseSet).Model.Memory;
+        var m = ConfigLoader.Load<PretrainConfig>(cfg.BasePreset, null, cfg.BaseSet).Model.Memory;
         return m is null ? "no" : $"{(long)m.NumKeys * m.NumKeys:N0}-slot";
     }
 

@@ -21,7 +21,7 @@ public static class PretrainCommand
         };
         cmd.SetAction(pr =>
         {
-            var cfg = ConfigLoader.Load<ExperimentConfig>(pr.GetValue(preset), pr.GetValue(config), pr.GetValue(sets), c => c.Validate());
+            var cfg = ConfigLoader.Load<PretrainConfig>(pr.GetValue(preset), pr.GetValue(config), pr.GetValue(sets), c => c.Validate());
             var s = Pretraining.Run(cfg, pr.GetValue(outDir)!, new ConsoleObserver(cfg.Train.LogEvery));
             Console.WriteLine($"done: {s.Steps} steps, held-out loss {s.InitialEvalLoss:F3} → {s.FinalEvalLoss:F3}, {s.Seconds:F1} s; checkpoint in {pr.GetValue(outDir)}");
             return 0;

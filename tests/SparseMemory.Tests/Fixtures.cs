@@ -31,7 +31,7 @@ internal static class Fixtures
         return path;
     }
 
-    public static ExperimentConfig TinyConfig(string corpus, int steps = 12) => new()
+    public static PretrainConfig TinyConfig(string corpus, int steps = 12) => new()
     {
         Name = "test",
         Seed = 3,

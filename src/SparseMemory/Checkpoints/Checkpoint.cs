@@ -140,10 +140,10 @@ public static class Checkpoint
         if (root.ContainsKey("base_model") && root.ContainsKey("method")) ConfigLoader.CheckTree<FinetuneConfig>(root, path);
         else if (root.ContainsKey("import")) ConfigLoader.CheckTree<ImportRunConfig>(root, path);
         else if (root.ContainsKey("retrofit")) ConfigLoader.CheckTree<RetrofitConfig>(root, path);
-        else if (root.ContainsKey("train")) ConfigLoader.CheckTree<ExperimentConfig>(root, path);
+        else if (root.ContainsKey("train")) ConfigLoader.CheckTree<PretrainConfig>(root, path);
         else
         {
-            var known = ConfigLoader.TopLevelKeys<ExperimentConfig>().Union(ConfigLoader.TopLevelKeys<FinetuneConfig>()).ToHashSet();
+            var known = ConfigLoader.TopLevelKeys<PretrainConfig>().Union(ConfigLoader.TopLevelKeys<FinetuneConfig>()).ToHashSet();
             if (root.Select(kv => kv.Key).FirstOrDefault(k => !known.Contains(k)) is { } unknown)
                 throw new ConfigException($"{path}: unknown key at {unknown} (check the spelling; keys are snake_case, e.g. model.vocab_size)");
         }

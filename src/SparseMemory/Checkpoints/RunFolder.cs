@@ -42,9 +42,9 @@ public static class RunFolder
 
     /// <summary>What kind of run a config type belongs to, in words, or null for other types.</summary>
     static string? KindOf(Type t) =>
-        t == typeof(ExperimentConfig) ? "a pretraining run (smf pretrain; e.g. a base model)"
+        t == typeof(PretrainConfig) ? "a pretraining run (smf pretrain; e.g. a base model)"
         : t == typeof(FinetuneConfig) ? "a finetuning run (smf finetune)"
-        : t == typeof(ComparisonConfig) ? "an experiment (smf experiment)"
+        : t == typeof(ExperimentConfig) ? "an experiment (smf experiment)"
         : t == typeof(ImportRunConfig) ? "an imported model (smf import)"
         : t == typeof(RetrofitConfig) ? "a retrofitted model (smf retrofit)"
         : null;
@@ -55,11 +55,11 @@ public static class RunFolder
         try
         {
             if (System.Text.Json.Nodes.JsonNode.Parse(File.ReadAllText(cfgPath), documentOptions: ConfigLoader.DocumentOptions) is not System.Text.Json.Nodes.JsonObject o) return null;
-            if (o.ContainsKey("grid") || o.ContainsKey("base_preset")) return KindOf(typeof(ComparisonConfig));
+            if (o.ContainsKey("grid") || o.ContainsKey("base_preset")) return KindOf(typeof(ExperimentConfig));
             if (o.ContainsKey("base_model") && o.ContainsKey("method")) return KindOf(typeof(FinetuneConfig));
             if (o.ContainsKey("import")) return KindOf(typeof(ImportRunConfig));
             if (o.ContainsKey("retrofit")) return KindOf(typeof(RetrofitConfig));
-            if (o.ContainsKey("train")) return KindOf(typeof(ExperimentConfig));
+            if (o.ContainsKey("train")) return KindOf(typeof(PretrainConfig));
             return null;
         }
         catch (System.Text.Json.JsonException) { return null; }

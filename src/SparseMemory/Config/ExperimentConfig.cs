@@ -1,80 +1,90 @@
+using System.Text.Json.Nodes;
+
 namespace SparseMemory.Config;
 
 /// <summary>
-/// The root of the typed config tree. Flow: defaults (these records) → JSON file → <c>--set key=value</c>
-/// → <see cref="Validate"/> → frozen copy written to the run folder. Unknown keys are errors.
+/// An experiment (<c>smf experiment</c>): one base checkpoint and its background statistics, then every method over its
+/// grid on the same fact stream, for each seed, each run probed before, along and after the stream. Presets live in
+/// <c>presets/experiments/</c>.
 /// </summary>
 public sealed record ExperimentConfig
 {
-    /// <summary>Run name (used in reports).</summary>
-    public string Name { get; init; } = "run";
-    /// <summary>Seed of parameter init, data order and sampling.</summary>
-    public int Seed { get; init; } = 1;
-    /// <summary>Torch device: "cpu", "cuda", "cuda:1", …</summary>
-    public string Device { get; init; } = "cpu";
-    /// <summary>Torch intra-op threads (0 = library default, one per core).</summary>
-    public int Threads { get; init; } = 0;
-    /// <summary>The model architecture.</summary>
-    public ModelConfig Model { get; init; } = new();
-    /// <summary>Pretraining corpus and tokenizer data.</summary>
-    public DataConfig Data { get; init; } = new();
-    /// <summary>Pretraining loop.</summary>
-    public TrainConfig Train { get; init; } = new();
+    /// <summary>Experiment name (reports).</summary>
+    public string Name { get; init; } = "experiment";
+    /// <summary>Finetuning seeds (stream order, paraphrase sampling, adapters); every configuration runs once per seed.</summary>
+    public int[] Seeds { get; init; } = [1];
+    /// <summary>Pretraining preset of the base checkpoint built in <c>OUT/base</c> (ignored when <see cref="BaseModel"/> is set).</summary>
+    public string BasePreset { get; init; } = "tiny";
+    /// <summary><c>--set</c> overrides of the base pretraining config (e.g. <c>train.steps=300</c>, <c>model.memory.num_keys=64</c>).</summary>
+    public string[] BaseSet { get; init; } = [];
     /// <summary>
-    /// The recipe's finetuning defaults, carried in the checkpoint's <c>config.json</c>: <c>--set</c> overrides of a finetune
-    /// config applied before the user's own (so they are defaults), for every method (key <c>*</c>) or one method (its
-    /// registered name), e.g. <c>{"*": ["data.steps_per_item=10"], "sparse": ["lr=100"]}</c>. See docs/method.md#recipe.
+    /// Base pretraining keys swept like the grid (e.g. <c>"model.memory.num_keys": [64, 128, 256]</c> for memory size): one
+    /// base checkpoint per combination (<c>OUT/base-…</c>), and every grid run on each of them.
     /// </summary>
-    public Dictionary<string, string[]> Finetune { get; init; } = [];
-
+    public Dictionary<string, JsonNode?[]> BaseSweep { get; init; } = [];
+    /// <summary>An existing checkpoint folder to use as the base instead of pretraining one.</summary>
+    public string? BaseModel { get; init; }
+    /// <summary>Background batches for the statistics (computed once next to the base checkpoint when missing).</summary>
+    public int BackgroundBatches { get; init; } = 100;
     /// <summary>
-    /// A lower bound, in bytes, of the memory pretraining needs: the parameters (embedding V × D, twice when untied;
-    /// attention 4·D² per block; the SwiGLU FFN 3·D·F per block without memory; the value table S × Dv) in float32
-    /// with AdamW's two moments (12 bytes each; gradients not counted), and one float32 activation of D per token,
-    /// block and step. The real need is larger; a config above the machine's memory can never run. Computed in double,
-    /// so no setting overflows it.
+    /// Extra background statistics built once next to the base checkpoint, name → corpus (<c>smf background --corpus</c>:
+    /// <c>known</c>, <c>nq</c>, a facts or .txt file), written as <c>background-NAME.safetensors</c>. Grid entries use one
+    /// with <c>sparse.background={base}/background-NAME.safetensors</c> (<c>{base}</c> is replaced by the base folder).
     /// </summary>
-    public (double ModelBytes, double ActivationBytes, double Parameters) TrainingMemoryLowerBound()
-    {
-        double d = Model.Dim, layers = Model.Layers;
-        double memoryBlocks = Model.Memory?.Layers.Distinct().Count() ?? 0;
-        double parameters = (double)Model.VocabSize * d * (Model.TieEmbeddings ? 1 : 2) + layers * 4 * d * d
-                            + (layers - memoryBlocks) * 3 * d * Model.FfnHidden
-                            + (Model.Memory is { } m ? (double)m.Slots * m.ResolvedValueDim(Model.Dim) : 0);
-        double activations = (double)Train.BatchSize * Train.SeqLen * d * layers * 4;
-        return (parameters * 12, activations, parameters);
-    }
+    public Dictionary<string, string> Backgrounds { get; init; } = [];
+    /// <summary><c>--set</c> overrides of the finetune config shared by every run (data, paraphrases, steps per fact, …).</summary>
+    public string[] Finetune { get; init; } = [];
+    /// <summary>Probes run before, every <see cref="EvalEvery"/> steps and after each run; <c>target-f1</c> measures learning.</summary>
+    public string[] Probes { get; init; } = ["target-f1", "known-facts-f1", "heldout-nll"];
+    /// <summary>Items per probe (0 = all).</summary>
+    public int ProbeLimit { get; init; } = 100;
+    /// <summary>Probe cadence in steps (0 = before and after only).</summary>
+    public int EvalEvery { get; init; } = 0;
+    /// <summary>The grid: per entry a method and the finetune keys it sweeps (every combination runs).</summary>
+    public GridEntry[] Grid { get; init; } = [];
 
-    static string Gib(double bytes) => bytes >= 1 << 30 ? $"{bytes / (1 << 30):N1} GiB" : bytes >= 1 << 20 ? $"{bytes / (1 << 20):N0} MiB" : "< 1 MiB";
-
-    /// <summary>All problems at once, as "key: problem" lines; empty when valid.</summary>
+    /// <summary>All structural problems at once (method and key names are checked when the runs are built).</summary>
     public IReadOnlyList<string> Validate()
     {
-        var errors = new List<string>();
-        if (string.IsNullOrWhiteSpace(Name)) errors.Add("name must not be empty");
-        if (Threads < 0) errors.Add($"threads must be ≥ 0, got {Threads}");
-        if (!(Device == "cpu" || Device.StartsWith("cuda", StringComparison.Ordinal) || Device == "mps"))
-            errors.Add($"device must be cpu, cuda, cuda:N or mps, got \"{Device}\"");
-        Model.Validate(errors, "model");
-        Data.Validate(errors, "data");
-        Train.Validate(errors, "train", Model);
-        bool sized = Model.VocabSize > 0 && Model.Dim > 0 && Model.Layers > 0 && Model.FfnHidden > 0 && Train.BatchSize > 0 && Train.SeqLen > 0;
-        if (sized && Device == "cpu" && TrainingMemoryLowerBound() is var (model, activations, parameters))
+        var e = new List<string>();
+        if (string.IsNullOrWhiteSpace(Name)) e.Add("name must not be empty");
+        if (Seeds.Length == 0) e.Add("seeds must list at least one seed");
+        if (Seeds.Distinct().Count() != Seeds.Length) e.Add("seeds must be distinct");
+        if (BaseModel is null && string.IsNullOrWhiteSpace(BasePreset)) e.Add("base_preset or base_model must name the base checkpoint");
+        if (BaseModel is not null && BaseSweep.Count > 0) e.Add("base_sweep needs bases built by the experiment; leave base_model unset");
+        foreach (var (key, values) in BaseSweep)
+            if (values is null || values.Length == 0) e.Add($"base_sweep.{key} must list at least one value");
+        if (BackgroundBatches <= 0) e.Add("background_batches must be ≥ 1");
+        foreach (var (name, corpus) in Backgrounds)
+            if (string.IsNullOrWhiteSpace(name) || name.Any(c => !(char.IsLetterOrDigit(c) || c is '_' or '-')) || string.IsNullOrWhiteSpace(corpus))
+                e.Add($"backgrounds.{name}: names are letters, digits, '-' or '_', and the corpus must be given");
+        if (ProbeLimit < 0) e.Add("probe_limit must be ≥ 0 (0 = all items)");
+        if (EvalEvery < 0) e.Add("eval_every must be ≥ 0");
+        if (!Probes.Contains("target-f1")) e.Add("probes must include target-f1 (it measures learning)");
+        if (Grid.Length == 0) e.Add("grid must have at least one entry");
+        for (int i = 0; i < Grid.Length; i++)
         {
-            double have = GC.GetGCMemoryInfo().TotalAvailableMemoryBytes;
-            if (have > 0 && model + activations > have)
-                errors.Add($"model and train settings need at least {Gib(model + activations)} of memory to pretrain, more than the {Gib(have)} this machine has: " +
-                           $"{parameters:N0} parameters (model.vocab_size {Model.VocabSize:N0} × model.dim {Model.Dim:N0}, …) take ≥ {Gib(model)} with their AdamW moments, and " +
-                           $"train.batch_size × train.seq_len = {(double)Train.BatchSize * Train.SeqLen:N0} tokens per step ≥ {Gib(activations)} of activations; lower them");
+            if (string.IsNullOrWhiteSpace(Grid[i].Method)) e.Add($"grid[{i}].method must name a finetuning method");
+            if (Grid[i].Seeds is { } seeds && (seeds.Length == 0 || seeds.Distinct().Count() != seeds.Length))
+                e.Add($"grid[{i}].seeds must list distinct seeds (or be left out)");
+            foreach (var (key, values) in Grid[i].Sweep)
+                if (values is null || values.Length == 0) e.Add($"grid[{i}].sweep.{key} must list at least one value");
         }
-        foreach (var (method, overrides) in Finetune)
-        {
-            if (string.IsNullOrWhiteSpace(method)) errors.Add("finetune: keys are \"*\" or a finetuning method name");
-            foreach (var o in overrides ?? [])
-                if (o is null || o.IndexOf('=') <= 0) errors.Add($"finetune.{method}: \"{o}\" is not key=value");
-                else if (o.StartsWith("model", StringComparison.Ordinal) || o.StartsWith("base_model", StringComparison.Ordinal) || o.StartsWith("method=", StringComparison.Ordinal))
-                    errors.Add($"finetune.{method}: \"{o}\" cannot be a recipe default (the model, base model and method are chosen per run)");
-        }
-        return errors;
+        return e;
     }
+}
+
+/// <summary>One method of an experiment and the finetune keys it sweeps.</summary>
+public sealed record GridEntry
+{
+    /// <summary>Finetuning method name (as <c>--method</c>).</summary>
+    public string Method { get; init; } = "sparse";
+    /// <summary>Finetune key → values (e.g. <c>"lr": [10, 100]</c>, <c>"sparse.top_t": [50, 500]</c>); the grid is their product.</summary>
+    public Dictionary<string, JsonNode?[]> Sweep { get; init; } = [];
+    /// <summary>Fixed finetune overrides of this entry only (e.g. <c>sparse.ranker=tf_only</c> for an ablation).</summary>
+    public string[] Set { get; init; } = [];
+    /// <summary>Name of the entry in reports (default: the method), so one method can appear in several entries (ablations).</summary>
+    public string? Label { get; init; }
+    /// <summary>Seeds of this entry only (default: the experiment's <c>seeds</c>), e.g. one seed for a costly control.</summary>
+    public int[]? Seeds { get; init; }
 }

@@ -146,7 +146,7 @@ public static class BenchSuite
     /// <paramref name="checkpoint"/> that checkpoint with its real fact batches (<paramref name="facts"/>) and tokenizer;
     /// the pretraining step always has the shape of <paramref name="cfg"/>'s <c>train</c> section on random tokens.
     /// </summary>
-    public static BenchSuiteResult Run(ExperimentConfig cfg, BenchSuiteOptions o, string? checkpoint = null, IReadOnlyList<Fact>? facts = null,
+    public static BenchSuiteResult Run(PretrainConfig cfg, BenchSuiteOptions o, string? checkpoint = null, IReadOnlyList<Fact>? facts = null,
         Action<string>? progress = null)
     {
         var errors = o.Validate();
@@ -529,7 +529,7 @@ public static class BenchSuite
     /// <summary>Per round: the within-round ratio of <paramref name="a"/> to <paramref name="b"/>.</summary>
     static double[] Ratio(Series a, Series b) => PerRound(a, r => a.Ms[r] / b.Ms[r]);
 
-    static JsonObject ToJson(ExperimentConfig cfg, ModelConfig model, TrainConfig train, BenchSubject subject, string? checkpoint, BenchSuiteOptions o,
+    static JsonObject ToJson(PretrainConfig cfg, ModelConfig model, TrainConfig train, BenchSubject subject, string? checkpoint, BenchSuiteOptions o,
         List<Series> series, JsonObject environment, bool peakResets, DateTimeOffset started, double seconds, double setupSeconds)
     {
         Series? Find(string name) => series.FirstOrDefault(s => s.Name == name);

@@ -47,17 +47,17 @@ public static class ExperimentRun
     /// Without a preset the <see cref="DefaultPreset"/> applies only when there is no file either: a file stands on the
     /// defaults alone, so that nothing of the smoke test (its backgrounds, its finetune overrides) leaks into it.
     /// </summary>
-    public static ComparisonConfig LoadConfig(string? preset, string? file, IEnumerable<string>? sets) =>
-        ConfigLoader.Load<ComparisonConfig>(preset ?? (file is null ? DefaultPreset : null), file, sets, c => c.Validate(), ConfigLoader.ExperimentPresets);
+    public static ExperimentConfig LoadConfig(string? preset, string? file, IEnumerable<string>? sets) =>
+        ConfigLoader.Load<ExperimentConfig>(preset ?? (file is null ? DefaultPreset : null), file, sets, c => c.Validate(), ConfigLoader.ExperimentPresets);
 
     /// <summary>Replaced by the base checkpoint folder in finetune overrides (e.g. <c>sparse.background={base}/background-known.safetensors</c>).</summary>
     public const string BasePlaceholder = "{base}";
 
     /// <summary>The (first) base checkpoint folder of an experiment in <paramref name="outDir"/>.</summary>
-    public static string BaseDir(ComparisonConfig cfg, string outDir) => Bases(cfg, outDir)[0].Dir;
+    public static string BaseDir(ExperimentConfig cfg, string outDir) => Bases(cfg, outDir)[0].Dir;
 
     /// <summary>The base checkpoints of an experiment: one, or one per point of <c>base_sweep</c>.</summary>
-    public static IReadOnlyList<ExperimentBase> Bases(ComparisonConfig cfg, string outDir)
+    public static IReadOnlyList<ExperimentBase> Bases(ExperimentConfig cfg, string outDir)
     {
         if (cfg.BaseModel is not null) return [new ExperimentBase("", cfg.BaseModel, [], new Dictionary<string, string>())];
         return Product(cfg.BaseSweep.Select(kv => (kv.Key, kv.Value.Select(SetValue).ToArray())).ToList()).Select(point =>
@@ -73,7 +73,7 @@ public static class ExperimentRun
     /// Every run of the experiment, in order (entry, grid point, seed). Names and values are checked against the
     /// registries and the finetune config here, before anything is trained.
     /// </summary>
-    public static IReadOnlyList<ExperimentRunSpec> Plan(ComparisonConfig cfg, string outDir)
+    public static IReadOnlyList<ExperimentRunSpec> Plan(ExperimentConfig cfg, string outDir)
     {
         var runs = new List<ExperimentRunSpec>();
         var errors = new List<string>();
@@ -118,13 +118,13 @@ public static class ExperimentRun
     }
 
     /// <summary>The finetuning defaults of a base: from its checkpoint when given, else from the pretraining preset that builds it.</summary>
-    static IReadOnlyDictionary<string, string[]> Recipe(ComparisonConfig cfg, ExperimentBase b) =>
+    static IReadOnlyDictionary<string, string[]> Recipe(ExperimentConfig cfg, ExperimentBase b) =>
         cfg.BaseModel is not null
             ? (File.Exists(Path.Combine(b.Dir, Checkpoint.ConfigFile)) ? FinetuneRecipe.Of(b.Dir) : new Dictionary<string, string[]>())
-            : ConfigLoader.Load<ExperimentConfig>(cfg.BasePreset, null, b.Sets, c => c.Validate()).Finetune;
+            : ConfigLoader.Load<PretrainConfig>(cfg.BasePreset, null, b.Sets, c => c.Validate()).Finetune;
 
     /// <summary>Runs (or resumes) the experiment into <paramref name="outDir"/> and renders its report.</summary>
-    public static ExperimentReport Run(ComparisonConfig requested, string outDir, ITrainingObserver observer)
+    public static ExperimentReport Run(ExperimentConfig requested, string outDir, ITrainingObserver observer)
     {
         var (_, runs) = Prepare(requested, outDir, observer);
         return Execute(runs, outDir, observer);
@@ -152,7 +152,7 @@ public static class ExperimentRun
     /// Checks every grid point, freezes the config into <paramref name="outDir"/>, and builds (or reuses) the base
     /// checkpoint and its background statistics; returns the frozen config and the planned runs.
     /// </summary>
-    public static (ComparisonConfig Config, IReadOnlyList<ExperimentRunSpec> Runs) Prepare(ComparisonConfig requested, string outDir, ITrainingObserver observer)
+    public static (ExperimentConfig Config, IReadOnlyList<ExperimentRunSpec> Runs) Prepare(ExperimentConfig requested, string outDir, ITrainingObserver observer)
     {
         if (ProbeRegistry.Problems(requested.Probes).FirstOrDefault() is { } unknown) throw new ConfigException(unknown);
         var runs = Plan(requested, outDir);                     // every grid point is checked before a folder is created
@@ -190,12 +190,12 @@ public static class ExperimentRun
     }
 
     /// <summary>Builds (or reuses) one base checkpoint and its background statistics.</summary>
-    static void PrepareBase(ComparisonConfig cfg, ExperimentBase b, ITrainingObserver observer)
+    static void PrepareBase(ExperimentConfig cfg, ExperimentBase b, ITrainingObserver observer)
     {
         string baseDir = b.Dir;
         if (cfg.BaseModel is null)
         {
-            var pre = ConfigLoader.Load<ExperimentConfig>(cfg.BasePreset, null, b.Sets, c => c.Validate());
+            var pre = ConfigLoader.Load<PretrainConfig>(cfg.BasePreset, null, b.Sets, c => c.Validate());
             observer.OnMessage($"base model: preset {cfg.BasePreset}{(b.Id.Length == 0 ? "" : " with " + string.Join(", ", b.Params.Select(kv => $"{kv.Key[5..]}={kv.Value}")))} → {baseDir}");
             Pretraining.Run(pre, baseDir, observer);
         }

@@ -7,7 +7,7 @@ using SparseMemory.Finetuning;
 namespace SparseMemory.Runs;
 
 /// <summary>
-/// A base model's finetuning defaults (<see cref="ExperimentConfig.Finetune"/>, frozen into its <c>config.json</c>): the
+/// A base model's finetuning defaults (<see cref="PretrainConfig.Finetune"/>, frozen into its <c>config.json</c>): the
 /// settings its recipe was measured with, applied before the user's overrides by <c>smf finetune</c> and
 /// <c>smf experiment</c>. See docs/method.md#recipe.
 /// </summary>

@@ -22,13 +22,13 @@ public sealed record PretrainSummary(int Steps, double InitialEvalLoss, double F
 public static class Pretraining
 {
     /// <summary>Runs or resumes pretraining into <paramref name="runDir"/>.</summary>
-    public static PretrainSummary Run(ExperimentConfig requested, string runDir, ITrainingObserver observer)
+    public static PretrainSummary Run(PretrainConfig requested, string runDir, ITrainingObserver observer)
     {
         var recipeProblems = FinetuneRecipe.Problems(requested.Finetune);
         if (recipeProblems.Count > 0) throw new ConfigException("invalid config:\n  " + string.Join("\n  ", recipeProblems));
         // A new run reads its corpus before the folder is created, so a missing or corrupt input leaves no folder behind.
         var docs = File.Exists(Path.Combine(runDir, Checkpoint.ConfigFile)) ? null : ReadCorpus(requested, observer);
-        var (cfg, done) = RunFolder.Open<ExperimentConfig, PretrainSummary>(requested, runDir, observer.OnMessage);
+        var (cfg, done) = RunFolder.Open<PretrainConfig, PretrainSummary>(requested, runDir, observer.OnMessage);
         if (done is not null) return done;
         Runtime.Configure(cfg.Seed, cfg.Threads);
         var device = Runtime.Device(cfg.Device);
@@ -78,7 +78,7 @@ public static class Pretraining
         return summary;
     }
 
-    static IReadOnlyList<string> ReadCorpus(ExperimentConfig cfg, ITrainingObserver observer)
+    static IReadOnlyList<string> ReadCorpus(PretrainConfig cfg, ITrainingObserver observer)
     {
         observer.OnMessage("reading corpus …");
         return CorpusLoader.Load(cfg.Data, cfg.Seed);

@@ -32,7 +32,7 @@ public sealed class CrashResumeTests(FinetuneFixture fx) : IClassFixture<Finetun
     public static TheoryData<string> PretrainPoints => new(Points);
     public static TheoryData<string> LoraPoints => new(PointsWithTrainableState);
 
-    static readonly Lazy<(ExperimentConfig Config, string Root, string Full, List<string> Seen)> Pretrained = new(() =>
+    static readonly Lazy<(PretrainConfig Config, string Root, string Full, List<string> Seen)> Pretrained = new(() =>
     {
         string root = Fixtures.TempDir("crash-pre");
         var cfg = Fixtures.TinyConfig(Fixtures.WriteCorpus(root), steps: 12);            // checkpoints at 4, 8 and 12

@@ -7,20 +7,20 @@ namespace SparseMemory.Tests.Config;
 public sealed class ConfigLoaderTests
 {
     [Fact]
-    public void Defaults_are_valid() => Assert.Empty(new ExperimentConfig().Validate());
+    public void Defaults_are_valid() => Assert.Empty(new PretrainConfig().Validate());
 
     [Fact]
     public void Every_preset_loads_and_validates()
     {
         Assert.Contains("tiny", ConfigLoader.PresetNames);
         foreach (string p in ConfigLoader.PresetNames)
-            ConfigLoader.Load<ExperimentConfig>(p, validate: c => c.Validate());
+            ConfigLoader.Load<PretrainConfig>(p, validate: c => c.Validate());
     }
 
     [Fact]
     public void Set_overrides_nested_keys_with_types()
     {
-        var c = ConfigLoader.Load<ExperimentConfig>("tiny", sets: ["train.steps=7", "model.memory.layers=[0,1]", "name=abc", "train.lr=0.5"]);
+        var c = ConfigLoader.Load<PretrainConfig>("tiny", sets: ["train.steps=7", "model.memory.layers=[0,1]", "name=abc", "train.lr=0.5"]);
         Assert.Equal(7, c.Train.Steps);
         Assert.Equal([0, 1], c.Model.Memory!.Layers);
         Assert.Equal("abc", c.Name);
@@ -42,7 +42,7 @@ public sealed class ConfigLoaderTests
     [Fact]
     public void Unknown_set_key_is_an_error_naming_the_key()
     {
-        var e = Assert.Throws<ConfigException>(() => ConfigLoader.Load<ExperimentConfig>(sets: ["train.stepz=3"]));
+        var e = Assert.Throws<ConfigException>(() => ConfigLoader.Load<PretrainConfig>(sets: ["train.stepz=3"]));
         Assert.Contains("train.stepz", e.Message);
         Assert.Contains("steps", e.Message);          // suggestion
     }
@@ -52,7 +52,7 @@ public sealed class ConfigLoaderTests
     {
         string f = Path.Combine(Fixtures.TempDir("cfg"), "c.json");
         File.WriteAllText(f, "{ \"train\": { \"batchsize\": 3 } }");
-        var e = Assert.Throws<ConfigException>(() => ConfigLoader.Load<ExperimentConfig>(file: f));
+        var e = Assert.Throws<ConfigException>(() => ConfigLoader.Load<PretrainConfig>(file: f));
         Assert.Contains(f, e.Message);
         Assert.Contains("batchsize", e.Message);
     }
@@ -60,7 +60,7 @@ public sealed class ConfigLoaderTests
     [Fact]
     public void Invalid_values_are_all_reported()
     {
-        var e = Assert.Throws<ConfigException>(() => ConfigLoader.Load<ExperimentConfig>(
+        var e = Assert.Throws<ConfigException>(() => ConfigLoader.Load<PretrainConfig>(
             sets: ["train.steps=0", "model.memory.top_k=1000", "model.memory.layers=[9]"], validate: c => c.Validate()));
         Assert.Contains("train.steps", e.Message);
         Assert.Contains("model.memory.top_k", e.Message);
@@ -70,16 +70,16 @@ public sealed class ConfigLoaderTests
     [Fact]
     public void Wrong_type_is_an_error()
     {
-        var e = Assert.Throws<ConfigException>(() => ConfigLoader.Load<ExperimentConfig>(sets: ["train.steps=many"]));
+        var e = Assert.Throws<ConfigException>(() => ConfigLoader.Load<PretrainConfig>(sets: ["train.steps=many"]));
         Assert.Contains("steps", e.Message);
     }
 
     [Fact]
     public void Saved_config_round_trips()
     {
-        var c = ConfigLoader.Load<ExperimentConfig>("tiny", sets: ["seed=5"]);
+        var c = ConfigLoader.Load<PretrainConfig>("tiny", sets: ["seed=5"]);
         string f = Path.Combine(Fixtures.TempDir("cfg"), "config.json");
         RunFolder.SaveConfig(c, f);
-        Assert.Equal(ConfigLoader.ToJson(c), ConfigLoader.ToJson(ConfigLoader.ReadFile<ExperimentConfig>(f)));
+        Assert.Equal(ConfigLoader.ToJson(c), ConfigLoader.ToJson(ConfigLoader.ReadFile<PretrainConfig>(f)));
     }
 }

@@ -156,7 +156,7 @@ public sealed class CliValidationTests(FinetuneFixture fx) : IClassFixture<Finet
     [Fact]
     public void The_memory_estimate_is_a_lower_bound_that_grows_with_vocab_batch_and_never_overflows()
     {
-        var cfg = SparseMemory.Config.ConfigLoader.Load<SparseMemory.Config.ExperimentConfig>("tiny");
+        var cfg = SparseMemory.Config.ConfigLoader.Load<SparseMemory.Config.PretrainConfig>("tiny");
         var (model, act, parameters) = cfg.TrainingMemoryLowerBound();
         Assert.InRange(parameters, 1, 10_000_000);
         Assert.True(model > 0 && act > 0);

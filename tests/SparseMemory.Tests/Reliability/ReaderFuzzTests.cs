@@ -125,7 +125,7 @@ public sealed class ReaderFuzzTests(FinetuneFixture fx, Xunit.Abstractions.ITest
     public void Config_readers_on_a_damaged_config() =>
         Fuzz("cfg", Path.Combine(fx.BaseDir, Checkpoint.ConfigFile), p =>
         {
-            try { ConfigLoader.ReadFile<ExperimentConfig>(p); }
+            try { ConfigLoader.ReadFile<PretrainConfig>(p); }
             catch (ConfigException) { }
             Checkpoint.Load(Path.GetDirectoryName(p)!).Model.Dispose();
         }, fx.BaseDir);

@@ -11,7 +11,7 @@ namespace SparseMemory.Tests.Runs;
 /// </summary>
 public sealed class BenchSuiteTests
 {
-    static readonly ExperimentConfig Tiny = new()
+    static readonly PretrainConfig Tiny = new()
     {
         Name = "bench-test",
         Seed = 3,

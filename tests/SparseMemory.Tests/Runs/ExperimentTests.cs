@@ -106,7 +106,7 @@ public sealed class ExperimentTests
         Assert.Equal("mine", mine.Name);
         Assert.Empty(mine.Backgrounds);
         Assert.Empty(mine.Finetune);
-        Assert.Equal(new SparseMemory.Config.ComparisonConfig().ProbeLimit, mine.ProbeLimit);
+        Assert.Equal(new SparseMemory.Config.ExperimentConfig().ProbeLimit, mine.ProbeLimit);
         var layered = ExperimentRun.LoadConfig("smoke", file, null);   // asked for explicitly, the preset still layers
         Assert.Equal(smoke.Backgrounds, layered.Backgrounds);
     }

@@ -29,7 +29,7 @@ public class FinetuneRecipeTests
         var problems = FinetuneRecipe.Problems(new Dictionary<string, string[]> { ["nope"] = ["lr=1"], ["sparse"] = ["sparse.no_such_key=1"] });
         Assert.Contains(problems, p => p.StartsWith("finetune.nope:"));
         Assert.Contains(problems, p => p.StartsWith("finetune.sparse:") && p.Contains("no_such_key"));
-        var cfg = new ExperimentConfig { Finetune = new() { ["*"] = ["model.dim=8", "oops"] } };
+        var cfg = new PretrainConfig { Finetune = new() { ["*"] = ["model.dim=8", "oops"] } };
         Assert.Contains(cfg.Validate(), e => e.Contains("model.dim=8"));
         Assert.Contains(cfg.Validate(), e => e.Contains("\"oops\" is not key=value"));
     }

@@ -265,9 +265,9 @@ public sealed class LazyValueUpdateTests
     [Fact]
     public void Value_update_is_validated_in_both_configs()
     {
-        var pre = ConfigLoader.Load<ExperimentConfig>("tiny", sets: ["train.value_update=sparse"]).Validate();
+        var pre = ConfigLoader.Load<PretrainConfig>("tiny", sets: ["train.value_update=sparse"]).Validate();
         Assert.Contains(pre, e => e.Contains("train.value_update must be \"lazy\" or \"dense\", got \"sparse\""));
-        Assert.Equal(ValueUpdates.Lazy, new ExperimentConfig().Train.ValueUpdate);
+        Assert.Equal(ValueUpdates.Lazy, new PretrainConfig().Train.ValueUpdate);
         var fin = ConfigLoader.Load<FinetuneConfig>(sets: ["base_model=x", "full_value_update=Dense"]).Validate();
         Assert.Contains(fin, e => e.Contains("full_value_update must be \"lazy\" or \"dense\""));
         Assert.Empty(ConfigLoader.Load<FinetuneConfig>(sets: ["base_model=x", "full_value_update=dense"]).Validate());
