@@ -119,23 +119,22 @@ public static class CoreSetReport
     {
         var model = loaded.Model;
         var c = cfg with { Sparse = cfg.Sparse with { TopT = t } };
-        using var method = (SparseMemoryMethod)FinetuneMethods.Create(c, background);
-        method.Prepare(model);
-        var optimizer = method.CreateOptimizer(method.ParameterGroups(model), FinetuneMethods.Loop(c, steps))!;
-        model.train();
-        for (int s = 0; s < steps; s++)
+        var method = FinetuneMethods.Create(c, background);
+        try
         {
-            using var scope = torch.NewDisposeScope();
-            var batch = data.Get(firstStep + s % Math.Max(1, cfg.Data.StepsPerItem));
-            var log = new MemoryAccessLog();
-            model.ForwardLoss(batch.Inputs, batch.Targets, log, batch.ValidMask).backward();
-            method.AfterBackward(new StepContext(s, model, batch, log, new Dictionary<string, double>()));
-            optimizer.Step();
-            optimizer.ZeroGrad();
+            // The training step of smf finetune (docs/architecture.md): forward, backward, row selection, the divergence checks, the update.
+            var step = new TrainStep(model, method, FinetuneMethods.Loop(c, steps));
+            for (int s = 0; s < steps; s++)
+            {
+                using var scope = torch.NewDisposeScope();
+                step.SetLearningRates(s);
+                step.Run(s, data.Get(firstStep + s % Math.Max(1, cfg.Data.StepsPerItem)));
+            }
+            model.eval();
+            var sampling = new SamplingOptions(MaxTokens: 12, Temperature: 0, StopAtEos: true, StopAtNewline: true);
+            string answer = TextGenerator.Generate(model, loaded.Tokenizer, QaFormat.Prompt(fact.Question), sampling);
+            return QaMetrics.F1(answer, fact.Aliases) >= 0.5;
         }
-        model.eval();
-        var sampling = new SamplingOptions(MaxTokens: 12, Temperature: 0, StopAtEos: true, StopAtNewline: true);
-        string answer = TextGenerator.Generate(model, loaded.Tokenizer, QaFormat.Prompt(fact.Question), sampling);
-        return QaMetrics.F1(answer, fact.Aliases) >= 0.5;
+        finally { (method as IDisposable)?.Dispose(); }
     }
 }

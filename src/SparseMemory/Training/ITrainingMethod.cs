@@ -11,7 +11,15 @@ namespace SparseMemory.Training;
 /// <param name="Batch">The step's batch (on the device).</param>
 /// <param name="AccessLog">Memory reads of this step's forward pass (when the method asked for them).</param>
 /// <param name="Metrics">Extra metrics the method wants in this step's metrics row.</param>
-public sealed record StepContext(int Step, LanguageModel Model, TrainingBatch Batch, MemoryAccessLog? AccessLog, IDictionary<string, double> Metrics);
+public sealed record StepContext(int Step, LanguageModel Model, TrainingBatch Batch, MemoryAccessLog? AccessLog, IDictionary<string, double> Metrics)
+{
+    /// <summary>
+    /// The memory value rows this step's update will write, set by a method that updates rows sparsely in
+    /// <see cref="ITrainingMethod.AfterBackward"/> (sorted by rank); null when the method did not name them (a dense
+    /// update). The service reads it before the update to keep the old values (docs/serve.md).
+    /// </summary>
+    public long[]? RowsToUpdate { get; set; }
+}
 
 /// <summary>
 /// A training method plugs into the one trainer. It may only: prepare the model once, declare optimizer groups,

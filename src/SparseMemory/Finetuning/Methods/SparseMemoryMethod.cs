@@ -109,6 +109,7 @@ public sealed class SparseMemoryMethod : ITrainingMethod, IDisposable
         var selection = _ranker.Select(counts.Counts, _background, _options.TopT);
         long[] rows = selection.SlotIds;
         LastSelection = rows;
+        context.RowsToUpdate = rows;
         var rowGrads = rows.Length == 0 ? null : RowGradients(log, rows, values);
         _optimizer.SetRows(rows, rowGrads);
         // The trainer's grad_norm covers autograd gradients only; this method's gradient is that of the selected rows.
