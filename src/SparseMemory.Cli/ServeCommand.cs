@@ -1,5 +1,6 @@
 using System.CommandLine;
 using Microsoft.Extensions.Hosting;
+using SparseMemory.Runs.Serve;
 using SparseMemory.Serve;
 
 namespace SparseMemory.Cli;
@@ -63,7 +64,7 @@ public static class ServeCommand
             if (pr.GetValue(allowedHosts) is string hosts)
                 overrides.Add(ServeConfig.Set("allowed_hosts", hosts.Split([';', ','], StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries)));
             overrides.AddRange(pr.GetValue(sets) ?? []);
-            var cfg = ServeConfig.Load(pr.GetValue(config), overrides);
+            var cfg = ServeApp.LoadConfig(pr.GetValue(config), overrides);
 
             string tokenPath = cfg.TokenFile!;
             if (!File.Exists(tokenPath)) throw new FileNotFoundException($"{tokenPath}: token file not found (token_file / --token-file)", tokenPath);

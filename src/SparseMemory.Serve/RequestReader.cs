@@ -6,6 +6,7 @@ using System.Text.Unicode;
 using Microsoft.AspNetCore.Http;
 using Microsoft.Net.Http.Headers;
 using SparseMemory.Model;
+using SparseMemory.Runs.Serve;
 
 namespace SparseMemory.Serve;
 

@@ -13,6 +13,7 @@ using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Logging;
 using SparseMemory.Data.Facts;
 using SparseMemory.Model;
+using SparseMemory.Runs.Serve;
 
 namespace SparseMemory.Serve;
 
@@ -42,6 +43,13 @@ public static class ServeApp
 
     /// <summary>Changed row ids listed in a learn response at most (<c>changed_rows_truncated</c> says when more changed).</summary>
     public const int MaxListedRows = 64;
+
+    /// <summary>
+    /// Loads the <c>smf serve</c> config (<see cref="ServeConfig.Load"/>), checking the listening address first, on its
+    /// own (<see cref="CheckLoopback"/>): a refused address is one line naming it, before anything else is read.
+    /// </summary>
+    public static ServeConfig LoadConfig(string? file, IEnumerable<string> overrides) =>
+        ServeConfig.Load(file, overrides, c => { if (!string.IsNullOrWhiteSpace(c.Urls)) CheckLoopback(c.Urls, c.AllowRemote); });
 
     /// <summary>
     /// Refuses a non-loopback address unless <paramref name="allowRemote"/> (the token is sent in clear over plain HTTP).

@@ -3,6 +3,7 @@ using System.Net;
 using System.Net.Sockets;
 using System.Text;
 using System.Text.Json.Nodes;
+using SparseMemory.Runs.Serve;
 using SparseMemory.Serve;
 using Xunit;
 using Xunit.Abstractions;

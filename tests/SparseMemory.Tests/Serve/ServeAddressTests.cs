@@ -1,3 +1,4 @@
+using SparseMemory.Runs.Serve;
 using SparseMemory.Serve;
 using Xunit;
 

@@ -8,6 +8,7 @@ using Microsoft.AspNetCore.Hosting;
 using Microsoft.AspNetCore.TestHost;
 using SparseMemory.Finetuning;
 using SparseMemory.Runs;
+using SparseMemory.Runs.Serve;
 using SparseMemory.Serve;
 using SparseMemory.Training;
 

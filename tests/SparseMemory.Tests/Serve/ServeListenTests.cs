@@ -2,6 +2,7 @@ using System.Net;
 using System.Net.NetworkInformation;
 using System.Net.Sockets;
 using Microsoft.AspNetCore.Http;
+using SparseMemory.Runs.Serve;
 using SparseMemory.Serve;
 using Xunit;
 using Xunit.Abstractions;

@@ -5,6 +5,7 @@ using System.Net.Http.Json;
 using System.Net.Sockets;
 using System.Text.Json.Nodes;
 using SparseMemory.Model;
+using SparseMemory.Runs.Serve;
 using SparseMemory.Serve;
 using Xunit;
 using Xunit.Abstractions;

@@ -1,4 +1,5 @@
 using System.Text.Json.Nodes;
+using SparseMemory.Runs.Serve;
 using SparseMemory.Serve;
 using Xunit;
 using Xunit.Abstractions;

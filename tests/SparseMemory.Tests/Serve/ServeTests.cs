@@ -2,6 +2,7 @@ using System.Diagnostics;
 using System.Text.Json.Nodes;
 using SparseMemory.Data.Facts;
 using SparseMemory.Model;
+using SparseMemory.Runs.Serve;
 using SparseMemory.Serve;
 using Xunit;
 using Xunit.Abstractions;

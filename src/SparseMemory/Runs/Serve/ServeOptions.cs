@@ -1,4 +1,4 @@
-namespace SparseMemory.Serve;
+namespace SparseMemory.Runs.Serve;
 
 /// <summary>Settings of <c>smf serve</c> (docs/serve.md). Every limit is checked at start by <see cref="Validate"/>.</summary>
 public sealed record ServeOptions

@@ -17,7 +17,7 @@ using SparseMemory.Training;
 using TorchSharp;
 using static TorchSharp.torch;
 
-namespace SparseMemory.Serve;
+namespace SparseMemory.Runs.Serve;
 
 /// <summary>What a client asked to learn (already validated).</summary>
 public sealed record LearnRequest(string Text, string? Question, string? Answer);
@@ -94,7 +94,7 @@ public sealed class MemoryService : IDisposable
     readonly ServeOptions _options;
     readonly Action<string> _log;
     LoadedModel _learner = null!, _server = null!;
-    SparseMemoryMethod _method = null!;
+    ITrainingMethod _method = null!;
     TrainStep _step = null!;
     Journal _journal = null!;
     string _stateDir = null!, _fingerprint = null!;
@@ -159,7 +159,7 @@ public sealed class MemoryService : IDisposable
         var errors = FinetuneMethods.Validate(cfg);
         if (errors.Count > 0) throw new ConfigException("invalid learning settings:\n  " + string.Join("\n  ", errors));
         Lr = FinetuneMethods.EffectiveLr(cfg);
-        _method = (SparseMemoryMethod)FinetuneMethods.Create(cfg, dir);
+        _method = FinetuneMethods.Create(cfg, dir);
         _valueRows = _learner.Model.MemoryValues.shape[0];
 
         _server = Checkpoint.Load(dir);
@@ -385,9 +385,11 @@ public sealed class MemoryService : IDisposable
                 var batch = FactBatches.Pad(texts.Select(t => tok.Encode(t)).ToList(), tok, model.Config.MaxSeqLen);
                 // The old values of the rows this step selected are kept before the update, so the learn can be undone,
                 // journaled with its old values, or put back when the step is refused.
-                var outcome = _step.Run(step, batch, _ =>
+                var outcome = _step.Run(step, batch, context =>
                 {
-                    var fresh = _method.LastSelection.Where(seen.Add).ToArray();
+                    var selected = context.RowsToUpdate
+                        ?? throw new InvalidOperationException($"method {_method.Name} did not name the rows it updates; smf serve needs a row-sparse method");
+                    var fresh = selected.Where(seen.Add).ToArray();
                     if (fresh.Length == 0) return;
                     using (torch.no_grad())
                         oldChunks.Add(values.index_select(0, torch.tensor(fresh)).clone().DetachFromDisposeScope());
@@ -855,7 +857,7 @@ public sealed class MemoryService : IDisposable
                 catch (IOException e) { _log($"final service checkpoint failed: {e.Message}"); }
             }
             _journal.Dispose();
-            _method.Dispose();
+            (_method as IDisposable)?.Dispose();
             _learner.Model.Dispose();
             _server.Model.Dispose();
         };

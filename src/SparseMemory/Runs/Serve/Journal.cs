@@ -5,7 +5,7 @@ using SparseMemory.Checkpoints;
 using TorchSharp;
 using static TorchSharp.torch;
 
-namespace SparseMemory.Serve;
+namespace SparseMemory.Runs.Serve;
 
 /// <summary>One journal line: a learn (with its changed rows) or an undo (of one or more learns, newest first).</summary>
 /// <param name="Seq">Line number, 1-based; service checkpoints record the last line they contain.</param>

@@ -1,6 +1,6 @@
 using System.Text.Json.Serialization;
 
-namespace SparseMemory.Serve;
+namespace SparseMemory.Runs.Serve;
 
 // The JSON shapes of the HTTP interface (snake_case on the wire; docs/serve.md). They document the API in
 // /openapi/v1.json; requests are parsed and validated by hand (RequestReader) so every bad input gets a clear message.

@@ -1,7 +1,7 @@
 using System.Globalization;
 using SparseMemory.Config;
 
-namespace SparseMemory.Serve;
+namespace SparseMemory.Runs.Serve;
 
 /// <summary>
 /// The settings of <c>smf serve</c> as a config file holds them (docs/serve.md#configuration): merged as defaults →
@@ -75,13 +75,13 @@ public sealed record ServeConfig
     /// <summary>
     /// Loads the config: defaults, then <paramref name="file"/>, then <paramref name="overrides"/> (the flags as
     /// <c>key=value</c>, then <c>--set</c>); throws <see cref="ConfigException"/> listing every problem.
+    /// <paramref name="checkFirst"/> sees the merged config before it is validated (the HTTP adapter checks the listening
+    /// address there, so a refused address is one line naming it, before anything else is read).
     /// </summary>
-    public static ServeConfig Load(string? file, IEnumerable<string> overrides)
+    public static ServeConfig Load(string? file, IEnumerable<string> overrides, Action<ServeConfig>? checkFirst = null)
     {
         var list = overrides.ToList();
-        // The listening address first, on its own: a refused address is one line naming it, before anything else is read.
-        var raw = ConfigLoader.Load<ServeConfig>(null, file, list);
-        if (!string.IsNullOrWhiteSpace(raw.Urls)) ServeApp.CheckLoopback(raw.Urls, raw.AllowRemote);
+        if (checkFirst is not null) checkFirst(ConfigLoader.Load<ServeConfig>(null, file, list));
         return ConfigLoader.Load<ServeConfig>(null, file, list, c => c.Validate());
     }
 
