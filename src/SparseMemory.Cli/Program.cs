@@ -1,5 +1,5 @@
 using SparseMemory.Cli;
-using SparseMemory.Training;
+using SparseMemory.Hosting;
 
 // Before anything loads libtorch: OpenMP wait and allocator policy (docs/pitfalls.md#openmp-contention).
 try { NativeDefaults.Apply(args); }

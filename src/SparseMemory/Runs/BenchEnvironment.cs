@@ -1,7 +1,7 @@
 using System.Reflection;
 using System.Runtime.InteropServices;
 using System.Text.Json.Nodes;
-using SparseMemory.Training;
+using SparseMemory.Hosting;
 using TorchSharp;
 
 namespace SparseMemory.Runs;

@@ -15,6 +15,7 @@ public sealed class LayerDependencyTests
     public static readonly IReadOnlyDictionary<string, string[]> Allowed = new Dictionary<string, string[]>
     {
         ["Config"] = [],
+        ["Hosting"] = [],
         ["Data"] = ["Config"],
         ["Memory"] = ["Config"],
         ["Model"] = ["Config", "Data", "Memory"],
@@ -23,7 +24,7 @@ public sealed class LayerDependencyTests
         ["Finetuning"] = ["Config", "Data", "Memory", "Model", "Checkpoints", "Training"],
         ["Evaluation"] = ["Config", "Data", "Memory", "Model", "Checkpoints"],
         ["Reporting"] = ["Config"],
-        ["Runs"] = ["Config", "Data", "Memory", "Model", "Checkpoints", "Training", "Finetuning", "Evaluation", "Reporting"],
+        ["Runs"] = ["Config", "Hosting", "Data", "Memory", "Model", "Checkpoints", "Training", "Finetuning", "Evaluation", "Reporting"],
     };
 
     static readonly Lazy<AssemblyDefinition> Library = new(() =>

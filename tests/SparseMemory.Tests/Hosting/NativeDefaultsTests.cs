@@ -1,9 +1,9 @@
 using System.Text.Json.Nodes;
 using SparseMemory.Tests.Reliability;
-using SparseMemory.Training;
+using SparseMemory.Hosting;
 using Xunit;
 
-namespace SparseMemory.Tests.Training;
+namespace SparseMemory.Tests.Hosting;
 
 /// <summary>
 /// The start-up native settings (docs/pitfalls.md#openmp-contention): the plan derived from the environment, and — in a

@@ -1,7 +1,7 @@
 using System.Globalization;
 using System.Runtime.InteropServices;
 
-namespace SparseMemory.Training;
+namespace SparseMemory.Hosting;
 
 /// <summary>
 /// Process-wide native settings that must be in place before libtorch is loaded: how idle OpenMP threads wait (two
