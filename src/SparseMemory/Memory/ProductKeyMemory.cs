@@ -47,6 +47,8 @@ public sealed class ProductKeyMemory : nn.Module<Tensor, Tensor>
     internal Tensor? ValidMask { get; set; }
     /// <summary>Read the values outside autograd and expose the read as a grad-requiring leaf (see <see cref="MemoryAccess.Read"/>).</summary>
     internal bool CaptureReads { get; set; }
+    /// <summary>The read's backward by the managed pass (<see cref="FastPaths.ManagedValueBackward"/>); set by the owning model.</summary>
+    internal bool ManagedValueBackward { get; set; } = FastPaths.On.ManagedValueBackward;
 
     /// <summary>Builds the layer with the initialisations of the Memory+ reference (docs/method.md#memory-plus-initialisation).</summary>
     public ProductKeyMemory(int layerIndex, int dim, MemoryConfig cfg, SharedValues values) : base(nameof(ProductKeyMemory))
@@ -153,7 +155,7 @@ public sealed class ProductKeyMemory : nn.Module<Tensor, Tensor>
             if (y.requires_grad) y = y + (read = torch.zeros_like(y).requires_grad_(true));
             else read = y.requires_grad_(true);
         }
-        else if (FastPaths.ManagedValueBackward && ValueRead.Supports(_values.Weight, bagW)) y = ValueRead.Apply(_values.Table, bagIds, bagW);
+        else if (ManagedValueBackward && ValueRead.Supports(_values.Weight, bagW)) y = ValueRead.Apply(_values.Table, bagIds, bagW);
         else y = _values.Table.forward(bagIds, null, bagW);
         AccessLog?.Record(new MemoryAccess(_layerIndex, bagIds.view(b, t, -1).detach(), bagW.view(b, t, -1).detach(), ValidMask, read));
         if (gate_proj is not null) y = y * F.silu(gate_proj.forward(flat));

@@ -75,6 +75,23 @@ public sealed class LanguageModel : nn.Module<Tensor, Tensor>
         set { foreach (var m in MemoryLayers) m.CaptureReads = value; }
     }
 
+    FastPaths _fastPaths = FastPaths.On;
+
+    /// <summary>
+    /// The optimised kernels this model runs (all on by default; <see cref="SparseMemory.Config.FastPaths.Reference"/> for the plain
+    /// reference): the chunked output loss of <see cref="ForwardLoss"/> and the managed backward of its memory reads.
+    /// Per model, so two models in one process can run different kernels.
+    /// </summary>
+    public FastPaths FastPaths
+    {
+        get => _fastPaths;
+        set
+        {
+            _fastPaths = value;
+            foreach (var m in MemoryLayers) m.ManagedValueBackward = value.ManagedValueBackward;
+        }
+    }
+
     /// <summary>Token ids [B, T] (int64) → logits [B, T, V].</summary>
     public override Tensor forward(Tensor tokens) => Forward(tokens, null, null);
 
@@ -93,12 +110,12 @@ public sealed class LanguageModel : nn.Module<Tensor, Tensor>
     /// Mean next-token cross-entropy of the model on <paramref name="tokens"/> against <paramref name="targets"/>
     /// ([B, T], &lt; 0 ignored), with the memory reads recorded as in <see cref="Forward"/>: the value and gradients of
     /// <c>Loss(Forward(tokens, log, validMask), targets)</c>, computed by <see cref="OutputLoss.Chunked"/> without the
-    /// [B, T, V] logits (<see cref="FastPaths.ChunkedOutputLoss"/>; the plain path when it is off or the output
+    /// [B, T, V] logits (<see cref="SparseMemory.Config.FastPaths.ChunkedOutputLoss"/> of <see cref="FastPaths"/>; the plain path when it is off or the output
     /// projection carries an adapter).
     /// </summary>
     public Tensor ForwardLoss(Tensor tokens, Tensor targets, MemoryAccessLog? log, Tensor? validMask)
     {
-        if (!FastPaths.ChunkedOutputLoss || output?.Adapter is not null) return Loss(Forward(tokens, log, validMask), targets);
+        if (!_fastPaths.ChunkedOutputLoss || output?.Adapter is not null) return Loss(Forward(tokens, log, validMask), targets);
         return OutputLoss.Chunked(Hidden(tokens, log, validMask), output?.Weight ?? tok_embeddings.weight!, targets);
     }
 

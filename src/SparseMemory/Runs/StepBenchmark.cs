@@ -143,16 +143,16 @@ public static class StepBenchmark
     /// <summary>
     /// Times one method's step with the optimised kernels (<see cref="FastPaths"/>) off (the reference, first row), all on,
     /// and — when there are several — each one alone, alternating within every round; the ratios are to the reference
-    /// in the same round. The switches are restored afterwards.
+    /// in the same round. Each timed model carries its setting; nothing process-wide changes.
     /// </summary>
     public static IReadOnlyList<StepTiming> RunPaths(BenchSubject subject, StepBenchmarkOptions options, string method, Action<string>? progress = null)
     {
         var errors = options.Validate();
         if (errors.Count > 0) throw new ArgumentException(string.Join("; ", errors));
         var cfg = new FinetuneConfig { Seed = options.Seed, Method = method, Sparse = new FinetuneConfig().Sparse with { TopT = options.TopT } };
-        var settings = new List<(string Name, Func<IDisposable> Apply)> { ("reference kernels", () => FastPaths.Set(false)), ("all fast paths", () => FastPaths.Set(true)) };
+        var settings = new List<(string Name, FastPaths Paths)> { ("reference kernels", FastPaths.Reference), ("all fast paths", FastPaths.On) };
         if (FastPaths.All.Count > 1)
-            settings.AddRange(FastPaths.All.Select(s => ($"only {s.Name}", (Func<IDisposable>)(() => FastPaths.Set(true, s.Name)))));
+            settings.AddRange(FastPaths.All.Select(s => ($"only {s.Name}", FastPaths.Only(s.Name))));
         var ms = settings.Select(_ => new double[options.Rounds]).ToList();
         var cpu = settings.Select(_ => new double[options.Rounds]).ToList();
         for (int round = 0; round < options.Rounds; round++)
@@ -160,7 +160,7 @@ public static class StepBenchmark
             for (int j = 0; j < settings.Count; j++)
             {
                 int k = (j + round) % settings.Count;
-                using (settings[k].Apply()) (ms[k][round], cpu[k][round]) = TimeMethodAndCpu(subject, cfg, options.WarmupSteps, options.TimedSteps, options.Seed);
+                (ms[k][round], cpu[k][round]) = TimeMethodAndCpu(subject, cfg, options.WarmupSteps, options.TimedSteps, options.Seed, settings[k].Paths);
                 progress?.Invoke($"round {round + 1}/{options.Rounds}: {settings[k].Name} {ms[k][round]:F1} ms/step ({cpu[k][round]:F1} CPU ms)");
             }
         }
@@ -222,12 +222,13 @@ public static class StepBenchmark
     public static double TimeMethod(BenchSubject subject, FinetuneConfig? requested, int warmupSteps, int timedSteps, int seed) =>
         TimeMethodAndCpu(subject, requested, warmupSteps, timedSteps, seed).Wall;
 
-    /// <summary>As <see cref="TimeMethod"/>, with the process CPU ms per step (all threads) too.</summary>
-    public static (double Wall, double Cpu) TimeMethodAndCpu(BenchSubject subject, FinetuneConfig? requested, int warmupSteps, int timedSteps, int seed)
+    /// <summary>As <see cref="TimeMethod"/>, with the process CPU ms per step (all threads) too; the model runs the kernels <paramref name="paths"/> (default all fast).</summary>
+    public static (double Wall, double Cpu) TimeMethodAndCpu(BenchSubject subject, FinetuneConfig? requested, int warmupSteps, int timedSteps, int seed, FastPaths? paths = null)
     {
         var cfg = requested ?? new FinetuneConfig { Seed = seed };
         // No dispose scope around a whole run: the trainer scopes every step; the model is disposed below.
         var model = subject.NewModel();
+        model.FastPaths = paths ?? FastPaths.On;
         ITrainingMethod? method = null;
         try
         {

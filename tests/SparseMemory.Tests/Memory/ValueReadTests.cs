@@ -61,20 +61,26 @@ public sealed class ValueReadTests
             Memory = new MemoryConfig { Layers = [0, 2], NumKeys = 8, Heads = 2, TopK = 4, KeyDim = 8 },
         };
         var x = torch.randint(0, 280, [3, 12], generator: new torch.Generator(3));
-        Dictionary<string, Tensor> Grads(bool managed)
+        LanguageModel Build(bool managed)
         {
-            using var _ = FastPaths.Set(managed, "managed_value_backward");
             torch.manual_seed(4);
-            var m = new LanguageModel(cfg);
+            var m = new LanguageModel(cfg) { FastPaths = FastPaths.On with { ManagedValueBackward = managed } };
             m.to(ScalarType.Float64);
+            return m;
+        }
+        Dictionary<string, Tensor> Grads(LanguageModel m)
+        {
             LanguageModel.Loss(m.forward(x[.., ..11]), x[.., 1..]).backward();
             return m.named_parameters().ToDictionary(p => p.name, p => p.parameter.grad!.clone());
         }
+        // Both models exist at once and the managed one runs first: the switch belongs to the model, not the process.
+        var referenceModel = Build(false);
+        var managedModel = Build(true);
         int before = ValueRead.BackwardCalls;
-        var reference = Grads(false);
-        Assert.Equal(before, ValueRead.BackwardCalls);
-        var managed = Grads(true);
+        var managed = Grads(managedModel);
         Assert.Equal(before + 2, ValueRead.BackwardCalls);             // both memory layers took the managed backward
+        var reference = Grads(referenceModel);
+        Assert.Equal(before + 2, ValueRead.BackwardCalls);             // the reference model did not
         foreach (var (name, r) in reference)
             Assert.True(MaxDiff(r, managed[name]) <= 1e-12 * MaxAbs(r), $"{name}: max |Δ| {MaxDiff(r, managed[name]):G3}");
     }

@@ -16,8 +16,7 @@ public sealed class FastPathLeakTests(ITestOutputHelper output)
         var cfg = new ModelConfig { VocabSize = 300, Dim = 32, Layers = 2, Heads = 2, FfnHidden = 64, MaxSeqLen = 32,
             Memory = new MemoryConfig { Layers = [1], NumKeys = 16, Heads = 2, TopK = 4, KeyDim = 16 } };
         torch.manual_seed(1);
-        using var _ = FastPaths.Set(true);
-        var m = new LanguageModel(cfg);
+        var m = new LanguageModel(cfg) { FastPaths = FastPaths.On };
         var opt = torch.optim.AdamW(m.parameters(), 1e-3);
         long[] counts = new long[40];
         for (int i = 0; i < 40; i++)

@@ -198,10 +198,7 @@ public sealed class LazyValueUpdateTests
         string root = Fixtures.TempDir("lazy-steps");
         // Both sides through the same read backward (libtorch's): the managed one sums the read-weight gradient in
         // another order, and AdamW's first step (≈ lr · sign g) turns float32 reassociation into visible differences.
-        bool managed = SparseMemory.Config.FastPaths.ManagedValueBackward;
-        SparseMemory.Config.FastPaths.ManagedValueBackward = false;
-        try { FirstStepEqualsDense(root); }
-        finally { SparseMemory.Config.FastPaths.ManagedValueBackward = managed; }
+        FirstStepEqualsDense(root);
     }
 
     static void FirstStepEqualsDense(string root)
@@ -209,6 +206,7 @@ public sealed class LazyValueUpdateTests
         var loop = new LoopSettings(1, 0, 1, 1.0, 1, 100, 100);        // clip at 1 as in pretraining
         using var lazy = TinyModel(4, numKeys: 32);                          // 1,024 slots, 128 reads a step: most rows unread
         using var dense = TinyModel(4, numKeys: 32);
+        lazy.FastPaths = dense.FastPaths = SparseMemory.Config.FastPaths.On with { ManagedValueBackward = false };
         var start = lazy.MemoryValues!.detach().clone();
         using var lazyMethod = new FullTraining(3e-3, 0.1, 4e-3, 0, LrSchedule.Constant);
         using var denseMethod = new FullTraining(3e-3, 0.1, 4e-3, 0, LrSchedule.Constant, lazyValues: false);
