@@ -154,7 +154,7 @@ public static class ExperimentRun
     /// </summary>
     public static (ExperimentConfig Config, IReadOnlyList<ExperimentRunSpec> Runs) Prepare(ExperimentConfig requested, string outDir, ITrainingObserver observer)
     {
-        if (ProbeRegistry.Problems(requested.Probes).FirstOrDefault() is { } unknown) throw new ConfigException(unknown);
+        EvalProbes.Registry.GetAll(requested.Probes, "probes");   // unknown probes are a ConfigException
         var runs = Plan(requested, outDir);                     // every grid point is checked before a folder is created
         if (requested.BaseModel is { } given && !File.Exists(Path.Combine(outDir, Checkpoint.ConfigFile)))
             Checkpoint.Load(given).Model.Dispose();            // and a given base model is read whole (names, shapes, dtypes, finite values)
@@ -182,7 +182,7 @@ public static class ExperimentRun
             row["params"] = new JsonObject(r.Params.Select(kv => KeyValuePair.Create(kv.Key, (JsonNode?)kv.Value)));
             row["before"] = ProbeValues(evals[0]);
             row["after"] = ProbeValues(evals[^1]);
-            row["direction"] = new JsonObject(r.Config.Probes.Select(p => ProbeRegistry.Find(p)!)
+            row["direction"] = new JsonObject(EvalProbes.Registry.GetAll(r.Config.Probes, "probes")
                 .Select(p => KeyValuePair.Create($"{p.Name}/{p.Metric}", (JsonNode?)(p.HigherIsBetter ? "higher" : "lower"))));
             lines.Append(row.ToJsonString()).Append('\n');
         }

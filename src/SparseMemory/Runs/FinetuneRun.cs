@@ -34,7 +34,7 @@ public static class FinetuneRun
     public static List<string> Validate(FinetuneConfig cfg)
     {
         var e = FinetuneMethods.Validate(cfg);
-        e.AddRange(ProbeRegistry.Problems(cfg.Probes));
+        e.AddRange(EvalProbes.Registry.Problems(cfg.Probes, "probes"));
         return e;
     }
 
@@ -147,7 +147,7 @@ public static class FinetuneRun
         int trainedFacts = Math.Min(facts.Count, (steps + cfg.Data.StepsPerItem - 1) / cfg.Data.StepsPerItem);
         string streamFacts = Path.Combine(outDir, StreamFactsFile);
         DataFiles.WriteFacts(streamFacts, facts.Take(trainedFacts));
-        var probeList = ProbeRegistry.Resolve(cfg.Probes);
+        var probeList = EvalProbes.Registry.GetAll(cfg.Probes, "probes");
         var probeOptions = new ProbeOptions { Limit = cfg.ProbeLimit > 0 ? cfg.ProbeLimit : null, Seed = cfg.Seed, TargetFacts = streamFacts };
         TorchSharp.torch.manual_seed(cfg.Seed);
         var trainer = new Trainer(loaded.Model, method, data, loop, device, observer)
@@ -157,7 +157,7 @@ public static class FinetuneRun
                 var m = new Dictionary<string, double>();
                 foreach (var probe in probeList)
                 {
-                    var r = ProbeRegistry.Run(probe, loaded, probeOptions);
+                    var r = EvalProbes.Run(probe, loaded, probeOptions);
                     if (r.Skipped is not null) { observer.OnMessage($"probe {probe.Name} skipped: {r.Skipped}"); continue; }
                     m[$"{r.Probe}/{r.Metric}"] = r.Value;
                     foreach (var (k, v) in r.Extra) m[$"{r.Probe}/{k}"] = v;
