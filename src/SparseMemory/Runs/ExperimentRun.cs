@@ -141,7 +141,7 @@ public static class ExperimentRun
         }
         WriteResults(runs, outDir);
         var report = ExperimentReport.Load(outDir);
-        report.Render(outDir);
+        report.Render(outDir, AtomicFile.Write);
         return report;
     }
 
