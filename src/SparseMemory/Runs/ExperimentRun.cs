@@ -171,8 +171,8 @@ public static class ExperimentRun
         {
             string dir = RunDir(outDir, r);
             if (!File.Exists(Path.Combine(dir, RunFolder.SummaryFile))) continue;
-            var evals = File.ReadLines(Path.Combine(dir, Checkpoint.MetricsFile)).Select(l => JsonNode.Parse(l)!.AsObject())
-                .Where(o => o.ContainsKey("target-f1/f1")).ToList();
+            var evals = ResultFiles.ReadMetrics(Path.Combine(dir, Checkpoint.MetricsFile)).Rows
+                .Where(row => row.Values.ContainsKey("target-f1/f1")).ToList();
             var row = new JsonObject
             {
                 ["run"] = r.Id, ["entry"] = r.Entry, ["method"] = r.Method, ["seed"] = r.Seed, ["dir"] = Path.Combine("runs", r.Id),
@@ -216,8 +216,8 @@ public static class ExperimentRun
         }
     }
 
-    static JsonObject ProbeValues(JsonObject metrics) =>
-        new(metrics.Where(kv => kv.Key.Contains('/')).Select(kv => KeyValuePair.Create(kv.Key, kv.Value?.DeepClone())));
+    static JsonObject ProbeValues(MetricsRow metrics) =>
+        new(metrics.Values.Where(kv => kv.Key.Contains('/')).Select(kv => KeyValuePair.Create(kv.Key, kv.Value is double d ? JsonValue.Create(d) : (JsonNode?)null)));
 
     static string SetValue(JsonNode? v) => v is JsonValue j && j.TryGetValue(out string? s) ? s : v?.ToJsonString() ?? "null";
 

@@ -6,6 +6,7 @@ using SparseMemory.Data;
 using SparseMemory.Data.Facts;
 using SparseMemory.Evaluation.Probes;
 using SparseMemory.Model;
+using SparseMemory.Reporting;
 using SparseMemory.Training;
 
 namespace SparseMemory.Runs;
@@ -168,9 +169,8 @@ public static class FinetuneRun
         };
         var state = trainer.Run(outDir);
         (method as IDisposable)?.Dispose();
-        var losses = File.ReadLines(Path.Combine(outDir, Checkpoint.MetricsFile))
-            .Select(l => System.Text.Json.Nodes.JsonNode.Parse(l)!["loss"]?.GetValue<double>() ?? double.NaN).ToList();
-        var summary = new FinetuneSummary(method.Name, state.Step, facts.Count, losses.FirstOrDefault(double.NaN), losses.LastOrDefault(double.NaN),
+        var metrics = ResultFiles.ReadMetrics(Path.Combine(outDir, Checkpoint.MetricsFile));
+        var summary = new FinetuneSummary(method.Name, state.Step, facts.Count, metrics.First("loss")?.Value ?? double.NaN, metrics.Last("loss")?.Value ?? double.NaN,
             (DateTime.UtcNow - started).TotalSeconds, probes);
         RunFolder.WriteSummary(outDir, summary);
         return summary;
