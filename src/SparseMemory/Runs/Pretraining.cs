@@ -1,7 +1,5 @@
 using SparseMemory.Finetuning;
 using SparseMemory.Training;
-using System.Text.Json;
-using System.Text.Json.Nodes;
 using SparseMemory.Checkpoints;
 using SparseMemory.Config;
 using SparseMemory.Data;
