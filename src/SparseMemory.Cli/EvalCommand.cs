@@ -22,7 +22,7 @@ public static class EvalCommand
     public static Command Create()
     {
         var model = new Option<string>("--model") { Description = "Checkpoint folder", Required = true };
-        var probes = new Option<string?>("--probes") { Description = $"Comma-separated probes (default: all): {string.Join(", ", ProbeRegistry.Names)}" };
+        var probes = new Option<string?>("--probes") { Description = $"Comma-separated probes (default: all): {string.Join(", ", EvalProbes.Registry.Names)}" };
         var limit = new Option<int?>("--limit") { Description = "Items per probe (per paradigm for blimp, documents for heldout-nll); a fixed seeded sample. Default: all" };
         var outFile = new Option<string?>("--out") { Description = "Results file (JSON lines, one per probe), written atomically" };
         var details = new Option<bool>("--details") { Description = "Add per-item rows (\"details\") to each probe's line" };
@@ -37,14 +37,14 @@ public static class EvalCommand
         // with another torch process on a 2-core machine two threads were measured 7-30x slower (spin contention).
         var threads = new Option<int>("--threads") { Description = "Torch CPU threads (0 = library default)", DefaultValueFactory = _ => 1 };
         var allowNonFinite = GenerateCommand.AllowNonFiniteOption();
-        var cmd = new Command("eval", "Evaluate a checkpoint on probes (facts F1, held-out NLL, BLiMP, LAMBADA, HellaSwag, ARC, PIQA, GSM8K, NQ)")
+        var cmd = new Command("eval", $"Evaluate a checkpoint on probes ({EvalProbes.Registry.Names.Count} registered; see --probes)")
         {
             model, probes, limit, outFile, details, seed, benchmarks, targetFacts, knownFacts, heldout, batchSize, device, threads, allowNonFinite,
         };
         cmd.SetAction(pr =>
         {
-            var selected = pr.GetValue(probes) is { } list ? ProbeRegistry.Resolve(list.Split(',')) : ProbeRegistry.All;
-            if (selected.Count == 0) throw new ArgumentException($"--probes lists no probe; known probes: {string.Join(", ", ProbeRegistry.Names)}");
+            var selected = pr.GetValue(probes) is { } list ? EvalProbes.Registry.GetAll(list.Split(','), "--probes") : EvalProbes.Registry.All;
+            if (selected.Count == 0) throw new ArgumentException($"--probes lists no probe; known probes: {string.Join(", ", EvalProbes.Registry.Names)}");
             if (pr.GetValue(limit) is <= 0) throw new ArgumentException("--limit must be positive");
             if (pr.GetValue(batchSize) <= 0) throw new ArgumentException("--batch-size must be positive");
             if (pr.GetValue(threads) < 0) throw new ArgumentException("--threads must be ≥ 0");
@@ -61,7 +61,7 @@ public static class EvalCommand
             Console.WriteLine($"{"probe",-16} {"metric",-14} {"value",10} {"count",7} {"seconds",8}  extras");
             foreach (var probe in selected)
             {
-                var r = ProbeRegistry.Run(probe, loaded, options);
+                var r = EvalProbes.Run(probe, loaded, options);
                 Console.WriteLine(Format(r));
                 var json = r.ToJson();
                 json["model"] = dir;

@@ -1,4 +1,5 @@
 using System.CommandLine;
+using SparseMemory.Checkpoints;
 using SparseMemory.Reporting;
 
 namespace SparseMemory.Cli;
@@ -23,7 +24,7 @@ public static class ReportCommand
             if (File.Exists(Path.Combine(dir, ExperimentReport.ResultsFile)))
             {
                 var experiment = ExperimentReport.Load(dir);
-                var files = experiment.Render(pr.GetValue(outDir) ?? dir);
+                var files = experiment.Render(pr.GetValue(outDir) ?? dir, AtomicFile.Write);
                 Console.Write(pr.GetValue(markdown) ? experiment.Markdown() : experiment.Markdown().Split("## Every configuration")[0]);
                 Console.Error.WriteLine($"wrote {files.Count} files (summary.json, report.md, plots/)");
                 return 0;
@@ -33,7 +34,7 @@ public static class ReportCommand
             var tables = new[] { report.MetricsTable(), report.SummaryTable() }.OfType<Table>();
             Console.Write(string.Join("\n", tables.Select(t => md ? t.ToMarkdown() : t.ToText())));
             string plots = pr.GetValue(outDir) ?? Path.Combine(dir, "report");
-            foreach (var f in report.WritePlots(plots)) Console.Error.WriteLine($"wrote {f.Png} and {f.Svg}");
+            foreach (var f in report.WritePlots(plots, AtomicFile.Write)) Console.Error.WriteLine($"wrote {f.Png} and {f.Svg}");
             return 0;
         });
         return cmd;

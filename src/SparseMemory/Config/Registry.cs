@@ -3,7 +3,7 @@ namespace SparseMemory.Config;
 /// <summary>An entry a config value can name: a finetuning method, a slot ranker, a row optimizer, a probe.</summary>
 public interface INamedEntry
 {
-    /// <summary>Canonical name, snake_case as stored in config files (e.g. <c>memory_all</c>, <c>tf_idf</c>).</summary>
+    /// <summary>Canonical name as stored in config and result files (e.g. <c>memory_all</c>, <c>tf_idf</c>, <c>target-f1</c>).</summary>
     string Name { get; }
 
     /// <summary>One line for help texts and error messages.</summary>
@@ -11,10 +11,10 @@ public interface INamedEntry
 }
 
 /// <summary>
-/// The one lookup mechanism for every extension point: entries by name, matched ignoring case, '-' and '_' (so
-/// <c>memory-all</c>, <c>memory_all</c> and <c>MemoryAll</c> are one name, and <c>tfidf</c> finds <c>tf_idf</c>). Help texts,
-/// validation and the CLI read the names from here, so adding an entry is one registration line
-/// (docs/architecture.md#registries).
+/// The one lookup mechanism for every extension point: entries by name, matched ignoring case, with '-' and '_'
+/// interchangeable (the CLI spells <c>memory_all</c> as <c>memory-all</c>). Every entry has one spelling: <c>tfidf</c>
+/// or <c>MemoryAll</c> find nothing. Help texts, validation and the CLI read the names from here, so adding an entry
+/// is one registration line (docs/architecture.md#registries).
 /// </summary>
 public sealed class Registry<T> where T : INamedEntry
 {
@@ -55,8 +55,26 @@ public sealed class Registry<T> where T : INamedEntry
     public string UnknownMessage(string? name, string field) =>
         $"{field}: unknown {Kind} \"{name}\"; use one of {string.Join(", ", Names)}";
 
+    /// <summary>
+    /// The entries named in <paramref name="names"/>, in the order given; blank names are skipped and an entry named
+    /// twice is returned once.
+    /// </summary>
+    /// <param name="names">The requested names (e.g. a config's <c>probes</c> list).</param>
+    /// <param name="field">The config key or option that held them (for the message).</param>
+    /// <exception cref="ConfigException">Some names are unknown; the message names each and lists the choices.</exception>
+    public IReadOnlyList<T> GetAll(IEnumerable<string> names, string field)
+    {
+        var list = names.Select(n => n.Trim()).Where(n => n.Length > 0).ToArray();
+        if (Problems(list, field).ToArray() is { Length: > 0 } problems) throw new ConfigException(string.Join("; ", problems));
+        return list.Select(n => Find(n)!).Distinct().ToArray();
+    }
+
+    /// <summary>One message per unknown name in <paramref name="names"/> (for a config's validation).</summary>
+    public IEnumerable<string> Problems(IEnumerable<string> names, string field) =>
+        names.Where(n => Find(n) is null).Select(n => UnknownMessage(n, field));
+
     /// <summary>The CLI spelling of a canonical name (<c>memory_all</c> → <c>memory-all</c>).</summary>
     public static string CliName(string name) => name.Replace('_', '-');
 
-    static string Key(string name) => new(name.Trim().ToLowerInvariant().Where(char.IsLetterOrDigit).ToArray());
+    static string Key(string name) => name.Trim().ToLowerInvariant().Replace('-', '_');
 }

@@ -253,7 +253,7 @@ public sealed class ExperimentReport
             .Order(StringComparer.Ordinal);
 
     /// <summary>Per grid entry, the best-learning configuration at each value of <paramref name="key"/>: its target F1 and its mean forgetting.</summary>
-    string Against(string plots, string key)
+    string Against(string plots, string key, FileWriter write)
     {
         var series = Configs.Where(x => x.Params.ContainsKey(key)).GroupBy(x => x.Entry).SelectMany(g =>
         {
@@ -269,39 +269,48 @@ public sealed class ExperimentReport
             };
         });
         string what = key == TopTKey ? "t (value rows updated per step)" : key["base.".Length..];
-        return Plots.Line(Path.Combine(plots, $"against-{Slug(key)}"), new PlotLabels($"Learning and forgetting against {what}", what, "target F1 / mean relative drop"), series).Png;
+        return Plots.Line(Path.Combine(plots, $"against-{Slug(key)}"), new PlotLabels($"Learning and forgetting against {what}", what, "target F1 / mean relative drop"), series, write).Png;
     }
 
     static string Slug(string s) => new(s.Select(ch => char.IsLetterOrDigit(ch) ? ch : '-').ToArray());
 
-    /// <summary>Writes <c>summary.json</c>, <c>report.md</c> and the plots (under <c>plots/</c>) into <paramref name="outDir"/>.</summary>
-    public IReadOnlyList<string> Render(string outDir)
+    /// <summary>
+    /// Writes <c>summary.json</c>, <c>report.md</c> and the plots (under <c>plots/</c>) into <paramref name="outDir"/>,
+    /// each file through <paramref name="write"/> (the atomic write; see <see cref="FileWriter"/>).
+    /// </summary>
+    public IReadOnlyList<string> Render(string outDir, FileWriter write)
     {
-        Directory.CreateDirectory(outDir);
+        ArgumentNullException.ThrowIfNull(write);
         var written = new List<string>();
         string plots = Path.Combine(outDir, "plots");
         foreach (var m in ForgettingMetrics)
         {
             string drop = $"relative drop of {m} (forgetting)";
             written.Add(Plots.Scatter(Path.Combine(plots, $"pareto-f1-{Slug(m)}"), new PlotLabels($"Learning vs forgetting: target F1 vs {m}", drop, "target F1 (learning)"),
-                Configs.Select(x => new LabelledPoint(x.Entry, x.RelativeDrop(m, Directions[m]), x.Mean("after", TargetF1))), frontier: true).Png);
+                Configs.Select(x => new LabelledPoint(x.Entry, x.RelativeDrop(m, Directions[m]), x.Mean("after", TargetF1))), write, frontier: true).Png);
             written.Add(Plots.Scatter(Path.Combine(plots, $"pareto-nll-{Slug(m)}"), new PlotLabels($"Learning vs forgetting: answer-NLL reduction vs {m}", drop, "target answer NLL reduction, nats/token (learning)"),
-                Configs.Select(x => new LabelledPoint(x.Entry, x.RelativeDrop(m, Directions[m]), x.Mean("before", TargetNll) - x.Mean("after", TargetNll))), frontier: true).Png);
+                Configs.Select(x => new LabelledPoint(x.Entry, x.RelativeDrop(m, Directions[m]), x.Mean("before", TargetNll) - x.Mean("after", TargetNll))), write, frontier: true).Png);
         }
-        written.Add(Curve(plots, "learning-curve-f1", TargetF1, "target F1"));
-        written.Add(Curve(plots, "learning-curve-nll", TargetNll, "target answer NLL (nats/token)"));
-        foreach (var m in ForgettingMetrics) written.Add(Curve(plots, $"forgetting-curve-{Slug(m)}", m, m));
+        written.Add(Curve(plots, "learning-curve-f1", TargetF1, "target F1", write));
+        written.Add(Curve(plots, "learning-curve-nll", TargetNll, "target answer NLL (nats/token)", write));
+        foreach (var m in ForgettingMetrics) written.Add(Curve(plots, $"forgetting-curve-{Slug(m)}", m, m, write));
         foreach (string key in AgainstKeys())
-            written.Add(Against(plots, key));
-        File.WriteAllText(Path.Combine(outDir, "summary.json"), Summary().ToJsonString(new JsonSerializerOptions { WriteIndented = true, Encoder = System.Text.Encodings.Web.JavaScriptEncoder.UnsafeRelaxedJsonEscaping }) + "\n");
-        File.WriteAllText(Path.Combine(outDir, "report.md"), Markdown());
+            written.Add(Against(plots, key, write));
+        WriteText(write, Path.Combine(outDir, "summary.json"), Summary().ToJsonString(new JsonSerializerOptions { WriteIndented = true, Encoder = System.Text.Encodings.Web.JavaScriptEncoder.UnsafeRelaxedJsonEscaping }) + "\n");
+        WriteText(write, Path.Combine(outDir, "report.md"), Markdown());
         written.Add(Path.Combine(outDir, "summary.json"));
         written.Add(Path.Combine(outDir, "report.md"));
         return written;
     }
 
+    static void WriteText(FileWriter write, string path, string text)
+    {
+        byte[] bytes = new System.Text.UTF8Encoding(false).GetBytes(text);
+        write(path, s => s.Write(bytes));
+    }
+
     /// <summary>A metric over the stream for the selected configuration of each entry (its first seed's run).</summary>
-    string Curve(string plots, string name, string metric, string yLabel)
+    string Curve(string plots, string name, string metric, string yLabel, FileWriter write)
     {
         var series = new List<PlotSeries>();
         foreach (var (entry, x) in Selected)
@@ -314,6 +323,6 @@ public sealed class ExperimentReport
             var (steps, values) = log.Series(metric);
             series.Add(new PlotSeries(entry, steps, values));
         }
-        return Plots.Line(Path.Combine(plots, name), new PlotLabels($"{yLabel} along the stream", "step (facts × steps per fact)", yLabel), series).Png;
+        return Plots.Line(Path.Combine(plots, name), new PlotLabels($"{yLabel} along the stream", "step (facts × steps per fact)", yLabel), series, write).Png;
     }
 }

@@ -21,6 +21,15 @@ public sealed record PlotSeries(string Name, IReadOnlyList<double> X, IReadOnlyL
 /// <param name="Label">Text drawn beside the point (e.g. a hyperparameter setting); null for none.</param>
 public sealed record LabelledPoint(string Series, double X, double Y, string? Label = null);
 
+/// <summary>
+/// How a report file reaches the disk: <c>write</c> fills the file's stream. Reporting may use only Config
+/// (docs/architecture.md), so it never opens a file itself; its callers pass the project's atomic write,
+/// <c>Checkpoints.AtomicFile.Write</c> (docs/persistence.md), so a reader never sees a partial report or plot.
+/// </summary>
+/// <param name="path">The file to (re)place.</param>
+/// <param name="write">Writes the file's bytes.</param>
+public delegate void FileWriter(string path, Action<Stream> write);
+
 /// <summary>The two files a plot was saved to.</summary>
 /// <param name="Png">Raster image.</param>
 /// <param name="Svg">Vector image.</param>
@@ -28,7 +37,8 @@ public sealed record PlotFiles(string Png, string Svg);
 
 /// <summary>
 /// Line and scatter plots (ScottPlot, rendered headless with SkiaSharp), each saved as <c>BASE.png</c> and
-/// <c>BASE.svg</c>. Points with a non-finite coordinate are left out; an empty input still gives labelled axes.
+/// <c>BASE.svg</c> through a <see cref="FileWriter"/>. Points with a non-finite coordinate are left out; an empty input
+/// still gives labelled axes.
 /// </summary>
 public static class Plots
 {
@@ -45,7 +55,7 @@ public static class Plots
     /// Line plot of <paramref name="series"/> (e.g. loss over step), with title, axis labels and a legend, saved to
     /// <paramref name="basePath"/> + <c>.png</c>/<c>.svg</c> (a <c>.png</c>/<c>.svg</c> extension on it is dropped).
     /// </summary>
-    public static PlotFiles Line(string basePath, PlotLabels labels, IEnumerable<PlotSeries> series,
+    public static PlotFiles Line(string basePath, PlotLabels labels, IEnumerable<PlotSeries> series, FileWriter write,
         int width = DefaultWidth, int height = DefaultHeight)
     {
         var plot = NewPlot(labels);
@@ -63,7 +73,7 @@ public static class Plots
             line.MarkerSize = xs.Length <= MarkerLimit ? 5 : 0;
             legend |= !string.IsNullOrEmpty(s.Name);
         }
-        return Save(plot, basePath, width, height, legend);
+        return Save(plot, basePath, write, width, height, legend);
     }
 
     /// <summary>
@@ -71,7 +81,7 @@ public static class Plots
     /// first appearance), saved like <see cref="Line"/>. With <paramref name="frontier"/>, each series' Pareto frontier
     /// (smaller x, larger y better; see <see cref="Pareto.Frontier"/>) is drawn as a dashed line in its colour.
     /// </summary>
-    public static PlotFiles Scatter(string basePath, PlotLabels labels, IEnumerable<LabelledPoint> points, bool frontier = false,
+    public static PlotFiles Scatter(string basePath, PlotLabels labels, IEnumerable<LabelledPoint> points, FileWriter write, bool frontier = false,
         int width = DefaultWidth, int height = DefaultHeight)
     {
         var plot = NewPlot(labels);
@@ -103,7 +113,7 @@ public static class Plots
         }
         // Room on the right for the point labels, which do not take part in autoscaling.
         plot.Axes.Margins(left: 0.05, right: 0.15, bottom: 0.1, top: 0.1);
-        return Save(plot, basePath, width, height, groups.Count > 0);
+        return Save(plot, basePath, write, width, height, groups.Count > 0);
     }
 
     static Plot NewPlot(PlotLabels labels)
@@ -121,17 +131,18 @@ public static class Plots
         return (kept.Select(p => p.X).ToArray(), kept.Select(p => p.Y).ToArray());
     }
 
-    static PlotFiles Save(Plot plot, string basePath, int width, int height, bool legend)
+    static PlotFiles Save(Plot plot, string basePath, FileWriter write, int width, int height, bool legend)
     {
+        ArgumentNullException.ThrowIfNull(write);
         if (width <= 0 || height <= 0) throw new ArgumentException($"image size {width}×{height} must be positive");
         string ext = Path.GetExtension(basePath).ToLowerInvariant();
         if (ext is ".png" or ".svg") basePath = basePath[..^ext.Length];
-        string? dir = Path.GetDirectoryName(Path.GetFullPath(basePath));
-        if (dir is not null) Directory.CreateDirectory(dir);
         if (legend) plot.ShowLegend(Edge.Right);
         var files = new PlotFiles(basePath + ".png", basePath + ".svg");
-        plot.SavePng(files.Png, width, height);
-        plot.SaveSvg(files.Svg, width, height);
+        byte[] png = plot.GetImageBytes(width, height, ImageFormat.Png);
+        byte[] svg = System.Text.Encoding.UTF8.GetBytes(plot.GetSvgXml(width, height));
+        write(files.Png, s => s.Write(png));
+        write(files.Svg, s => s.Write(svg));
         return files;
     }
 }

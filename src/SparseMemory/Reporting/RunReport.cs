@@ -72,20 +72,20 @@ public sealed class RunReport
 
     /// <summary>
     /// Writes into <paramref name="outDir"/>: <c>loss.png/.svg</c> (loss, and eval_loss when logged) and, per probe,
-    /// <c>probe-NAME.png/.svg</c> with its metrics over steps. Returns the files written.
+    /// <c>probe-NAME.png/.svg</c> with its metrics over steps, each through <paramref name="write"/>. Returns the files written.
     /// </summary>
-    public IReadOnlyList<PlotFiles> WritePlots(string outDir)
+    public IReadOnlyList<PlotFiles> WritePlots(string outDir, FileWriter write)
     {
         var files = new List<PlotFiles>();
         string name = Path.GetFileName(Path.TrimEndingDirectorySeparator(Path.GetFullPath(RunDir)));
         var lossSeries = new[] { "loss", "eval_loss" }.Where(Metrics.Has).Select(Series).ToList();
         if (lossSeries.Count > 0)
-            files.Add(Plots.Line(Path.Combine(outDir, "loss"), new PlotLabels($"Loss — {name}", "step", "loss"), lossSeries));
+            files.Add(Plots.Line(Path.Combine(outDir, "loss"), new PlotLabels($"Loss — {name}", "step", "loss"), lossSeries, write));
         foreach (var probe in ProbeKeys.GroupBy(k => k[..k.IndexOf('/')]))
         {
             var series = probe.Select(k => Series(k) with { Name = k[(probe.Key.Length + 1)..] }).ToList();
             files.Add(Plots.Line(Path.Combine(outDir, "probe-" + SafeFileName(probe.Key)),
-                new PlotLabels($"Probe {probe.Key} — {name}", "step", "value"), series));
+                new PlotLabels($"Probe {probe.Key} — {name}", "step", "value"), series, write));
         }
         return files;
     }

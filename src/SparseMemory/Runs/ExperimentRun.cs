@@ -141,7 +141,7 @@ public static class ExperimentRun
         }
         WriteResults(runs, outDir);
         var report = ExperimentReport.Load(outDir);
-        report.Render(outDir);
+        report.Render(outDir, AtomicFile.Write);
         return report;
     }
 
@@ -154,7 +154,7 @@ public static class ExperimentRun
     /// </summary>
     public static (ExperimentConfig Config, IReadOnlyList<ExperimentRunSpec> Runs) Prepare(ExperimentConfig requested, string outDir, ITrainingObserver observer)
     {
-        if (ProbeRegistry.Problems(requested.Probes).FirstOrDefault() is { } unknown) throw new ConfigException(unknown);
+        EvalProbes.Registry.GetAll(requested.Probes, "probes");   // unknown probes are a ConfigException
         var runs = Plan(requested, outDir);                     // every grid point is checked before a folder is created
         if (requested.BaseModel is { } given && !File.Exists(Path.Combine(outDir, Checkpoint.ConfigFile)))
             Checkpoint.Load(given).Model.Dispose();            // and a given base model is read whole (names, shapes, dtypes, finite values)
@@ -171,8 +171,8 @@ public static class ExperimentRun
         {
             string dir = RunDir(outDir, r);
             if (!File.Exists(Path.Combine(dir, RunFolder.SummaryFile))) continue;
-            var evals = File.ReadLines(Path.Combine(dir, Checkpoint.MetricsFile)).Select(l => JsonNode.Parse(l)!.AsObject())
-                .Where(o => o.ContainsKey("target-f1/f1")).ToList();
+            var evals = ResultFiles.ReadMetrics(Path.Combine(dir, Checkpoint.MetricsFile)).Rows
+                .Where(row => row.Values.ContainsKey("target-f1/f1")).ToList();
             var row = new JsonObject
             {
                 ["run"] = r.Id, ["entry"] = r.Entry, ["method"] = r.Method, ["seed"] = r.Seed, ["dir"] = Path.Combine("runs", r.Id),
@@ -182,7 +182,7 @@ public static class ExperimentRun
             row["params"] = new JsonObject(r.Params.Select(kv => KeyValuePair.Create(kv.Key, (JsonNode?)kv.Value)));
             row["before"] = ProbeValues(evals[0]);
             row["after"] = ProbeValues(evals[^1]);
-            row["direction"] = new JsonObject(r.Config.Probes.Select(p => ProbeRegistry.Find(p)!)
+            row["direction"] = new JsonObject(EvalProbes.Registry.GetAll(r.Config.Probes, "probes")
                 .Select(p => KeyValuePair.Create($"{p.Name}/{p.Metric}", (JsonNode?)(p.HigherIsBetter ? "higher" : "lower"))));
             lines.Append(row.ToJsonString()).Append('\n');
         }
@@ -216,8 +216,8 @@ public static class ExperimentRun
         }
     }
 
-    static JsonObject ProbeValues(JsonObject metrics) =>
-        new(metrics.Where(kv => kv.Key.Contains('/')).Select(kv => KeyValuePair.Create(kv.Key, kv.Value?.DeepClone())));
+    static JsonObject ProbeValues(MetricsRow metrics) =>
+        new(metrics.Values.Where(kv => kv.Key.Contains('/')).Select(kv => KeyValuePair.Create(kv.Key, kv.Value is double d ? JsonValue.Create(d) : (JsonNode?)null)));
 
     static string SetValue(JsonNode? v) => v is JsonValue j && j.TryGetValue(out string? s) ? s : v?.ToJsonString() ?? "null";
 

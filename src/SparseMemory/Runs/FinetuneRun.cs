@@ -6,6 +6,7 @@ using SparseMemory.Data;
 using SparseMemory.Data.Facts;
 using SparseMemory.Evaluation.Probes;
 using SparseMemory.Model;
+using SparseMemory.Reporting;
 using SparseMemory.Training;
 
 namespace SparseMemory.Runs;
@@ -34,7 +35,7 @@ public static class FinetuneRun
     public static List<string> Validate(FinetuneConfig cfg)
     {
         var e = FinetuneMethods.Validate(cfg);
-        e.AddRange(ProbeRegistry.Problems(cfg.Probes));
+        e.AddRange(EvalProbes.Registry.Problems(cfg.Probes, "probes"));
         return e;
     }
 
@@ -147,7 +148,7 @@ public static class FinetuneRun
         int trainedFacts = Math.Min(facts.Count, (steps + cfg.Data.StepsPerItem - 1) / cfg.Data.StepsPerItem);
         string streamFacts = Path.Combine(outDir, StreamFactsFile);
         DataFiles.WriteFacts(streamFacts, facts.Take(trainedFacts));
-        var probeList = ProbeRegistry.Resolve(cfg.Probes);
+        var probeList = EvalProbes.Registry.GetAll(cfg.Probes, "probes");
         var probeOptions = new ProbeOptions { Limit = cfg.ProbeLimit > 0 ? cfg.ProbeLimit : null, Seed = cfg.Seed, TargetFacts = streamFacts };
         TorchSharp.torch.manual_seed(cfg.Seed);
         var trainer = new Trainer(loaded.Model, method, data, loop, device, observer)
@@ -157,7 +158,7 @@ public static class FinetuneRun
                 var m = new Dictionary<string, double>();
                 foreach (var probe in probeList)
                 {
-                    var r = ProbeRegistry.Run(probe, loaded, probeOptions);
+                    var r = EvalProbes.Run(probe, loaded, probeOptions);
                     if (r.Skipped is not null) { observer.OnMessage($"probe {probe.Name} skipped: {r.Skipped}"); continue; }
                     m[$"{r.Probe}/{r.Metric}"] = r.Value;
                     foreach (var (k, v) in r.Extra) m[$"{r.Probe}/{k}"] = v;
@@ -168,9 +169,8 @@ public static class FinetuneRun
         };
         var state = trainer.Run(outDir);
         (method as IDisposable)?.Dispose();
-        var losses = File.ReadLines(Path.Combine(outDir, Checkpoint.MetricsFile))
-            .Select(l => System.Text.Json.Nodes.JsonNode.Parse(l)!["loss"]?.GetValue<double>() ?? double.NaN).ToList();
-        var summary = new FinetuneSummary(method.Name, state.Step, facts.Count, losses.FirstOrDefault(double.NaN), losses.LastOrDefault(double.NaN),
+        var metrics = ResultFiles.ReadMetrics(Path.Combine(outDir, Checkpoint.MetricsFile));
+        var summary = new FinetuneSummary(method.Name, state.Step, facts.Count, metrics.First("loss")?.Value ?? double.NaN, metrics.Last("loss")?.Value ?? double.NaN,
             (DateTime.UtcNow - started).TotalSeconds, probes);
         RunFolder.WriteSummary(outDir, summary);
         return summary;

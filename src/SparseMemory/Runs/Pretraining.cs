@@ -1,11 +1,10 @@
 using SparseMemory.Finetuning;
 using SparseMemory.Training;
-using System.Text.Json;
-using System.Text.Json.Nodes;
 using SparseMemory.Checkpoints;
 using SparseMemory.Config;
 using SparseMemory.Data;
 using SparseMemory.Model;
+using SparseMemory.Reporting;
 using TorchSharp;
 using static TorchSharp.torch;
 
@@ -102,9 +101,6 @@ public static class Pretraining
     static double? ReadFirstEval(string runDir)
     {
         string p = Path.Combine(runDir, Checkpoint.MetricsFile);
-        if (!File.Exists(p)) return null;
-        foreach (string line in File.ReadLines(p))
-            if (JsonNode.Parse(line) is JsonObject o && o["eval_loss"] is JsonNode v) return v.GetValue<double>();
-        return null;
+        return File.Exists(p) ? ResultFiles.ReadMetrics(p).First("eval_loss")?.Value : null;
     }
 }

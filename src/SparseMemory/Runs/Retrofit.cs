@@ -3,6 +3,7 @@ using SparseMemory.Config;
 using SparseMemory.Data;
 using SparseMemory.Finetuning;
 using SparseMemory.Model;
+using SparseMemory.Reporting;
 using SparseMemory.Training;
 using TorchSharp;
 using static TorchSharp.torch;
@@ -140,10 +141,7 @@ public static class Retrofit
     static double? FirstEvalLoss(string runDir)
     {
         string p = Path.Combine(runDir, Checkpoint.MetricsFile);
-        if (!File.Exists(p)) return null;
-        foreach (string line in File.ReadLines(p))
-            if (System.Text.Json.Nodes.JsonNode.Parse(line) is System.Text.Json.Nodes.JsonObject o && o["eval_loss"] is { } v) return v.GetValue<double>();
-        return null;
+        return File.Exists(p) ? ResultFiles.ReadMetrics(p).First("eval_loss")?.Value : null;
     }
 
     static IReadOnlyList<string> ReadText(RetrofitConfig cfg, ITrainingObserver observer)

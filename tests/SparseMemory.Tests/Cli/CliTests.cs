@@ -14,8 +14,41 @@ public sealed class CliTests
     {
         var (code, output, _) = Smf.Run("--help");
         Assert.Equal(0, code);
-        foreach (string verb in new[] { "pretrain", "generate", "demo" }) Assert.Contains(verb, output);
+        var verbs = SmfApp.CreateRoot().Subcommands;
+        Assert.NotEmpty(verbs);
+        // Each verb on a line of its own in the commands list, with its description (not a mere substring of other text).
+        foreach (var verb in verbs)
+            Assert.Matches(new System.Text.RegularExpressions.Regex($@"(?m)^\s+{System.Text.RegularExpressions.Regex.Escape(verb.Name)}\b.*\s{System.Text.RegularExpressions.Regex.Escape(FirstWords(verb.Description))}"), output);
     }
+
+    /// <summary>Every command of the CLI's verb table (<see cref="SmfApp.CreateRoot"/>), nested ones as "data build".</summary>
+    public static TheoryData<string> Verbs()
+    {
+        var d = new TheoryData<string>();
+        void Add(System.CommandLine.Command c, string prefix)
+        {
+            foreach (var sub in c.Subcommands) { d.Add(prefix + sub.Name); Add(sub, prefix + sub.Name + " "); }
+        }
+        Add(SmfApp.CreateRoot(), "");
+        return d;
+    }
+
+    [Theory]
+    [MemberData(nameof(Verbs))]
+    public void Every_verb_prints_its_usage_with_help(string verb)
+    {
+        var path = verb.Split(' ');
+        var (code, output, err) = Smf.Run([.. path, "--help"]);
+        Assert.True(code == 0, $"smf {verb} --help exited {code}: {err}");
+        var command = path.Aggregate((System.CommandLine.Command)SmfApp.CreateRoot(), (c, name) => c.Subcommands.Single(s => s.Name == name));
+        Assert.Contains("Usage:", output);
+        Assert.Matches(new System.Text.RegularExpressions.Regex($@"(?m)^\s+\S+ {System.Text.RegularExpressions.Regex.Escape(verb)}\b"), output);   // "  smf VERB [options]"
+        Assert.Contains(FirstWords(command.Description), output);
+        Assert.All(command.Options.Where(o => !o.Hidden), o => Assert.Contains(o.Name, output));
+    }
+
+    /// <summary>The first words of a description (help output wraps long lines).</summary>
+    static string FirstWords(string? description) => string.Join(' ', (description ?? "").Split(' ').Take(3));
 
     [Fact]
     public void Missing_corpus_file_is_a_one_line_error_and_writes_nothing()

@@ -34,7 +34,7 @@ public sealed class ConfigLoaderTests
         var errors = string.Join("\n", SparseMemory.Runs.FinetuneRun.Validate(cfg));
         Assert.Contains("sparse.ranker: unknown ranker \"bogus\"; use one of tf_idf, tf_only, kl, random, all_accessed", errors);
         Assert.Contains("sparse.optimizer: unknown row optimizer \"adam\"; use one of sgd, adam_w", errors);
-        Assert.Contains("unknown probe 'nope'", errors);
+        Assert.Contains("probes: unknown probe \"nope\"; use one of target-f1, ", errors);
         var method = string.Join("\n", SparseMemory.Runs.FinetuneRun.Validate(cfg with { Method = "dense" }));
         Assert.Contains("method: unknown method \"dense\"; use one of sparse, memory_all, full, lora", method);
     }

@@ -2,6 +2,7 @@ using SparseMemory.Runs;
 using System.Text.Json.Nodes;
 using SparseMemory.Checkpoints;
 using SparseMemory.Cli;
+using SparseMemory.Config;
 using SparseMemory.Data.Facts;
 using SparseMemory.Evaluation.Probes;
 using SparseMemory.Training;
@@ -50,39 +51,63 @@ public sealed class ProbeTests : IClassFixture<TinyCheckpoint>, IDisposable
 
     public void Dispose() => torch.set_num_threads(_threads);
 
-    static readonly string[] BenchmarkProbes = ["nq-answer-nll", "nq-f1", "hellaswag", "blimp", "gsm8k-nll", "lambada", "arc-easy", "piqa"];
-
+    public static TheoryData<string> ProbeNames => new(EvalProbes.Registry.Names);
 
     [Fact]
-    public void Registry_knows_every_probe_of_the_issue()
+    public void Registry_names_are_unique_kebab_case_and_unknown_names_are_one_clear_error()
     {
-        string[] expected = ["target-f1", "known-facts-f1", "transfer-f1", "first-facts-f1", "nq-answer-nll", "nq-f1", "hellaswag", "blimp", "heldout-nll", "gsm8k-nll", "lambada", "arc-easy", "piqa"];
-        Assert.Equal(expected.Order(), ProbeRegistry.Names.Order());
-        var e = Assert.Throws<ArgumentException>(() => ProbeRegistry.Resolve(["blimp", "nope"]));
-        Assert.Contains("'nope'", e.Message);
-        Assert.Contains("heldout-nll", e.Message);
+        Assert.NotEmpty(EvalProbes.Registry.All);
+        Assert.All(EvalProbes.Registry.All, p =>
+        {
+            Assert.Matches("^[a-z0-9]+(-[a-z0-9]+)*$", p.Name);                   // one spelling, as result files key on it
+            Assert.False(string.IsNullOrWhiteSpace(p.Description), $"{p.Name}: no description");
+            Assert.False(string.IsNullOrWhiteSpace(p.Metric), $"{p.Name}: no metric");
+        });
+        var e = Assert.Throws<ConfigException>(() => EvalProbes.Registry.GetAll(["blimp", "nope", "blimp"], "probes"));
+        Assert.Contains("\"nope\"", e.Message);
+        Assert.Contains(EvalProbes.Registry.Names[^1], e.Message);
+        Assert.Equal(["blimp"], EvalProbes.Registry.GetAll(["blimp", " blimp ", ""], "probes").Select(p => p.Name));
     }
 
-    [Fact]
-    public void Benchmark_probes_skip_cleanly_when_the_folder_is_absent()
+    /// <summary>
+    /// Every registered probe, on arrival: on the tiny checkpoint with facts files given and no benchmarks folder it
+    /// either scores items (a finite headline value) or is skipped with a reason that names the missing folder.
+    /// </summary>
+    [Theory]
+    [MemberData(nameof(ProbeNames))]
+    public void Every_registered_probe_scores_or_skips_cleanly_without_benchmarks(string name)
     {
-        var options = new ProbeOptions { BenchmarksRoot = Path.Combine(tiny.Root, "no-such-benchmarks"), Limit = 2 };
-        foreach (var probe in ProbeRegistry.Resolve(BenchmarkProbes))
+        string missing = Path.Combine(tiny.Root, "no-such-benchmarks");
+        var options = new ProbeOptions { BenchmarksRoot = missing, Limit = 2, TargetFacts = tiny.FactsPath, KnownFacts = tiny.FactsPath };
+        var r = EvalProbes.Run(EvalProbes.Registry.Get(name, "probes"), tiny.Loaded, options);
+        Assert.Equal(name, r.Probe);
+        if (r.Skipped is not null)
         {
-            var r = ProbeRegistry.Run(probe, tiny.Loaded, options);
-            Assert.NotNull(r.Skipped);
             Assert.Contains("no-such-benchmarks", r.Skipped);
             Assert.Equal("null", r.ToJson()["value"]?.ToJsonString() ?? "null");
             Assert.Equal(r.Skipped, r.ToJson()["skipped"]!.GetValue<string>());
         }
+        else
+        {
+            Assert.True(double.IsFinite(r.Value), $"{name}: value {r.Value}");
+            Assert.InRange(r.Count, 1, int.MaxValue);
+        }
+    }
+
+    [Fact]
+    public void Smf_eval_help_lists_every_registered_probe()
+    {
+        var (code, stdout, _) = Smf.Run("eval", "--help");
+        Assert.Equal(0, code);
+        Assert.All(EvalProbes.Registry.Names, n => Assert.Contains(n, stdout));
     }
 
     [Fact]
     public void Missing_default_fact_set_skips_but_an_explicit_missing_file_is_an_error()
     {
         if (!FactsFile.EmbeddedNames.Contains(ProbeOptions.DefaultTargetFacts))
-            Assert.NotNull(ProbeRegistry.Run(QaF1Probe.Target(), tiny.Loaded, new ProbeOptions()).Skipped);
-        Assert.Throws<FileNotFoundException>(() => ProbeRegistry.Run(QaF1Probe.Known(), tiny.Loaded,
+            Assert.NotNull(EvalProbes.Run(QaF1Probe.Target(), tiny.Loaded, new ProbeOptions()).Skipped);
+        Assert.Throws<FileNotFoundException>(() => EvalProbes.Run(QaF1Probe.Known(), tiny.Loaded,
             new ProbeOptions { KnownFacts = Path.Combine(tiny.Root, "missing.jsonl") }));
     }
 
@@ -104,7 +129,7 @@ public sealed class ProbeTests : IClassFixture<TinyCheckpoint>, IDisposable
     [Fact]
     public void Fact_f1_probe_with_details_scores_every_item()
     {
-        var r = ProbeRegistry.Run(QaF1Probe.Known(), tiny.Loaded,
+        var r = EvalProbes.Run(QaF1Probe.Known(), tiny.Loaded,
             new ProbeOptions { KnownFacts = tiny.FactsPath, Limit = 7, Details = true });
         Assert.Null(r.Skipped);
         Assert.Equal(7, r.Count);

@@ -42,39 +42,64 @@ public sealed class RankerReferenceTests
         Assert.True(total.AsSpan().SequenceEqual(bg.TotalCounts), "background totals differ");
     }
 
-    [Theory]
-    [MemberData(nameof(CaseNames))]
-    public void TfIdf_matches_reference(string name)
-    {
-        var c = RankingCase.Build(name);
-        var counts = SlowReference.Counts(c.Batch, c.SlotCount, c.IncludePadding);
-        var (df, _) = SlowReference.Background(c.Background, c.SlotCount, c.IncludePadding);
-        var expected = SlowReference.TfIdfScores(counts, df, c.Background.Length);
+    /// <summary>
+    /// The slow reference of every registered ranker, by registry name: it checks a production selection of case
+    /// <c>c</c> (counts computed by <see cref="SlowReference.Counts"/>). A ranker registered in
+    /// <see cref="SlotRankers.Registry"/> without an entry here fails <see cref="Every_registered_ranker_matches_its_slow_reference"/>.
+    /// </summary>
+    internal static readonly IReadOnlyDictionary<string, Action<RankingCase, long[], SlotSelection>> References =
+        new Dictionary<string, Action<RankingCase, long[], SlotSelection>>
+        {
+            [TfIdfRanker.Spec.Name] = (c, counts, sel) =>
+            {
+                AssertSelection(SlowReference.TfIdfScores(counts, SlowReference.Background(c.Background, c.SlotCount, c.IncludePadding).Df, c.Background.Length), c.TopT, sel);
+                Assert.Equal(sel.Scores.Count(x => x == 0), sel.ZeroScoreSelected);
+            },
+            [TfOnlyRanker.Spec.Name] = (c, counts, sel) => AssertSelection(SlowReference.TfScores(counts), c.TopT, sel),
+            [KlRanker.Spec.Name] = (c, counts, sel) =>
+                AssertSelection(SlowReference.KlScores(counts, SlowReference.Background(c.Background, c.SlotCount, c.IncludePadding).Total), c.TopT, sel),
+            // every read slot whatever t, ordered as TF-only ranks them
+            [AllAccessedRanker.Spec.Name] = (c, counts, sel) =>
+                AssertSelection(SlowReference.TfScores(counts), counts.Count(x => x > 0), sel),
+            // the draw is seeded, not ranked: a uniform subset of min(t, #read) distinct read slots, tf as the score
+            [RandomRanker.Spec.Name] = (c, counts, sel) =>
+            {
+                var tf = SlowReference.TfScores(counts);
+                Assert.Equal(tf.Count, sel.CandidateCount);
+                Assert.Equal(Math.Min(c.TopT, tf.Count), sel.Count);
+                Assert.Equal(sel.Count, sel.SlotIds.Distinct().Count());
+                for (int i = 0; i < sel.Count; i++)
+                {
+                    Assert.True(tf.TryGetValue(sel.SlotIds[i], out double e), $"selected slot {sel.SlotIds[i]} was not read");
+                    Assert.Equal(e, sel.Scores[i], 12);
+                }
+            },
+        };
 
-        var selection = new TfIdfRanker().Select(ProductionCounts(c.Batch, c.SlotCount, c.IncludePadding).Counts, ProductionBackground(c), c.TopT);
-        AssertSelection(expected, c.TopT, selection);
-        Assert.Equal(selection.Scores.Count(s => s == 0), selection.ZeroScoreSelected);
+    public static TheoryData<string, string> RegisteredRankerCases()
+    {
+        var d = new TheoryData<string, string>();
+        foreach (string ranker in SlotRankers.Registry.Names)
+            foreach (string c in RankingCase.Names) d.Add(ranker, c);
+        return d;
     }
 
+    /// <summary>Every ranker of the registry, built by its factory, against its slow reference on every case.</summary>
     [Theory]
-    [MemberData(nameof(CaseNames))]
-    public void Kl_matches_reference(string name)
+    [MemberData(nameof(RegisteredRankerCases))]
+    public void Every_registered_ranker_matches_its_slow_reference(string ranker, string name)
     {
+        Assert.True(References.TryGetValue(ranker, out var reference),
+            $"ranker \"{ranker}\" is registered in SlotRankers.Registry but has no slow reference; add one to RankerReferenceTests.References (docs/testing.md#reference-implementations)");
         var c = RankingCase.Build(name);
         var counts = SlowReference.Counts(c.Batch, c.SlotCount, c.IncludePadding);
-        var (_, total) = SlowReference.Background(c.Background, c.SlotCount, c.IncludePadding);
-        var selection = new KlRanker().Select(counts, ProductionBackground(c), c.TopT);
-        AssertSelection(SlowReference.KlScores(counts, total), c.TopT, selection);
-    }
-
-    [Theory]
-    [MemberData(nameof(CaseNames))]
-    public void TfOnly_matches_reference(string name)
-    {
-        var c = RankingCase.Build(name);
-        var counts = SlowReference.Counts(c.Batch, c.SlotCount, c.IncludePadding);
-        var selection = new TfOnlyRanker().Select(counts, null, c.TopT);
-        AssertSelection(SlowReference.TfScores(counts), c.TopT, selection);
+        var spec = SlotRankers.Registry.Get(ranker, "ranker");
+        var background = ProductionBackground(c);
+        var instance = SlotRankers.Create(ranker, c.TopT, background, new RankerSettings(Seed: 5));
+        Assert.Equal(spec.Name, instance.Name);                                     // one spelling: the instance reports the registry's name
+        var selection = instance.Select(ProductionCounts(c.Batch, c.SlotCount, c.IncludePadding).Counts, background, c.TopT);
+        Assert.Equal(spec.Name, selection.Ranker);
+        reference(c, counts, selection);
     }
 
     [Fact]
@@ -214,10 +239,12 @@ public sealed class RankerReferenceTests
         Assert.Throws<ArgumentException>(() => new TfIdfRanker().Select(counts, new BackgroundStats(4, "fp"), 5));
         Assert.IsType<TfOnlyRanker>(SlotRankers.Create("tf-only", 5, null));
         Assert.IsType<RandomRanker>(SlotRankers.Create("random", 5, null, new RankerSettings(Seed: 3)));
-        Assert.IsType<AllAccessedRanker>(SlotRankers.Create("AllAccessed", 5, null));
-        Assert.IsType<TfIdfRanker>(SlotRankers.Create("tfidf", 5, bg));                        // spellings: case, '-' and '_' do not matter
-        var unknown = Assert.Throws<ConfigException>(() => SlotRankers.Create("tf_idfx", 5, bg));
-        Assert.Contains("tf_idf, tf_only", unknown.Message, StringComparison.Ordinal);
+        Assert.IsType<AllAccessedRanker>(SlotRankers.Create("All-Accessed", 5, null));          // case and '-' for '_' do not matter
+        foreach (string other in new[] { "tf_idfx", "tfidf", "tf", "all", "AllAccessed" })      // one spelling: no squashed or short forms
+        {
+            var unknown = Assert.Throws<ConfigException>(() => SlotRankers.Create(other, 5, bg));
+            Assert.Contains("tf_idf, tf_only", unknown.Message, StringComparison.Ordinal);
+        }
     }
 
     /// <summary>Scores to 1e-12 relative, the tie-aware rules of docs/testing.md#tie-aware-comparison, then exact equality (deterministic tie-break).</summary>

@@ -33,6 +33,20 @@ public sealed class ReportCommandTests
     static string[] Cells(string line) => line.Split(' ', StringSplitOptions.RemoveEmptyEntries);
 
     [Fact]
+    public void Report_of_a_run_replaces_its_plots_by_rename()
+    {
+        string run = WriteRun();
+        string report = Path.Combine(run, "report");
+        var files = new[] { "loss", "probe-target-f1", "probe-known-facts-f1" }
+            .SelectMany(n => new[] { Path.Combine(report, n + ".png"), Path.Combine(report, n + ".svg") }).ToArray();
+        PlotTests.AssertWrittenByRename(files, () =>
+        {
+            var (code, _, err) = Smf.Run("report", "--run", run);
+            Assert.True(code == 0, err);
+        });
+    }
+
+    [Fact]
     public void Report_prints_the_table_and_writes_plots()
     {
         string run = WriteRun();

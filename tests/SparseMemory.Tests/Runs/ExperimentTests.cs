@@ -60,11 +60,13 @@ public sealed class ExperimentTests
         Assert.True(File.Exists(Path.Combine(runDirs[1], "summary.json")));
         Assert.Equal(7, File.ReadAllLines(Path.Combine(dir, ExperimentRun.ResultsFile)).Length);
 
-        // The report re-renders from the files alone.
-        File.Delete(Path.Combine(dir, "report.md"));
-        var (code3, _, err3) = Smf.Run("report", dir);
-        Assert.True(code3 == 0, err3);
-        Assert.True(File.Exists(Path.Combine(dir, "report.md")));
+        // The report re-renders from the files alone, replacing summary.json, report.md and every plot by rename (atomically).
+        var derived = new[] { Path.Combine(dir, "summary.json"), Path.Combine(dir, "report.md") }.Concat(pngs).Concat(svgs).ToArray();
+        Tests.Reporting.PlotTests.AssertWrittenByRename(derived, () =>
+        {
+            var (code3, _, err3) = Smf.Run("report", dir);
+            Assert.True(code3 == 0, err3);
+        });
     }
 
     [Fact]

@@ -10,7 +10,7 @@ public sealed class AllAccessedRanker : ISlotRanker
     public static readonly RankerSpec Spec = new("all_accessed", "every read slot, ignoring t (naive memory finetuning)", false, _ => new AllAccessedRanker());
 
     /// <inheritdoc />
-    public string Name => "all";
+    public string Name => Spec.Name;
 
     /// <inheritdoc />
     public SlotSelection Select(long[] counts, BackgroundStats? background, int topT)

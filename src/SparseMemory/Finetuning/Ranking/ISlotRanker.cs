@@ -11,7 +11,7 @@ namespace SparseMemory.Finetuning;
 /// </remarks>
 public interface ISlotRanker
 {
-    /// <summary>Short name used in logs and metrics (e.g. "tfidf").</summary>
+    /// <summary>The registered name (its <see cref="RankerSpec"/>'s, e.g. <c>tf_idf</c>): one spelling in configs, logs and metrics.</summary>
     string Name { get; }
 
     /// <summary>Selects up to <paramref name="topT"/> slots for the batch.</summary>

@@ -19,7 +19,7 @@ public sealed class KlRanker : ISlotRanker
     public const double Epsilon = 1e-8;
 
     /// <inheritdoc />
-    public string Name => "kl";
+    public string Name => Spec.Name;
 
     /// <inheritdoc />
     public SlotSelection Select(long[] counts, BackgroundStats? background, int topT)

@@ -24,7 +24,7 @@ public sealed class RandomRanker(long seed, long firstStep = 0) : ISlotRanker
     public long NextStep { get; set; } = firstStep;
 
     /// <inheritdoc />
-    public string Name => "random";
+    public string Name => Spec.Name;
 
     /// <inheritdoc />
     public SlotSelection Select(long[] counts, BackgroundStats? background, int topT)

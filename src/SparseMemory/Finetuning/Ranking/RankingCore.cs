@@ -17,7 +17,7 @@ internal static class RankingCore
         if (background is null)
         {
             throw new ArgumentException(
-                $"Ranker '{rankerName}' needs background statistics; compute them with `smf background --model DIR` and pass the file, or choose the tf-only ranker.",
+                $"Ranker '{rankerName}' needs background statistics; compute them with `smf background --model DIR` and pass the file, or choose the tf_only ranker.",
                 nameof(background));
         }
 

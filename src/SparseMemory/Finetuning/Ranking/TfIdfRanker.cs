@@ -26,7 +26,7 @@ public sealed class TfIdfRanker(bool excludeZeroIdf = false) : ISlotRanker
     public bool ExcludeZeroIdf { get; } = excludeZeroIdf;
 
     /// <inheritdoc />
-    public string Name => "tfidf";
+    public string Name => Spec.Name;
 
     /// <inheritdoc />
     public SlotSelection Select(long[] counts, BackgroundStats? background, int topT)

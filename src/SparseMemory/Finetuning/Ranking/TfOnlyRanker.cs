@@ -10,7 +10,7 @@ public sealed class TfOnlyRanker : ISlotRanker
     public static readonly RankerSpec Spec = new("tf_only", "batch access frequency only (the paper's TF-only ablation)", false, _ => new TfOnlyRanker());
 
     /// <inheritdoc />
-    public string Name => "tf";
+    public string Name => Spec.Name;
 
     /// <inheritdoc />
     public SlotSelection Select(long[] counts, BackgroundStats? background, int topT)

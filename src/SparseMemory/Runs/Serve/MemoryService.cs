@@ -823,9 +823,9 @@ public sealed class MemoryService : IDisposable
         {
             foreach (string name in new[] { "known-facts-f1", "heldout-nll" })
             {
-                var probe = ProbeRegistry.Find(name)!;
+                var probe = EvalProbes.Registry.Get(name, "forgetting check");
                 ProbeResult r;
-                try { r = ProbeRegistry.Run(probe, _server, probeOptions); }
+                try { r = EvalProbes.Run(probe, _server, probeOptions); }
                 catch (Exception e) when (e is IOException or InvalidDataException or ArgumentException or InvalidOperationException)
                 {
                     _log($"forgetting check: {name} failed: {e.Message}");
