@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Step-time ratios against the memory size (README "Step time"): `smf bench` on the base architecture with
+# Step-time ratios against the memory size (docs/results.md, "Step time"): `smf bench` on the base architecture with
 # N = 64, 128 (base) and 256 sub-keys per half (4,096 / 16,384 / 65,536 slots); per size the table is printed and the
 # JSON object is kept in OUT_DIR/bench-nN.json. Usage: scripts/bench-memory-size.sh OUT_DIR [ROUNDS]
 # Cost on 2 cores: about 3 minutes with 3 rounds. Run nothing else meanwhile: a concurrent job changes the ratios.

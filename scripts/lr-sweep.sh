@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Learning-rate sweep behind the finetuning defaults (README "Finetuning defaults"): each method learns the first
+# Learning-rate sweep behind the finetuning defaults (docs/results.md, "Finetuning defaults"): each method learns the first
 # N new facts (one step per fact) from a base checkpoint; target-f1 (those facts) and known-facts-f1 (knowledge from
 # pretraining) are probed before and after. Usage: scripts/lr-sweep.sh BASE_DIR OUT_ROOT [N]
 # Cost on 2 cores with the base preset: about 10 minutes. Needs BASE_DIR/background.safetensors (smf background).

@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Writes NaturalQuestions-open questions in the TriviaQA format that `smf finetune --data` and
 `smf eval --target-facts` read ({"context": "Question: Q?\\nAnswer:", "answer", "aliases"}), so the learning recipe can
-be checked on questions that are not in the TriviaQA file it was tuned on (README, learner results).
+be checked on questions that are not in the TriviaQA file it was tuned on (docs/results.md, learner results).
 
     scripts/nq-as-triviaqa.py ../shared/data/benchmarks/nq_open_dev.jsonl --skip 1000 --count 100 > nq100.jsonl
 

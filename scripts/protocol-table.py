@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
 """Markdown table of finished finetuning runs (one row per label, mean over seeds with range) from their metrics.jsonl:
-the probes' first row (step 0) is "before", the last probe row is "after". Used for the protocol tables in README.md.
+the probes' first row (step 0) is "before", the last probe row is "after". Used for the protocol tables in docs/results.md.
 
 usage: scripts/protocol-table.py RUNS_DIR [RUNS_DIR ...]   (folders holding runs/<label>_s<seed>/metrics.jsonl)
 """

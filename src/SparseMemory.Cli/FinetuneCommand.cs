@@ -15,7 +15,7 @@ public static class FinetuneCommand
         var model = new Option<string>("--model") { Description = "Base checkpoint folder", Required = true };
         var method = new Option<string>("--method") { Description = $"What may change: {FinetuneMethods.Registry.CliChoices}", DefaultValueFactory = _ => Registry<FinetuneMethodSpec>.CliName(FinetuneMethods.Registry.All[0].Name) };
         var topT = new Option<int?>("--top-t") { Description = "sparse: value rows updated per step (t)" };
-        var lr = new Option<double?>("--lr") { Description = "Learning rate (default: the method's measured default; see README)" };
+        var lr = new Option<double?>("--lr") { Description = "Learning rate (default: the method's measured default; see docs/baselines.md)" };
         var ranker = new Option<string?>("--ranker") { Description = $"sparse: slot ranking, {SlotRankers.Registry.CliChoices}" };
         var background = new Option<string?>("--background") { Description = "sparse: background statistics file (default: MODEL/background.safetensors)" };
         var data = new Option<string?>("--data") { Description = "Facts to learn: a facts JSONL(.gz) file, or the embedded sets 'new' (default) / 'known'" };

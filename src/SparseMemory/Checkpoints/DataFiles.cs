@@ -5,7 +5,7 @@ namespace SparseMemory.Checkpoints;
 
 /// <summary>
 /// Files in the formats the Data namespace defines, written through the one atomic write. Data knows the formats
-/// (it serialises to a stream); this layer knows how bytes reach the disk (docs/architecture.md#persistence).
+/// (it serialises to a stream); this layer knows how bytes reach the disk (docs/persistence.md#the-atomic-write).
 /// </summary>
 public static class DataFiles
 {

@@ -82,7 +82,7 @@ public static class FactsFile
         if (IsTriviaQaFile(nameOrPath))
         {
             // A question–answer file as the TriviaQA benchmark ships it: every item becomes a fact whose statements come
-            // from the project's statement rules (docs/data.md#triviaqa-as-published).
+            // from the project's statement rules (docs/data.md#triviaqa-stream).
             var items = Benchmarks.TriviaQa.Read(nameOrPath);
             return FactStream.FromItems(items, items.Count, sourceName: Path.GetFileName(nameOrPath)).Facts;
         }

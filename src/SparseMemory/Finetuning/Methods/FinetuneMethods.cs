@@ -10,7 +10,7 @@ namespace SparseMemory.Finetuning;
 /// </summary>
 /// <param name="Name">Config name (<c>method</c>, <c>--method</c>).</param>
 /// <param name="Description">One line for help texts.</param>
-/// <param name="DefaultLr">The learning rate used when none is given (measured; README "Finetuning defaults").</param>
+/// <param name="DefaultLr">The learning rate used when none is given (measured; docs/results.md, "Finetuning defaults").</param>
 /// <param name="ClipGradNorm">Global gradient-norm clip of the loop (0 = none).</param>
 /// <param name="NeedsMemoryLayer">Whether the model must have a memory layer.</param>
 /// <param name="NeedsBackground">Whether, for a config, the method needs background statistics.</param>
