@@ -1,5 +1,6 @@
 using SparseMemory.Reporting;
 using SparseMemory.Runs;
+using SparseMemory.Benchmarks;
 using System.CommandLine;
 using System.Text.Json;
 using SparseMemory.Data.Facts;

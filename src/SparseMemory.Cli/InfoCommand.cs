@@ -1,6 +1,6 @@
 using System.CommandLine;
 using System.Text.Json;
-using SparseMemory.Runs;
+using SparseMemory.Benchmarks;
 
 namespace SparseMemory.Cli;
 

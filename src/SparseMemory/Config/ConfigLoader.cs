@@ -98,10 +98,23 @@ public static class ConfigLoader
         return config;
     }
 
+    /// <summary>
+    /// A JSON config file as a layer, for configs whose file goes between other layers (a finetune config's file comes after
+    /// the base model's recipe and before the flags); a missing file or invalid JSON is an error naming it.
+    /// </summary>
+    public static ConfigLayer FileLayer(string path)
+    {
+        if (!File.Exists(path)) throw new ConfigException($"{path}: config file not found");
+        if (CheckFinite(Parse(File.ReadAllText(path), path), path, "") is not JsonObject o)
+            throw new ConfigException($"{path}: the top level must be a JSON object");
+        return ConfigLayer.Of(o, path);
+    }
+
     /// <summary>A <c>key=value</c> override whose value is <paramref name="value"/> as JSON (strings quoted, numbers round-trip).</summary>
     public static string Set(string key, object? value) => key + "=" + value switch
     {
         null => "null",
+        double d when !double.IsFinite(d) => throw new ConfigException($"{key} = {d} is out of range (not a finite number)"),
         string s => JsonSerializer.Serialize(s, JsonLine),
         double d => d.ToString("R", System.Globalization.CultureInfo.InvariantCulture),
         bool b => b ? "true" : "false",

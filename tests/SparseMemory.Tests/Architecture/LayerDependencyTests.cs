@@ -24,6 +24,7 @@ public sealed class LayerDependencyTests
         ["Evaluation"] = ["Config", "Data", "Memory", "Model", "Checkpoints"],
         ["Reporting"] = ["Config"],
         ["Runs"] = ["Config", "Data", "Memory", "Model", "Checkpoints", "Training", "Finetuning", "Evaluation", "Reporting"],
+        ["Benchmarks"] = ["Config", "Data", "Memory", "Model", "Checkpoints", "Training", "Finetuning", "Evaluation", "Reporting", "Runs"],
     };
 
     static readonly Lazy<AssemblyDefinition> Library = new(() =>
