@@ -54,8 +54,16 @@ public static class FinetuneRun
         layers.Add(ConfigLayer.Of(ConfigLoader.Set("base_model", baseModel)));
         layers.AddRange(overrides.Select(ConfigLayer.Of));
         string method = ConfigLoader.Load<FinetuneConfig>(null, null, layers).Method;    // the recipe depends on the method chosen
-        return ConfigLoader.Load<FinetuneConfig>(null, null, FinetuneRecipe.For(baseModel, method).Select(ConfigLayer.Of).Concat(layers));
+        var cfg = ConfigLoader.Load<FinetuneConfig>(null, null, FinetuneRecipe.For(baseModel, method).Select(ConfigLayer.Of).Concat(layers));
+        // A t the user chose above the slot count is refused; the default and a recipe's t are clamped by the method.
+        if (layers.Any(SetsTopT) && Checkpoint.ReadModelConfig(baseModel).Model.Memory?.Slots is long slots and > 0 && cfg.Sparse.TopT > slots)
+            throw new ConfigException($"sparse.top_t is {cfg.Sparse.TopT} but the base model has {slots} memory slots; give sparse.top_t (--top-t) between 1 and {slots}");
+        return cfg;
     }
+
+    static bool SetsTopT(ConfigLayer layer) =>
+        layer.Set is { } set ? set.StartsWith("sparse.top_t=", StringComparison.Ordinal) || set.StartsWith("sparse=", StringComparison.Ordinal)
+            : layer.Overlay?["sparse"] is System.Text.Json.Nodes.JsonObject sparse && sparse.ContainsKey("top_t");
 
     static string ModelFromBase(string baseDir) =>
         $"the model section of a finetuning run comes from the base checkpoint ({Path.Combine(baseDir, Checkpoint.ConfigFile)}) and cannot be set; finetune another base model instead";

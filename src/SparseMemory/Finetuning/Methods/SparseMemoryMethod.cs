@@ -46,8 +46,6 @@ public sealed class SparseMemoryMethod : ITrainingMethod, IDisposable
             Validate: (c, e) =>
             {
                 c.Sparse.Validate(e, "sparse");
-                if (c.Model?.Memory is { } memory && c.Sparse.TopT > memory.Slots)
-                    e.Add($"sparse.top_t is {c.Sparse.TopT} but the base model has {memory.Slots} memory slots; give sparse.top_t (--top-t) between 1 and {memory.Slots}");
                 if (SlotRankers.Registry.Find(Ranker(c)) is null) e.Add(SlotRankers.Registry.UnknownMessage(Ranker(c), "sparse.ranker"));
                 if (RowOptimizers.Registry.Find(c.Sparse.Optimizer) is not { } opt) e.Add(RowOptimizers.Registry.UnknownMessage(c.Sparse.Optimizer, "sparse.optimizer"));
                 else if (!opt.SupportsWeightDecay && c.Sparse.WeightDecay != 0)
