@@ -105,18 +105,10 @@ public sealed record BenchSuiteOptions
 public sealed record BenchSuiteResult(JsonObject Json, Table Table)
 {
     /// <summary>The JSON, indented.</summary>
-    public string ToJsonText() => Json.ToJsonString(new JsonSerializerOptions
-    {
-        WriteIndented = true, Encoder = System.Text.Encodings.Web.JavaScriptEncoder.UnsafeRelaxedJsonEscaping,
-    });
+    public string ToJsonText() => ResultFile.Text(Json);
 
     /// <summary>Writes the JSON atomically to <paramref name="path"/>.</summary>
-    public void Save(string path)
-    {
-        string? dir = Path.GetDirectoryName(Path.GetFullPath(path));
-        if (dir is not null) Directory.CreateDirectory(dir);
-        AtomicFile.WriteAllText(path, ToJsonText() + "\n");
-    }
+    public void Save(string path) => ResultFile.Write(path, Json);
 }
 
 /// <summary>

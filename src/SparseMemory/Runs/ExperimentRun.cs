@@ -172,7 +172,7 @@ public static class ExperimentRun
     /// <summary>Rebuilds <c>results.jsonl</c> from the finished run folders: one flat row per run.</summary>
     public static void WriteResults(IReadOnlyList<ExperimentRunSpec> runs, string outDir)
     {
-        var lines = new System.Text.StringBuilder();
+        var rows = new List<JsonNode>();
         foreach (var r in runs)
         {
             string dir = RunDir(outDir, r);
@@ -190,9 +190,9 @@ public static class ExperimentRun
             row["after"] = ProbeValues(evals[^1]);
             row["direction"] = new JsonObject(r.Config.Probes.Select(p => ProbeRegistry.Find(p)!)
                 .Select(p => KeyValuePair.Create($"{p.Name}/{p.Metric}", (JsonNode?)(p.HigherIsBetter ? "higher" : "lower"))));
-            lines.Append(row.ToJsonString()).Append('\n');
+            rows.Add(row);
         }
-        AtomicFile.WriteAllText(Path.Combine(outDir, ResultsFile), lines.ToString());
+        ResultFile.WriteLines(Path.Combine(outDir, ResultsFile), rows);
     }
 
     /// <summary>Builds (or reuses) one base checkpoint and its background statistics.</summary>
@@ -211,14 +211,14 @@ public static class ExperimentRun
         if (!File.Exists(bgPath))
         {
             observer.OnMessage($"background statistics: {cfg.BackgroundBatches} batches → {bgPath}");
-            BackgroundStatsBuilder.Build(baseDir, cfg.BackgroundBatches, 16, 32, 1).Save(bgPath);
+            BackgroundRun.Run(new BackgroundConfig { Model = baseDir, Batches = cfg.BackgroundBatches }, bgPath);
         }
         foreach (var (name, corpus) in cfg.Backgrounds)
         {
             string path = Path.Combine(baseDir, $"background-{name}.safetensors");
             if (File.Exists(path)) continue;
             observer.OnMessage($"background statistics from {corpus}: {cfg.BackgroundBatches} batches → {path}");
-            BackgroundStatsBuilder.Build(baseDir, cfg.BackgroundBatches, 16, 32, 1, corpus: corpus).Save(path);
+            BackgroundRun.Run(new BackgroundConfig { Model = baseDir, Batches = cfg.BackgroundBatches, Corpus = corpus }, path);
         }
     }
 
