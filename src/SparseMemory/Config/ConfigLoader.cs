@@ -92,8 +92,9 @@ public static class ConfigLoader
         if (validate is not null)
         {
             var errors = validate(config);
-            if (errors.Count > 0)
-                throw new ConfigException("invalid config:\n  " + string.Join("\n  ", errors));
+            // One problem is one line; several are listed one per indented line.
+            if (errors.Count == 1) throw new ConfigException("invalid config: " + errors[0]);
+            if (errors.Count > 1) throw new ConfigException("invalid config:\n  " + string.Join("\n  ", errors));
         }
         return config;
     }
