@@ -127,6 +127,18 @@ public static class CliRunner
         }
     }
 
+    /// <summary>
+    /// A flag as a shortcut for a config key: when given, <c>key=value</c> goes to <paramref name="overrides"/> (after the
+    /// config file, before <c>--set</c>); its value is checked by the config's validation only. A value no config file
+    /// can hold (NaN, infinity) is an error naming the flag.
+    /// </summary>
+    public static void Flag<T>(ParseResult pr, List<string> overrides, Option<T> option, string key)
+    {
+        if (pr.GetResult(option) is null or { Implicit: true } || pr.GetValue(option) is not { } value) return;
+        try { overrides.Add(ConfigLoader.Set(key, value)); }
+        catch (ConfigException e) { throw new ConfigException($"{option.Name}: {e.Message}"); }
+    }
+
     /// <summary>--preset NAME.</summary>
     public static Option<string?> PresetOption(string? defaultPreset) => new("--preset")
     {

@@ -1,7 +1,5 @@
 using System.CommandLine;
 using System.Globalization;
-using System.Text.Json;
-using SparseMemory.Checkpoints;
 using SparseMemory.Config;
 using SparseMemory.Reporting;
 using SparseMemory.Runs;
@@ -28,16 +26,14 @@ public static class CoreSetCommand
         cmd.SetAction(pr =>
         {
             // The base model's finetuning recipe for sparse (paraphrases, question share, lr, …) first, as smf finetune does.
-            var overrides = new List<string>(FinetuneRecipe.For(pr.GetValue(model)!, "sparse")) { $"base_model={pr.GetValue(model)}" };
-            if (pr.GetValue(data) is string d) overrides.Add($"data.facts={d}");
+            var overrides = new List<string>();
+            CliRunner.Flag(pr, overrides, data, "data.facts");
             overrides.AddRange(pr.GetValue(sets) ?? []);
-            var cfg = ConfigLoader.Load<FinetuneConfig>(null, null, overrides);
+            var cfg = FinetuneRun.LoadConfig(pr.GetValue(model)!, null, overrides);
             int[] topTs;
             try { topTs = pr.GetValue(ts)!.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries).Select(s => int.Parse(s, CultureInfo.InvariantCulture)).ToArray(); }
             catch (FormatException) { throw new ConfigException($"--top-t: expected comma-separated integers, got \"{pr.GetValue(ts)}\""); }
-            if (topTs.Length == 0 || topTs.Any(t => t <= 0)) throw new ConfigException("--top-t: give positive integers, e.g. 16,64,256");
             int stepsAlone = pr.GetValue(steps) ?? cfg.Data.StepsPerItem;
-            if (pr.GetValue(facts) <= 0 || stepsAlone <= 0) throw new ConfigException("--facts and --steps must be ≥ 1");
             var rows = CoreSetReport.Run(cfg, new CoreSetOptions(pr.GetValue(facts), topTs, stepsAlone), line => Console.Error.WriteLine(line));
             var table = new Table(null, new TableColumn("fact"), new TableColumn("answer"), new TableColumn("rows read", ColumnAlign.Right),
                 new TableColumn("core", ColumnAlign.Right), new TableColumn("core ∩ question", ColumnAlign.Right),
@@ -46,8 +42,7 @@ public static class CoreSetCommand
                 table.AddRow(r.FactId, r.Answer, (long)r.UnionSlots, (long)r.CoreSlots, (long)r.CoreAlsoReadByQuestion, (long)r.TCoveringCore,
                     r.MinTAnswered is int m ? m.ToString(CultureInfo.InvariantCulture) : $"> {topTs.Max()}");
             Console.Write(table.ToText());
-            if (pr.GetValue(outFile) is { } path)
-                AtomicFile.WriteAllText(path, string.Concat(rows.Select(r => JsonSerializer.Serialize(r, ConfigLoader.Json).ReplaceLineEndings("").Replace("  ", "") + "\n")));
+            if (pr.GetValue(outFile) is { } path) CoreSetReport.Save(path, rows);
             return 0;
         });
         return cmd;

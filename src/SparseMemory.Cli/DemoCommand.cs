@@ -84,7 +84,7 @@ public static class DemoCommand
 
     static string Describe(ExperimentConfig cfg)
     {
-        var m = ConfigLoader.Load<PretrainConfig>(cfg.BasePreset, null, cfg.BaseSet).Model.Memory;
+        var m = ExperimentRun.BaseConfig(cfg).Model.Memory;
         return m is null ? "no" : $"{(long)m.NumKeys * m.NumKeys:N0}-slot";
     }
 

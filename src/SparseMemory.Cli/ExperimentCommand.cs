@@ -34,7 +34,7 @@ public static class ExperimentCommand
                 return 0;
             }
             var report = ExperimentRun.Run(cfg, dir, new ConsoleObserver(50));
-            Console.Write(System.IO.File.ReadAllText(Path.Combine(dir, "report.md")).Split("## Every configuration")[0]);
+            Console.Write(report.Headline());
             Console.WriteLine($"report: {Path.Combine(dir, "report.md")}, plots in {Path.Combine(dir, "plots")}");
             return 0;
         });

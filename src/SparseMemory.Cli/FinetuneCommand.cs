@@ -6,20 +6,23 @@ using SparseMemory.Finetuning;
 
 namespace SparseMemory.Cli;
 
-/// <summary><c>smf finetune</c>.</summary>
+/// <summary>
+/// <c>smf finetune</c>. Every flag is a shortcut for a key of the finetune config (defaults → the base model's recipe →
+/// <c>--config</c> → flags → <c>--set</c>), so a value is checked by the config's validation only.
+/// </summary>
 public static class FinetuneCommand
 {
     /// <summary>Builds the command.</summary>
     public static Command Create()
     {
         var model = new Option<string>("--model") { Description = "Base checkpoint folder", Required = true };
-        var method = new Option<string>("--method") { Description = $"What may change: {FinetuneMethods.Registry.CliChoices}", DefaultValueFactory = _ => Registry<FinetuneMethodSpec>.CliName(FinetuneMethods.Registry.All[0].Name) };
-        var topT = new Option<int?>("--top-t") { Description = "sparse: value rows updated per step (t)" };
-        var lr = new Option<double?>("--lr") { Description = "Learning rate (default: the method's measured default; see docs/baselines.md)" };
-        var ranker = new Option<string?>("--ranker") { Description = $"sparse: slot ranking, {SlotRankers.Registry.CliChoices}" };
-        var background = new Option<string?>("--background") { Description = "sparse: background statistics file (default: MODEL/background.safetensors)" };
-        var data = new Option<string?>("--data") { Description = "Facts to learn: a facts JSONL(.gz) file, or the embedded sets 'new' (default) / 'known'" };
-        var steps = new Option<int?>("--steps") { Description = "Optimizer steps (default: one step per fact)" };
+        var method = new Option<string?>("--method") { Description = $"What may change: {FinetuneMethods.Registry.CliChoices} (default {Registry<FinetuneMethodSpec>.CliName(new FinetuneConfig().Method)}; key method)" };
+        var topT = new Option<int?>("--top-t") { Description = "sparse: value rows updated per step (t; key sparse.top_t)" };
+        var lr = new Option<double?>("--lr") { Description = "Learning rate (default: the method's measured default; see docs/baselines.md; key lr)" };
+        var ranker = new Option<string?>("--ranker") { Description = $"sparse: slot ranking, {SlotRankers.Registry.CliChoices} (key sparse.ranker)" };
+        var background = new Option<string?>("--background") { Description = "sparse: background statistics file (default: MODEL/background.safetensors; key sparse.background)" };
+        var data = new Option<string?>("--data") { Description = "Facts to learn: a facts JSONL(.gz) file, or the embedded sets 'new' (default) / 'known' (key data.facts)" };
+        var steps = new Option<int?>("--steps") { Description = "Optimizer steps (default 0: one pass, one step per fact × data.steps_per_item; key steps)" };
         var outDir = new Option<string>("--out") { Description = "Run folder (checkpoint in the pretrain layout; an existing run resumes); not needed with --dry-run" };
         var dryRun = new Option<bool>("--dry-run") { Description = "Print the batches the run would train on (each paraphrase, its tokens and padding) and exit without training" };
         var show = new Option<int>("--show") { Description = "--dry-run: how many steps to print", DefaultValueFactory = _ => 3 };
@@ -31,31 +34,16 @@ public static class FinetuneCommand
         };
         cmd.SetAction(pr =>
         {
-            string methodName = FinetuneMethods.Registry.Get(pr.GetValue(method), "--method").Name;
-            // The base model's recipe first (its measured defaults), then everything the user chose.
-            var overrides = new List<string>(FinetuneRecipe.For(pr.GetValue(model)!, methodName))
-                { $"base_model={pr.GetValue(model)}", $"method={methodName}" };
-            if (pr.GetValue(lr) is double lrValue && (!double.IsFinite(lrValue) || lrValue < 0))
-                throw new ArgumentException($"--lr is {lrValue}; it must be a finite number ≥ 0 (omit it for the method's default)");
-            if (pr.GetValue(steps) is int stepsValue && stepsValue < 1)
-                throw new ArgumentException($"--steps is {stepsValue}; it must be ≥ 1 if given (omit it for one step per fact)");
-            foreach (string set in pr.GetValue(sets) ?? [])
-                if (set.StartsWith("model.", StringComparison.Ordinal) || set.StartsWith("model=", StringComparison.Ordinal))
-                    throw new ConfigException($"--set {set.Split('=')[0]}: the model section of a finetuning run comes from the base checkpoint ({Path.Combine(pr.GetValue(model)!, "config.json")}) and cannot be set; finetune another base model instead");
-            if (pr.GetValue(topT) is int t)
-            {
-                long slots = SparseMemory.Checkpoints.Checkpoint.ReadModelConfig(pr.GetValue(model)!).Model.Memory?.Slots ?? 0;
-                if (t > slots && slots > 0)
-                    throw new ArgumentException($"--top-t is {t} but the base model has {slots} memory slots; pass --top-t between 1 and {slots}");
-                overrides.Add($"sparse.top_t={t}");
-            }
-            if (pr.GetValue(lr) is double l) overrides.Add($"lr={l.ToString("R", System.Globalization.CultureInfo.InvariantCulture)}");
-            if (pr.GetValue(ranker) is string r) overrides.Add($"sparse.ranker={SlotRankers.Registry.Get(r, "--ranker").Name}");
-            if (pr.GetValue(background) is string bg) overrides.Add($"sparse.background={bg}");
-            if (pr.GetValue(data) is string d) overrides.Add($"data.facts={d}");
-            if (pr.GetValue(steps) is int s) overrides.Add($"steps={s}");
+            var overrides = new List<string>();
+            CliRunner.Flag(pr, overrides, method, "method");
+            CliRunner.Flag(pr, overrides, topT, "sparse.top_t");
+            CliRunner.Flag(pr, overrides, lr, "lr");
+            CliRunner.Flag(pr, overrides, ranker, "sparse.ranker");
+            CliRunner.Flag(pr, overrides, background, "sparse.background");
+            CliRunner.Flag(pr, overrides, data, "data.facts");
+            CliRunner.Flag(pr, overrides, steps, "steps");
             overrides.AddRange(pr.GetValue(sets) ?? []);
-            var cfg = ConfigLoader.Load<FinetuneConfig>(null, pr.GetValue(config), overrides);
+            var cfg = FinetuneRun.LoadConfig(pr.GetValue(model)!, pr.GetValue(config), overrides);
             if (pr.GetValue(dryRun))
             {
                 foreach (var b in FinetuneRun.Preview(cfg, pr.GetValue(show)))

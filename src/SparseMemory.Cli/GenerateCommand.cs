@@ -40,11 +40,9 @@ public static class GenerateCommand
         {
             int max = pr.GetValue(maxTokens);
             if (max <= 0 || max > MaxTokensCap) throw new ArgumentException($"--max-tokens is {max}; it must be between 1 and {MaxTokensCap}");
-            double temp = pr.GetValue(temperature);
-            if (!double.IsFinite(temp) || temp < 0 || (temp > 0 && temp < TextGenerator.MinTemperature))
-                throw new ArgumentException($"--temperature is {temp:G}; it must be 0 (greedy) or a finite number ≥ {TextGenerator.MinTemperature:G}");
-            double p = pr.GetValue(topP);
-            if (!(p > 0 && p <= 1)) throw new ArgumentException($"--top-p is {p}; it must be in (0, 1] (1 = no nucleus cut)");
+            var opts = new SamplingOptions(max, pr.GetValue(temperature), pr.GetValue(topP), pr.GetValue(seed));
+            // The sampling rules live with the sampler (one rule per value); its messages name the settings as the flags do.
+            if (TextGenerator.Validate(opts) is { Count: > 0 } problems) throw new ArgumentException("--" + string.Join("; --", problems));
             if (string.IsNullOrEmpty(pr.GetValue(prompt))) throw new ArgumentException("--prompt is empty; give the text to continue, e.g. --prompt \"Ada lives in\"");
             string dir = pr.GetValue(model)!;
             var loaded = Checkpoint.Load(dir, Runtime.Device(pr.GetValue(device)!), pr.GetValue(allowNonFinite));
@@ -55,7 +53,6 @@ public static class GenerateCommand
             if (promptTokens + max > context)
                 Console.Error.WriteLine($"note: prompt ({promptTokens} tokens) + --max-tokens ({max}) exceed the model's context of {context} tokens; " +
                                         $"later tokens are generated from the last {context} only, without the prompt's start");
-            var opts = new SamplingOptions(pr.GetValue(maxTokens), pr.GetValue(temperature), pr.GetValue(topP), pr.GetValue(seed));
             Console.WriteLine(TextGenerator.Generate(loaded.Model, loaded.Tokenizer, pr.GetValue(prompt)!, opts));
             return 0;
         });

@@ -1,6 +1,5 @@
 using System.CommandLine;
-using System.Text.Json;
-using SparseMemory.Runs;
+using SparseMemory.Benchmarks;
 
 namespace SparseMemory.Cli;
 
@@ -13,7 +12,7 @@ public static class InfoCommand
         var cmd = new Command("info", "Print the runtime environment as JSON: threads, libtorch build and BLAS, CPU, load, the OpenMP spin and allocator chosen at start-up (docs/pitfalls.md#native-memory)");
         cmd.SetAction(_ =>
         {
-            Console.WriteLine(BenchEnvironment.Describe().ToJsonString(new JsonSerializerOptions { WriteIndented = true }));
+            Console.WriteLine(SparseMemory.Checkpoints.ResultFile.Text(BenchEnvironment.Describe()));
             return 0;
         });
         return cmd;

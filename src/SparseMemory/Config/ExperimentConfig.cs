@@ -15,8 +15,11 @@ public sealed record ExperimentConfig
     public int[] Seeds { get; init; } = [1];
     /// <summary>Pretraining preset of the base checkpoint built in <c>OUT/base</c> (ignored when <see cref="BaseModel"/> is set).</summary>
     public string BasePreset { get; init; } = "tiny";
-    /// <summary><c>--set</c> overrides of the base pretraining config (e.g. <c>train.steps=300</c>, <c>model.memory.num_keys=64</c>).</summary>
-    public string[] BaseSet { get; init; } = [];
+    /// <summary>
+    /// Keys of the base pretraining config set over its preset, as a partial pretraining config (e.g.
+    /// <c>{"train": {"steps": 300}, "model": {"memory": {"num_keys": 64}}}</c>; unknown keys are errors).
+    /// </summary>
+    public ConfigOverlay<PretrainConfig> Base { get; init; } = new();
     /// <summary>
     /// Base pretraining keys swept like the grid (e.g. <c>"model.memory.num_keys": [64, 128, 256]</c> for memory size): one
     /// base checkpoint per combination (<c>OUT/base-…</c>), and every grid run on each of them.
@@ -29,11 +32,14 @@ public sealed record ExperimentConfig
     /// <summary>
     /// Extra background statistics built once next to the base checkpoint, name → corpus (<c>smf background --corpus</c>:
     /// <c>known</c>, <c>nq</c>, a facts or .txt file), written as <c>background-NAME.safetensors</c>. Grid entries use one
-    /// with <c>sparse.background={base}/background-NAME.safetensors</c> (<c>{base}</c> is replaced by the base folder).
+    /// with <c>"finetune": {"sparse": {"background": "{base}/background-NAME.safetensors"}}</c> (<c>{base}</c> is replaced by the base folder).
     /// </summary>
     public Dictionary<string, string> Backgrounds { get; init; } = [];
-    /// <summary><c>--set</c> overrides of the finetune config shared by every run (data, paraphrases, steps per fact, …).</summary>
-    public string[] Finetune { get; init; } = [];
+    /// <summary>
+    /// Keys of the finetune config shared by every run (data, paraphrases, steps per fact, …), as a partial finetune config
+    /// (e.g. <c>{"data": {"facts": "new", "limit": 100}}</c>), layered over the base model's recipe.
+    /// </summary>
+    public ConfigOverlay<FinetuneConfig> Finetune { get; init; } = new();
     /// <summary>Probes run before, every <see cref="EvalEvery"/> steps and after each run; <c>target-f1</c> measures learning.</summary>
     public string[] Probes { get; init; } = ["target-f1", "known-facts-f1", "heldout-nll"];
     /// <summary>Items per probe (0 = all).</summary>
@@ -81,8 +87,8 @@ public sealed record GridEntry
     public string Method { get; init; } = "sparse";
     /// <summary>Finetune key → values (e.g. <c>"lr": [10, 100]</c>, <c>"sparse.top_t": [50, 500]</c>); the grid is their product.</summary>
     public Dictionary<string, JsonNode?[]> Sweep { get; init; } = [];
-    /// <summary>Fixed finetune overrides of this entry only (e.g. <c>sparse.ranker=tf_only</c> for an ablation).</summary>
-    public string[] Set { get; init; } = [];
+    /// <summary>Finetune keys of this entry only, as a partial finetune config (e.g. <c>{"sparse": {"ranker": "tf_only"}}</c> for an ablation).</summary>
+    public ConfigOverlay<FinetuneConfig> Finetune { get; init; } = new();
     /// <summary>Name of the entry in reports (default: the method), so one method can appear in several entries (ablations).</summary>
     public string? Label { get; init; }
     /// <summary>Seeds of this entry only (default: the experiment's <c>seeds</c>), e.g. one seed for a costly control.</summary>

@@ -56,8 +56,8 @@ public sealed record FinetuneConfig
     {
         var e = new List<string>();
         if (string.IsNullOrWhiteSpace(BaseModel)) e.Add("base_model must name a checkpoint folder (--model DIR)");
-        if (Lr is { } lr && !(lr > 0)) e.Add($"lr must be positive, got {lr}");
-        if (Steps < 0) e.Add($"steps must be ≥ 0, got {Steps}");
+        if (Lr is { } lr && (!(lr > 0) || double.IsInfinity(lr))) e.Add($"lr must be a finite positive number, got {lr} (--lr; leave it unset for the method's default)");
+        if (Steps < 0) e.Add($"steps must be ≥ 0 (0 = one pass over the stream), got {Steps} (--steps)");
         if (LogEvery <= 0 || CheckpointEvery <= 0 || EvalEvery < 0) e.Add("log_every and checkpoint_every must be positive, eval_every ≥ 0");
         if (string.IsNullOrWhiteSpace(Method)) e.Add("method must name a finetuning method (--method)");
         Data.Validate(e, "data");

@@ -53,8 +53,7 @@ public sealed record PretrainConfig
         var errors = new List<string>();
         if (string.IsNullOrWhiteSpace(Name)) errors.Add("name must not be empty");
         if (Threads < 0) errors.Add($"threads must be ≥ 0, got {Threads}");
-        if (!(Device == "cpu" || Device.StartsWith("cuda", StringComparison.Ordinal) || Device == "mps"))
-            errors.Add($"device must be cpu, cuda, cuda:N or mps, got \"{Device}\"");
+        if (!Devices.IsValid(Device)) errors.Add($"device must be {Devices.Choices}, got \"{Device}\"");
         Model.Validate(errors, "model");
         Data.Validate(errors, "data");
         Train.Validate(errors, "train", Model);

@@ -41,7 +41,7 @@ public static class TextGenerator
     public static IReadOnlyList<string> Validate(SamplingOptions o)
     {
         var e = new List<string>();
-        if (o.MaxTokens < 0) e.Add($"max tokens is {o.MaxTokens}; it must be ≥ 0");
+        if (o.MaxTokens < 0) e.Add($"max-tokens is {o.MaxTokens}; it must be ≥ 0");
         if (!double.IsFinite(o.Temperature) || o.Temperature < 0 || (o.Temperature > 0 && o.Temperature < MinTemperature))
             e.Add($"temperature is {o.Temperature:G}; it must be 0 (greedy) or a finite number ≥ {MinTemperature:G}");
         if (!(o.TopP > 0 && o.TopP <= 1)) e.Add($"top-p is {o.TopP:G}; it must be in (0, 1] (1 = no nucleus cut)");

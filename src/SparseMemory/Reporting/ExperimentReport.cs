@@ -183,8 +183,14 @@ public sealed class ExperimentReport
 
     static JsonNode? Json(double v) => double.IsFinite(v) ? JsonValue.Create(Math.Round(v, 6)) : null;
 
-    /// <summary>The Markdown report.</summary>
-    public string Markdown()
+    /// <summary>The Markdown report: <see cref="Headline"/>, then every configuration and the plots.</summary>
+    public string Markdown() => Headline() + Details();
+
+    /// <summary>
+    /// The head of the report, what <c>smf experiment</c> prints when it finishes: the matched learning level, the
+    /// selected configuration per method and its probes before and after.
+    /// </summary>
+    public string Headline()
     {
         var c = CultureInfo.InvariantCulture;
         var sb = new StringBuilder();
@@ -222,6 +228,14 @@ public sealed class ExperimentReport
                     TableCell.Of(x.RelativeDrop(metric, higher), "P1"));
             sb.Append(c, $"### {entry}: {x.Label}\n\n").Append(t.ToMarkdown()).Append('\n');
         }
+        return sb.ToString();
+    }
+
+    /// <summary>The rest of the report: every configuration, then the plots.</summary>
+    string Details()
+    {
+        var c = CultureInfo.InvariantCulture;
+        var sb = new StringBuilder();
         var all = new Table(null, new[] { new TableColumn("configuration"), new TableColumn("seeds", ColumnAlign.Right),
                 new TableColumn("target F1", ColumnAlign.Right), new TableColumn("answer NLL after", ColumnAlign.Right) }
             .Concat(ForgettingMetrics.Select(m => new TableColumn($"{m} drop %", ColumnAlign.Right))));
@@ -296,7 +310,7 @@ public sealed class ExperimentReport
         foreach (var m in ForgettingMetrics) written.Add(Curve(plots, $"forgetting-curve-{Slug(m)}", m, m, write));
         foreach (string key in AgainstKeys())
             written.Add(Against(plots, key, write));
-        WriteText(write, Path.Combine(outDir, "summary.json"), Summary().ToJsonString(new JsonSerializerOptions { WriteIndented = true, Encoder = System.Text.Encodings.Web.JavaScriptEncoder.UnsafeRelaxedJsonEscaping }) + "\n");
+        WriteText(write, Path.Combine(outDir, "summary.json"), Summary().ToJsonString(Config.ConfigLoader.Json) + "\n");
         WriteText(write, Path.Combine(outDir, "report.md"), Markdown());
         written.Add(Path.Combine(outDir, "summary.json"));
         written.Add(Path.Combine(outDir, "report.md"));

@@ -38,6 +38,16 @@ public sealed record CoreSetOptions(int Facts = 10, int[]? TopTs = null, int Ste
 {
     /// <summary>The t values tried.</summary>
     public int[] Ts => TopTs ?? [16, 64, 256, 1024];
+
+    /// <summary>Every problem at once.</summary>
+    public IReadOnlyList<string> Validate()
+    {
+        var e = new List<string>();
+        if (Facts <= 0) e.Add($"--facts must be ≥ 1, got {Facts}");
+        if (Ts.Length == 0 || Ts.Any(t => t <= 0)) e.Add("--top-t: give positive integers, e.g. 16,64,256");
+        if (Steps <= 0) e.Add($"--steps must be ≥ 1, got {Steps}");
+        return e;
+    }
 }
 
 /// <summary>
@@ -48,9 +58,13 @@ public sealed record CoreSetOptions(int Facts = 10, int[]? TopTs = null, int Ste
 /// </summary>
 public static class CoreSetReport
 {
+    /// <summary>Writes one JSON line per fact (<see cref="ResultFile"/>).</summary>
+    public static void Save(string path, IEnumerable<CoreSetRow> rows) => ResultFile.WriteLines(path, rows.Select(ResultFile.Node));
+
     /// <summary>Computes the report for the first <see cref="CoreSetOptions.Facts"/> facts of the config's stream.</summary>
     public static IReadOnlyList<CoreSetRow> Run(FinetuneConfig requested, CoreSetOptions options, Action<string>? progress = null)
     {
+        if (options.Validate() is { Count: > 0 } problems) throw new ConfigException(string.Join("; ", problems));
         var (cfg, facts) = FinetuneRun.Resolve(requested with { Method = SparseMemoryMethod.Spec.Name });
         Runtime.Configure(cfg.Seed, cfg.Threads);
         var loaded = Checkpoint.Load(cfg.BaseModel);

@@ -23,9 +23,9 @@ public sealed record ExperimentRunSpec(string Id, string Entry, string Method, i
 /// <summary>A base checkpoint of an experiment: its folder, the pretraining overrides that make it, and the swept base keys.</summary>
 /// <param name="Id">Suffix of its folder and of its runs' ids (empty when the base is not swept).</param>
 /// <param name="Dir">The checkpoint folder.</param>
-/// <param name="Sets">Pretraining <c>--set</c> overrides (base_set plus this point of base_sweep).</param>
+/// <param name="Layers">What is layered over the pretraining preset: the experiment's <c>base</c> keys, then this point of base_sweep.</param>
 /// <param name="Params">This point of base_sweep, keys prefixed with <c>base.</c>.</param>
-public sealed record ExperimentBase(string Id, string Dir, IReadOnlyList<string> Sets, IReadOnlyDictionary<string, string> Params);
+public sealed record ExperimentBase(string Id, string Dir, IReadOnlyList<ConfigLayer> Layers, IReadOnlyDictionary<string, string> Params);
 
 /// <summary>
 /// <c>smf experiment</c>: builds or reuses the base checkpoint and its background statistics, runs every grid point for
@@ -50,8 +50,12 @@ public static class ExperimentRun
     public static ExperimentConfig LoadConfig(string? preset, string? file, IEnumerable<string>? sets) =>
         ConfigLoader.Load<ExperimentConfig>(preset ?? (file is null ? DefaultPreset : null), file, sets, c => c.Validate(), ConfigLoader.ExperimentPresets);
 
-    /// <summary>Replaced by the base checkpoint folder in finetune overrides (e.g. <c>sparse.background={base}/background-known.safetensors</c>).</summary>
+    /// <summary>Replaced by the base checkpoint folder in the finetune keys (e.g. <c>"sparse": {"background": "{base}/background-known.safetensors"}</c>).</summary>
     public const string BasePlaceholder = "{base}";
+
+    /// <summary>The pretraining config of an experiment's (first) base model, as built when it has none given.</summary>
+    public static PretrainConfig BaseConfig(ExperimentConfig cfg) =>
+        ConfigLoader.Load<PretrainConfig>(cfg.BasePreset, null, Bases(cfg, "")[0].Layers, c => c.Validate());
 
     /// <summary>The (first) base checkpoint folder of an experiment in <paramref name="outDir"/>.</summary>
     public static string BaseDir(ExperimentConfig cfg, string outDir) => Bases(cfg, outDir)[0].Dir;
@@ -64,7 +68,7 @@ public static class ExperimentRun
         {
             string id = point.Count == 0 ? "" : Sanitize(string.Join("_", point.Select(kv => $"{kv.Key.Split('.')[^1]}{kv.Value}")));
             return new ExperimentBase(id, Path.Combine(outDir, id.Length == 0 ? "base" : $"base-{id}"),
-                cfg.BaseSet.Concat(point.Select(kv => $"{kv.Key}={kv.Value}")).ToList(),
+                new[] { cfg.Base.Layer("base") }.Concat(point.Select(kv => ConfigLayer.Of($"{kv.Key}={kv.Value}"))).ToList(),
                 point.ToDictionary(kv => "base." + kv.Key, kv => kv.Value));
         }).ToList();
     }
@@ -90,17 +94,19 @@ public static class ExperimentRun
             foreach (int seed in entry.Seeds ?? cfg.Seeds)
             {
                 string baseDir = b.Dir;
-                var sets = new List<string>
+                // The base model's recipe first, then what the experiment fixes for every run, then the entry, then the grid point.
+                var layers = new List<ConfigLayer>();
+                layers.AddRange(FinetuneRecipe.Sets(recipe, spec.Name).Select(ConfigLayer.Of));
+                layers.AddRange(new[]
                 {
                     $"base_model={baseDir}", $"method={spec.Name}", $"seed={seed}", $"probe_limit={cfg.ProbeLimit}", $"eval_every={cfg.EvalEvery}",
-                    "probes=[" + string.Join(",", cfg.Probes.Select(p => $"\"{p}\"")) + "]",
-                };
-                sets.InsertRange(0, FinetuneRecipe.Sets(recipe, spec.Name));
-                sets.AddRange(cfg.Finetune.Select(x => x.Replace(BasePlaceholder, baseDir)));
-                sets.AddRange(entry.Set.Select(x => x.Replace(BasePlaceholder, baseDir)));
-                sets.AddRange(point.Select(kv => $"{kv.Key}={kv.Value}"));
+                    ConfigLoader.Set("probes", cfg.Probes),
+                }.Select(ConfigLayer.Of));
+                layers.Add(cfg.Finetune.Replace(BasePlaceholder, baseDir).Layer("finetune"));
+                layers.Add(entry.Finetune.Replace(BasePlaceholder, baseDir).Layer($"grid[{g}].finetune"));
+                layers.AddRange(point.Select(kv => ConfigLayer.Of($"{kv.Key}={kv.Value}")));
                 FinetuneConfig ft;
-                try { ft = ConfigLoader.Load<FinetuneConfig>(null, null, sets); }
+                try { ft = ConfigLoader.Load<FinetuneConfig>(null, null, layers); }
                 catch (ConfigException e) { errors.Add($"grid[{g}] ({name}): {e.Message}"); continue; }
                 ft = FinetuneMethods.Canonical(ft);
                 var problems = FinetuneRun.Validate(ft);           // the model section is filled from the base when the run starts
@@ -121,7 +127,7 @@ public static class ExperimentRun
     static IReadOnlyDictionary<string, string[]> Recipe(ExperimentConfig cfg, ExperimentBase b) =>
         cfg.BaseModel is not null
             ? (File.Exists(Path.Combine(b.Dir, Checkpoint.ConfigFile)) ? FinetuneRecipe.Of(b.Dir) : new Dictionary<string, string[]>())
-            : ConfigLoader.Load<PretrainConfig>(cfg.BasePreset, null, b.Sets, c => c.Validate()).Finetune;
+            : ConfigLoader.Load<PretrainConfig>(cfg.BasePreset, null, b.Layers, c => c.Validate()).Finetune;
 
     /// <summary>Runs (or resumes) the experiment into <paramref name="outDir"/> and renders its report.</summary>
     public static ExperimentReport Run(ExperimentConfig requested, string outDir, ITrainingObserver observer)
@@ -166,7 +172,7 @@ public static class ExperimentRun
     /// <summary>Rebuilds <c>results.jsonl</c> from the finished run folders: one flat row per run.</summary>
     public static void WriteResults(IReadOnlyList<ExperimentRunSpec> runs, string outDir)
     {
-        var lines = new System.Text.StringBuilder();
+        var rows = new List<JsonNode>();
         foreach (var r in runs)
         {
             string dir = RunDir(outDir, r);
@@ -184,9 +190,9 @@ public static class ExperimentRun
             row["after"] = ProbeValues(evals[^1]);
             row["direction"] = new JsonObject(EvalProbes.Registry.GetAll(r.Config.Probes, "probes")
                 .Select(p => KeyValuePair.Create($"{p.Name}/{p.Metric}", (JsonNode?)(p.HigherIsBetter ? "higher" : "lower"))));
-            lines.Append(row.ToJsonString()).Append('\n');
+            rows.Add(row);
         }
-        AtomicFile.WriteAllText(Path.Combine(outDir, ResultsFile), lines.ToString());
+        ResultFile.WriteLines(Path.Combine(outDir, ResultsFile), rows);
     }
 
     /// <summary>Builds (or reuses) one base checkpoint and its background statistics.</summary>
@@ -195,7 +201,7 @@ public static class ExperimentRun
         string baseDir = b.Dir;
         if (cfg.BaseModel is null)
         {
-            var pre = ConfigLoader.Load<PretrainConfig>(cfg.BasePreset, null, b.Sets, c => c.Validate());
+            var pre = ConfigLoader.Load<PretrainConfig>(cfg.BasePreset, null, b.Layers, c => c.Validate());
             observer.OnMessage($"base model: preset {cfg.BasePreset}{(b.Id.Length == 0 ? "" : " with " + string.Join(", ", b.Params.Select(kv => $"{kv.Key[5..]}={kv.Value}")))} → {baseDir}");
             Pretraining.Run(pre, baseDir, observer);
         }
@@ -205,14 +211,14 @@ public static class ExperimentRun
         if (!File.Exists(bgPath))
         {
             observer.OnMessage($"background statistics: {cfg.BackgroundBatches} batches → {bgPath}");
-            BackgroundStatsBuilder.Build(baseDir, cfg.BackgroundBatches, 16, 32, 1).Save(bgPath);
+            BackgroundRun.Run(new BackgroundConfig { Model = baseDir, Batches = cfg.BackgroundBatches }, bgPath);
         }
         foreach (var (name, corpus) in cfg.Backgrounds)
         {
             string path = Path.Combine(baseDir, $"background-{name}.safetensors");
             if (File.Exists(path)) continue;
             observer.OnMessage($"background statistics from {corpus}: {cfg.BackgroundBatches} batches → {path}");
-            BackgroundStatsBuilder.Build(baseDir, cfg.BackgroundBatches, 16, 32, 1, corpus: corpus).Save(path);
+            BackgroundRun.Run(new BackgroundConfig { Model = baseDir, Batches = cfg.BackgroundBatches, Corpus = corpus }, path);
         }
     }
 

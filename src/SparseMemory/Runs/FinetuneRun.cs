@@ -40,6 +40,36 @@ public static class FinetuneRun
     }
 
     /// <summary>
+    /// Builds the finetune config of a run on <paramref name="baseModel"/>: defaults → the base model's recipe for the
+    /// chosen method (docs/method.md#recipe) → <paramref name="file"/> → <paramref name="overrides"/> (the flags as
+    /// <c>key=value</c>, then <c>--set</c>). Not validated here: <see cref="Resolve"/> checks everything once the model
+    /// section is known.
+    /// </summary>
+    public static FinetuneConfig LoadConfig(string baseModel, string? file, IReadOnlyList<string> overrides)
+    {
+        foreach (string set in overrides)
+            if (set.StartsWith("model.", StringComparison.Ordinal) || set.StartsWith("model=", StringComparison.Ordinal))
+                throw new ConfigException($"--set {set.Split('=')[0]}: {ModelFromBase(baseModel)}");
+        var layers = new List<ConfigLayer>();
+        if (file is not null) layers.Add(ConfigLoader.FileLayer(file));
+        layers.Add(ConfigLayer.Of(ConfigLoader.Set("base_model", baseModel)));
+        layers.AddRange(overrides.Select(ConfigLayer.Of));
+        string method = ConfigLoader.Load<FinetuneConfig>(null, null, layers).Method;    // the recipe depends on the method chosen
+        var cfg = ConfigLoader.Load<FinetuneConfig>(null, null, FinetuneRecipe.For(baseModel, method).Select(ConfigLayer.Of).Concat(layers));
+        // A t the user chose above the slot count is refused; the default and a recipe's t are clamped by the method.
+        if (layers.Any(SetsTopT) && Checkpoint.ReadModelConfig(baseModel).Model.Memory?.Slots is long slots and > 0 && cfg.Sparse.TopT > slots)
+            throw new ConfigException($"sparse.top_t is {cfg.Sparse.TopT} but the base model has {slots} memory slots; give sparse.top_t (--top-t) between 1 and {slots}");
+        return cfg;
+    }
+
+    static bool SetsTopT(ConfigLayer layer) =>
+        layer.Set is { } set ? set.StartsWith("sparse.top_t=", StringComparison.Ordinal) || set.StartsWith("sparse=", StringComparison.Ordinal)
+            : layer.Overlay?["sparse"] is System.Text.Json.Nodes.JsonObject sparse && sparse.ContainsKey("top_t");
+
+    static string ModelFromBase(string baseDir) =>
+        $"the model section of a finetuning run comes from the base checkpoint ({Path.Combine(baseDir, Checkpoint.ConfigFile)}) and cannot be set; finetune another base model instead";
+
+    /// <summary>
     /// The validated config (model section from the base checkpoint, registry names canonical) and the fact stream it
     /// trains on (shuffled and limited as configured). Everything that can fail on bad input fails here, before any
     /// folder is created.
@@ -50,7 +80,7 @@ public static class FinetuneRun
         if (string.IsNullOrWhiteSpace(baseDir)) throw new ConfigException("base_model must name a checkpoint folder (--model DIR)");
         var baseCfg = Checkpoint.ReadModelConfig(baseDir).Model;
         if (requested.Model is not null && ConfigLoader.ToJson(requested.Model) != ConfigLoader.ToJson(baseCfg))
-            throw new ConfigException($"model: the config's model section differs from {baseDir}/config.json; leave it unset");
+            throw new ConfigException($"model: {ModelFromBase(baseDir)} (leave it unset)");
         var cfg = FinetuneMethods.Canonical(requested with { Model = baseCfg });
         var errors = Validate(cfg);
         if (errors.Count > 0) throw new ConfigException("invalid finetune config:\n  " + string.Join("\n  ", errors));

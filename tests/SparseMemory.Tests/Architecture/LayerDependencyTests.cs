@@ -25,6 +25,7 @@ public sealed class LayerDependencyTests
         ["Evaluation"] = ["Config", "Data", "Memory", "Model", "Checkpoints"],
         ["Reporting"] = ["Config"],
         ["Runs"] = ["Config", "Hosting", "Data", "Memory", "Model", "Checkpoints", "Training", "Finetuning", "Evaluation", "Reporting"],
+        ["Benchmarks"] = ["Config", "Hosting", "Data", "Memory", "Model", "Checkpoints", "Training", "Finetuning", "Evaluation", "Reporting", "Runs"],
     };
 
     static readonly Lazy<AssemblyDefinition> Library = new(() =>

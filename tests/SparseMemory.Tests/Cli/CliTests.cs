@@ -130,7 +130,7 @@ public sealed class BenchCliTests
         // Full finetuning first (the denominator), every other registered method, the other row optimizers of sparse, the floor.
         var names = methods.Select(m => m.GetProperty("method").GetString()!).ToList();
         Assert.Equal("full (AdamW)", names[0]);
-        Assert.Equal(SparseMemory.Runs.StepBenchmark.FloorName, names[^1]);
+        Assert.Equal(SparseMemory.Benchmarks.StepBenchmark.FloorName, names[^1]);
         Assert.Equal(SparseMemory.Finetuning.FinetuneMethods.Registry.All.Count + SparseMemory.Finetuning.RowOptimizers.Registry.All.Count, names.Count);
         Assert.Contains("sparse t=16 (sgd, tf_idf)", names);
         Assert.Contains("sparse t=16 (adam_w, tf_idf)", names);

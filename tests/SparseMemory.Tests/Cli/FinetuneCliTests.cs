@@ -120,8 +120,8 @@ public sealed class FinetuneCliTests(FinetuneFixture fx) : IClassFixture<Finetun
 
     [Theory]
     [InlineData("--top-t", "0", "top_t")]
-    [InlineData("--method", "dense", "--method")]
-    [InlineData("--ranker", "bm25", "--ranker")]
+    [InlineData("--method", "dense", "method: unknown method \"dense\"")]
+    [InlineData("--ranker", "bm25", "sparse.ranker: unknown ranker \"bm25\"")]
     public void Bad_options_give_a_clear_error_and_write_nothing(string option, string value, string mentioned)
     {
         string outDir = Path.Combine(fx.Root, "bad-" + Guid.NewGuid().ToString("N")[..6]);

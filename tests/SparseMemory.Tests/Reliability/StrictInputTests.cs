@@ -136,8 +136,9 @@ public sealed class StrictInputTests(FinetuneFixture fx) : IClassFixture<Finetun
     }
 
     // Before: NaN, infinity and a negative temperature were accepted (NaN passed the top-p check; 0 and 1.5 were already
-    // refused), --max-tokens had no cap, an empty prompt reached the model, --steps 0
-    // meant "one pass", a --top-t above the slot count was clamped silently, and --set model.dim said 'unknown key "model" (did you mean "model"?)'.
+    // refused), --max-tokens had no cap, an empty prompt reached the model, --lr 0 passed the flag's own check that the
+    // finetune config then refused (the flags now go through the config's rules only; --steps 0 is the config's "one pass"),
+    // a --top-t above the slot count was clamped silently, and --set model.dim said 'unknown key "model" (did you mean "model"?)'.
     [Theory]
     [InlineData("generate", "--temperature", "NaN", "--temperature")]
     [InlineData("generate", "--temperature", "-1", "--temperature")]
@@ -148,7 +149,8 @@ public sealed class StrictInputTests(FinetuneFixture fx) : IClassFixture<Finetun
     [InlineData("generate", "--prompt", "", "--prompt")]
     [InlineData("finetune", "--lr", "NaN", "--lr")]
     [InlineData("finetune", "--lr", "Infinity", "--lr")]
-    [InlineData("finetune", "--steps", "0", "--steps")]
+    [InlineData("finetune", "--steps", "-1", "--steps")]
+    [InlineData("finetune", "--lr", "0", "--lr")]
     [InlineData("finetune", "--top-t", "100000", "64 memory slots")]
     [InlineData("finetune", "--set", "model.dim=32", "comes from the base checkpoint")]
     public void Bad_option_values_are_one_line_errors_naming_the_option(string verb, string option, string value, string mentioned)

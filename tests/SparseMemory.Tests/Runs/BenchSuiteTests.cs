@@ -1,6 +1,7 @@
 using System.Text.Json;
 using SparseMemory.Config;
 using SparseMemory.Runs;
+using SparseMemory.Benchmarks;
 using Xunit;
 
 namespace SparseMemory.Tests.Runs;

@@ -74,7 +74,7 @@ public sealed class ExperimentTests
     {
         string dir = Path.Combine(Fixtures.TempDir("exp-mem"), "mem");
         var (code, _, err) = Smf.Run("experiment", "--preset", "smoke", "--out", dir,
-            "--set", "base_sweep={\"model.memory.num_keys\":[16,32]}", "--set", "backgrounds={}", "--set", "base_set=[\"train.steps=40\"]",
+            "--set", "base_sweep={\"model.memory.num_keys\":[16,32]}", "--set", "backgrounds={}", "--set", "base.train.steps=40",
             "--set", "grid=[{\"method\":\"sparse\",\"sweep\":{\"lr\":[5]}},{\"method\":\"full\",\"sweep\":{\"lr\":[1e-3]}}]");
         Assert.True(code == 0, err);
         Assert.True(File.Exists(Path.Combine(dir, "base-num_keys16", "model.safetensors")));
@@ -107,7 +107,7 @@ public sealed class ExperimentTests
         var mine = ExperimentRun.LoadConfig(null, file, null);
         Assert.Equal("mine", mine.Name);
         Assert.Empty(mine.Backgrounds);
-        Assert.Empty(mine.Finetune);
+        Assert.True(mine.Finetune.IsEmpty);
         Assert.Equal(new SparseMemory.Config.ExperimentConfig().ProbeLimit, mine.ProbeLimit);
         var layered = ExperimentRun.LoadConfig("smoke", file, null);   // asked for explicitly, the preset still layers
         Assert.Equal(smoke.Backgrounds, layered.Backgrounds);
@@ -161,8 +161,8 @@ public sealed class DemoTests
     public void Demo_shows_questions_before_and_after_and_the_learning_vs_forgetting_table()
     {
         string dir = Path.Combine(Fixtures.TempDir("demo"), "demo");
-        var (code, output, err) = Smf.Run("demo", "--out", dir, "--set", "base_preset=tiny", "--set", "base_set=[\"train.steps=60\",\"data.known_facts=known\"]",
-            "--set", "background_batches=10", "--set", "finetune=[\"data.facts=new\",\"data.limit=4\",\"data.paraphrases=4\"]",
+        var (code, output, err) = Smf.Run("demo", "--out", dir, "--set", "base_preset=tiny", "--set", "base={\"train\":{\"steps\":60},\"data\":{\"known_facts\":\"known\"}}",
+            "--set", "background_batches=10", "--set", "finetune={\"data\":{\"facts\":\"new\",\"limit\":4,\"paraphrases\":4}}",
             "--set", "probe_limit=6", "--set", "eval_every=0");
         Assert.True(code == 0, err);
         foreach (var section in new[] { "1. A small language model", "2. It has never seen these facts", "3. Teaching it 4 new facts", "4. The same questions afterwards", "5. What each method learned" })

@@ -63,7 +63,7 @@ public class FinetuneRecipeTests
         var exp = ExperimentRun.LoadConfig("smoke", null, [$"base_model={baseDir}"]) with
         {
             Grid = [new GridEntry { Method = "sparse", Sweep = new() { ["lr"] = [System.Text.Json.Nodes.JsonValue.Create(9.0)] } }, new GridEntry { Method = "full" }],
-            Finetune = ["data.steps_per_item=3"],
+            Finetune = new(new System.Text.Json.Nodes.JsonObject { ["data"] = new System.Text.Json.Nodes.JsonObject { ["steps_per_item"] = 3 } }),
         };
         var runs = ExperimentRun.Plan(exp, Path.Combine(root, "exp"));
         var sparse = runs.First(r => r.Method == "sparse").Config;

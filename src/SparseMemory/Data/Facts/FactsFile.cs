@@ -14,7 +14,7 @@ namespace SparseMemory.Data.Facts;
 /// </summary>
 public static class FactsFile
 {
-    static readonly JsonSerializerOptions Json = new(ConfigLoader.Json) { WriteIndented = false };
+    static readonly JsonSerializerOptions Json = ConfigLoader.JsonLine;
 
     /// <summary>Reads every fact of a <c>.jsonl</c> or <c>.jsonl.gz</c> file.</summary>
     public static IReadOnlyList<Fact> Read(string path)

@@ -7,7 +7,7 @@ using SparseMemory.Finetuning;
 using SparseMemory.Model;
 using TorchSharp;
 
-namespace SparseMemory.Runs;
+namespace SparseMemory.Benchmarks;
 
 /// <summary>Settings of <see cref="StepBenchmark.Run"/>.</summary>
 /// <param name="BatchSize">Sequences per step (the finetuning paraphrase count).</param>

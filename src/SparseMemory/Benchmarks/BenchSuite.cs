@@ -12,7 +12,7 @@ using SparseMemory.Reporting;
 using SparseMemory.Training;
 using TorchSharp;
 
-namespace SparseMemory.Runs;
+namespace SparseMemory.Benchmarks;
 
 /// <summary>Settings of <see cref="BenchSuite.Run"/>. <see cref="Full"/> and <see cref="QuickDefaults"/> are the two modes of <c>smf bench</c>.</summary>
 public sealed record BenchSuiteOptions
@@ -105,18 +105,10 @@ public sealed record BenchSuiteOptions
 public sealed record BenchSuiteResult(JsonObject Json, Table Table)
 {
     /// <summary>The JSON, indented.</summary>
-    public string ToJsonText() => Json.ToJsonString(new JsonSerializerOptions
-    {
-        WriteIndented = true, Encoder = System.Text.Encodings.Web.JavaScriptEncoder.UnsafeRelaxedJsonEscaping,
-    });
+    public string ToJsonText() => ResultFile.Text(Json);
 
     /// <summary>Writes the JSON atomically to <paramref name="path"/>.</summary>
-    public void Save(string path)
-    {
-        string? dir = Path.GetDirectoryName(Path.GetFullPath(path));
-        if (dir is not null) Directory.CreateDirectory(dir);
-        AtomicFile.WriteAllText(path, ToJsonText() + "\n");
-    }
+    public void Save(string path) => ResultFile.Write(path, Json);
 }
 
 /// <summary>
@@ -393,7 +385,7 @@ public static class BenchSuite
 
     /// <summary>
     /// Pretraining steps on random tokens of <paramref name="train"/>'s shape, with the method and loop
-    /// <see cref="Pretraining"/> builds (AdamW, the value table in its own group at its fixed lr, clipped separately,
+    /// <see cref="SparseMemory.Runs.Pretraining"/> builds (AdamW, the value table in its own group at its fixed lr, clipped separately,
     /// warmup + cosine; kept in step with <c>Pretraining.Run</c>).
     /// </summary>
     static double TimePretrain(ModelConfig cfg, TrainConfig train, int seed, int warmup, int timed)

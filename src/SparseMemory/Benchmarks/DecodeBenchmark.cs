@@ -2,7 +2,7 @@ using System.Diagnostics;
 using SparseMemory.Model;
 using TorchSharp;
 
-namespace SparseMemory.Runs;
+namespace SparseMemory.Benchmarks;
 
 /// <summary>Settings of <see cref="DecodeBenchmark.Run"/>.</summary>
 /// <param name="NewTokens">Tokens generated per row (no early stop).</param>

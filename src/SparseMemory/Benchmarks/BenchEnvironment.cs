@@ -4,7 +4,7 @@ using System.Text.Json.Nodes;
 using SparseMemory.Hosting;
 using TorchSharp;
 
-namespace SparseMemory.Runs;
+namespace SparseMemory.Benchmarks;
 
 /// <summary>
 /// What a benchmark number depends on besides the code: threads, the libtorch build (version, BLAS, CPU capability,
