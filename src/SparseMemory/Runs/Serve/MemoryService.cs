@@ -197,7 +197,7 @@ public sealed class MemoryService : IDisposable
             ["model"] = Path.GetFullPath(_options.ModelDir), ["model_fingerprint"] = _fingerprint,
             ["slots"] = shape[0], ["value_dim"] = shape[1], ["created"] = DateTime.UtcNow.ToString("O", CultureInfo.InvariantCulture),
         };
-        AtomicFile.WriteAllText(path, state.ToJsonString(new JsonSerializerOptions { WriteIndented = true }) + "\n");
+        AtomicFile.WriteAllText(path, state.ToJsonString(ConfigLoader.Json) + "\n");
     }
 
     /// <summary>Loads the last service checkpoint and replays the journal lines after it. Returns the lines replayed.</summary>

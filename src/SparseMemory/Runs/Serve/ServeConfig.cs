@@ -85,16 +85,8 @@ public sealed record ServeConfig
         return ConfigLoader.Load<ServeConfig>(null, file, list, c => c.Validate());
     }
 
-    /// <summary>A <c>key=value</c> override whose value is <paramref name="value"/> as JSON (strings quoted, numbers round-trip).</summary>
-    public static string Set(string key, object value) => key + "=" + value switch
-    {
-        string s => System.Text.Json.JsonSerializer.Serialize(s),
-        double d => d.ToString("R", CultureInfo.InvariantCulture),
-        bool b => b ? "true" : "false",
-        string[] a => System.Text.Json.JsonSerializer.Serialize(a),
-        IFormattable f => f.ToString(null, CultureInfo.InvariantCulture),
-        _ => value.ToString(),
-    };
+    /// <summary>A <c>key=value</c> override (<see cref="ConfigLoader.Set"/>).</summary>
+    public static string Set(string key, object value) => ConfigLoader.Set(key, value);
 
     /// <summary>Writes the resolved config as <see cref="FileName"/> in <paramref name="stateDir"/> (atomically).</summary>
     public void Freeze(string stateDir)
