@@ -92,6 +92,12 @@ public sealed class AugmentationTests(ITestOutputHelper output)
         Assert.Equal(["1957", "Ghana", "Britain"], SentenceParts.Spans("In 1957, Ghana became independent from Britain."));
         Assert.Equal(["Ghana", "fufu"], SentenceParts.Spans("The national dish of Ghana is fufu."));
         Assert.Equal(("The capital of Ghana", "is Accra"), SentenceParts.Subject("The capital of Ghana is Accra."));
+        // A capitalised opener alone is a name only when the chunk also capitalises it inside a sentence.
+        var sentences = new[] { "Records about Ada Lovelace are kept.", "Ghana is in Africa.", "Accra is in Ghana." };
+        var names = SentenceParts.Names(sentences);
+        Assert.Equal(["Ada Lovelace"], SentenceParts.Spans(sentences[0], names));
+        Assert.Equal(["Ghana", "Africa"], SentenceParts.Spans(sentences[1], names));
+        Assert.Equal(["Accra", "Ghana"], SentenceParts.Spans(sentences[2], names));        // a verb follows the opener
     }
 
     [Fact]

@@ -92,6 +92,8 @@ public sealed class DocumentChunkerTests
     [InlineData("J. R. R. Tolkien wrote it. It sold well!", new[] { "J. R. R. Tolkien wrote it.", "It sold well!" })]
     [InlineData("It cost 3.5 dollars. \"Quite cheap,\" he said.", new[] { "It cost 3.5 dollars.", "\"Quite cheap,\" he said." })]
     [InlineData("Is it? yes it is.", new[] { "Is it? yes it is." })]
+    [InlineData("Minneapolis-St. Paul has MSP. P.W. Botha came.", new[] { "Minneapolis-St. Paul has MSP.", "P.W. Botha came." })]
+    [InlineData("Potassium has the symbol K. Much is known.", new[] { "Potassium has the symbol K.", "Much is known." })]
     public void Sentences_end_at_terminal_punctuation_before_a_capital(string paragraph, string[] expected) =>
         Assert.Equal(expected, TextUnits.Sentences(paragraph));
 }

@@ -58,10 +58,17 @@ public sealed class DocumentStream : IBatchSource
     }
 
     /// <summary>How many lines of step <paramref name="step"/>'s batch each strategy made (strategies that made none included, as 0).</summary>
-    public IReadOnlyDictionary<string, int> Usage(int step)
+    public IReadOnlyDictionary<string, int> Usage(int step) => Usage(Lines(step), Strategies);
+
+    /// <summary>How many of <paramref name="lines"/> each strategy made, every one of <paramref name="strategies"/> listed.</summary>
+    public static IReadOnlyDictionary<string, int> Usage(IReadOnlyList<TrainingLine> lines, IReadOnlyList<AugmentationSpec> strategies)
     {
-        var counts = Strategies.ToDictionary(s => s.Name, _ => 0);
-        foreach (var line in Lines(step)) counts[line.Strategy ?? ChunkItself.Spec.Name] = counts.GetValueOrDefault(line.Strategy ?? ChunkItself.Spec.Name) + 1;
+        var counts = strategies.ToDictionary(s => s.Name, _ => 0);
+        foreach (var line in lines)
+        {
+            var name = line.Strategy ?? ChunkItself.Spec.Name;
+            counts[name] = counts.GetValueOrDefault(name) + 1;
+        }
         return counts;
     }
 

@@ -79,7 +79,7 @@ public static class EmbeddedDocuments
                 var usable = fact.Statements.Where(s => !QuestionLeak.Contains(s, fact.Question)).ToList();
                 if (usable.Count == 0) continue;
                 sentences.Add(usable[random.Next(usable.Count)]);
-                if (random.Next(2) == 0) sentences.Add(string.Format(System.Globalization.CultureInfo.InvariantCulture, Distractors[random.Next(Distractors.Length)], fact.Subject));
+                if (random.Next(2) == 0) sentences.Add(TextUnits.UpperFirst(string.Format(System.Globalization.CultureInfo.InvariantCulture, Distractors[random.Next(Distractors.Length)], fact.Subject)));
                 questions.Add(new DocumentQuestion(fact, id));
             }
             if (sentences.Count == 0) continue;

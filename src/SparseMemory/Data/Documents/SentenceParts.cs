@@ -22,6 +22,9 @@ public static partial class SentenceParts
     /// <summary>Words allowed inside a capitalised name ("Bay of Biscay", "Leonardo da Vinci").</summary>
     static readonly HashSet<string> NameJoiners = new(StringComparer.Ordinal) { "of", "de", "da", "del", "di", "du", "von", "van", "la", "le", "y", "and" };
 
+    static readonly HashSet<string> Prepositions = new(StringComparer.Ordinal)
+        { "in", "on", "at", "from", "of", "by", "to", "near", "under", "with", "for", "into", "over", "about", "after", "before", "not" };
+
     /// <summary>The sentence without its final punctuation.</summary>
     public static string Body(string sentence) => sentence.Trim().TrimEnd('.', '!', '?', ';', ':').TrimEnd();
 
@@ -52,11 +55,13 @@ public static partial class SentenceParts
     }
 
     /// <summary>
-    /// Spans a question could ask for, each once, in order of appearance: numbers, runs of capitalised words (a sentence's
-    /// first word only when it is not a function word) and the complement after the last copula when it ends the sentence
-    /// in at most four words. Never the whole sentence.
+    /// Spans a question could ask for, each once, in order of appearance: numbers, runs of capitalised words and the
+    /// complement after the last copula when it ends the sentence in at most four words. Never the whole sentence. A
+    /// capitalised word that opens the sentence alone ("Records about …") counts only when it is in <paramref name="names"/>
+    /// (<see cref="Names"/> of the chunk: words also capitalised inside a sentence) or a verb follows it ("Asia is …"),
+    /// since an opener is capitalised anyway.
     /// </summary>
-    public static IReadOnlyList<string> Spans(string sentence)
+    public static IReadOnlyList<string> Spans(string sentence, IReadOnlySet<string>? names = null)
     {
         var body = Body(sentence);
         var spans = new List<(int At, string Text)>();
@@ -70,6 +75,8 @@ public static partial class SentenceParts
                    && (IsCapitalised(words[j + 1].Value)
                        || (NameJoiners.Contains(words[j + 1].Value) && j + 2 < words.Count && Adjacent(body, words[j + 1], words[j + 2]) && IsCapitalised(words[j + 2].Value))))
                 j += IsCapitalised(words[j + 1].Value) ? 1 : 2;
+            if (i == 0 && j == 0 && names is not null && !names.Contains(words[0].Value)
+                && !(words.Count > 1 && (EnglishVerbs.IsAuxiliary(words[1].Value) || EnglishVerbs.IsFinite(words[1].Value)))) continue;
             int start = words[i].Index, end = words[j].Index + words[j].Length;
             spans.Add((start, body[start..end].TrimEnd('\'', '’').Replace("'s", "").Replace("’s", "")));
             i = j;
@@ -79,11 +86,23 @@ public static partial class SentenceParts
         {
             var rest = body[(copula.Index + copula.Length)..].Trim();
             int n = rest.Split(' ', StringSplitOptions.RemoveEmptyEntries).Length;
-            if (n is > 0 and <= 4 && !rest.Contains(',')) spans.Add((copula.Index + copula.Length, StripArticle(rest)));
+            // "… are kept in archives" is a passive verb and "… is in Africa" a place phrase, not a complement.
+            var head = rest.Split(' ')[0];
+            if (n is > 0 and <= 4 && !rest.Contains(',') && !EnglishVerbs.IsParticiple(head) && !Prepositions.Contains(head)) spans.Add((copula.Index + copula.Length, StripArticle(rest)));
         }
         var seen = new HashSet<string>(StringComparer.Ordinal);
         return spans.OrderBy(s => s.At).Select(s => s.Text.Trim())
             .Where(s => s.Length > 0 && s.Length < body.Length && seen.Add(s)).ToList();
+    }
+
+    /// <summary>Capitalised words that occur somewhere other than at the start of a sentence: names, not openers.</summary>
+    public static IReadOnlySet<string> Names(IEnumerable<string> sentences)
+    {
+        var names = new HashSet<string>(StringComparer.Ordinal);
+        foreach (var sentence in sentences)
+            foreach (var w in WordToken().Matches(Body(sentence)).Skip(1))
+                if (IsCapitalised(w.Value)) names.Add(w.Value);
+        return names;
     }
 
     /// <summary>"the X" / "a X" / "an X" → "X".</summary>

@@ -54,7 +54,17 @@ public static partial class TextUnits
         int w = dot;
         while (w > from && !char.IsWhiteSpace(text[w - 1])) w--;
         var word = text[w..dot].TrimStart('(', '"', '\'');
-        if (word.Length == 1 && char.IsUpper(word[0])) return true;       // an initial: "J. R. R. Tolkien"
+        word = word[(word.LastIndexOfAny(['-', '/']) + 1)..];             // "Minneapolis-St. Paul"
+        if (word.Length == 1 && char.IsUpper(word[0]))
+        {
+            // An initial ("J. R. R. Tolkien") opens a name; after a lower-case word it ends a sentence ("the symbol K. Much …").
+            int p = w - 1;
+            while (p > from && char.IsWhiteSpace(text[p])) p--;
+            int q = p;
+            while (q > from && !char.IsWhiteSpace(text[q - 1])) q--;
+            return p <= from || !char.IsLower(text[q]);
+        }
+        if (word.Contains('.') && word.Split('.').All(p => p.Length <= 2)) return true;   // initials: "J.R.R. Tolkien", "P.W. Botha"
         return Abbreviations.Contains(word);
     }
 

@@ -23,8 +23,9 @@ public sealed class ClozeLines : IAugmentation
         var lines = new List<TrainingLine>();
         var seen = new HashSet<string>(StringComparer.Ordinal);
         var sentences = chunk.Sentences;
+        var names = SentenceParts.Names(sentences);
         for (int i = 0; i < sentences.Count; i++)
-            foreach (var span in SentenceParts.Spans(sentences[i]))
+            foreach (var span in SentenceParts.Spans(sentences[i], names))
             {
                 int at = sentences[i].IndexOf(span, StringComparison.Ordinal);
                 if (at < 0) continue;

@@ -23,12 +23,13 @@ public sealed class EntityTopic : IAugmentation
         var lines = new List<TrainingLine>();
         var seen = new HashSet<string>(StringComparer.Ordinal);
         var sentences = chunk.Sentences;
+        var names = SentenceParts.Names(sentences);
         var entities = new List<string>();
         for (int i = 0; i < sentences.Count; i++)
         {
             var topics = new List<(string Entity, string How)>();
             if (SentenceParts.Subject(sentences[i]) is { } s) topics.Add((s.Subject, "subject"));
-            topics.AddRange(SentenceParts.Spans(sentences[i]).Where(e => e.Any(char.IsLetter)).Select(e => (e, "name")));
+            topics.AddRange(SentenceParts.Spans(sentences[i], names).Where(e => e.Any(char.IsLetter)).Select(e => (e, "name")));
             foreach (var (entity, how) in topics)
             {
                 if (!entities.Contains(entity)) entities.Add(entity);

@@ -22,8 +22,9 @@ public sealed class SelfQuizLines : IAugmentation
         var lines = new List<TrainingLine>();
         var seen = new HashSet<string>(StringComparer.Ordinal);
         var sentences = chunk.Sentences;
+        var names = SentenceParts.Names(sentences);
         for (int i = 0; i < sentences.Count; i++)
-            foreach (var span in SentenceParts.Spans(sentences[i]))
+            foreach (var span in SentenceParts.Spans(sentences[i], names))
             {
                 // A fact with this sentence as its only statement and the span as its answer; it has no evaluation
                 // question of its own: held-out questions are filtered by the batch builder.
