@@ -78,6 +78,19 @@ public sealed class DocumentRunTests(FinetuneFixture fx, ITestOutputHelper outpu
         Assert.NotNull(metrics[^1]["target-f1/f1"]);
     }
 
+    [Fact]
+    public void Coreset_analyses_each_chunk_with_a_question_it_answers()
+    {
+        var (docs, questions) = Files();
+        string outFile = Path.Combine(fx.Root, "doc-coreset-" + Guid.NewGuid().ToString("N")[..6] + ".jsonl");
+        var (code, _, err) = Smf.Run("coreset", "--model", fx.BaseDir, "--task", "documents", "--data", docs, "--questions", questions,
+            "--facts", "5", "--top-t", "4", "--steps", "1", "--out", outFile, "--set", "data.paraphrases=4", "--set", "data.chunk_tokens=12");
+        Assert.True(code == 0, err);
+        // Two questions, each answered by one chunk (Zorn in the first, Vale in the last document).
+        var rows = File.ReadAllLines(outFile).Select(l => JsonNode.Parse(l)!).ToList();
+        Assert.Equal(["Zorn", "Vale"], rows.Select(r => r!["answer"]!.GetValue<string>()));
+    }
+
     [Theory]
     [InlineData("empty.txt", "", ":1:", "empty document")]
     [InlineData("bin.txt", "ok\n\0", ":2:", "binary")]
