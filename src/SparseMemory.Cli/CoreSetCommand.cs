@@ -13,7 +13,9 @@ public static class CoreSetCommand
     public static Command Create()
     {
         var model = new Option<string>("--model") { Description = "Base checkpoint folder (with background.safetensors for TF-IDF)", Required = true };
-        var data = new Option<string?>("--data") { Description = "Facts: embedded set name, facts JSONL or TriviaQA-format JSONL (default: new)" };
+        var task = FinetuneCommand.TaskOption();
+        var data = new Option<string?>("--data") { Description = "Facts: embedded set name, facts JSONL or TriviaQA-format JSONL (default: new); with --task documents: documents as smf finetune takes them" };
+        var questions = new Option<string?>("--questions") { Description = "--task documents: the questions (TriviaQA format); default: the embedded articles' own" };
         var facts = new Option<int>("--facts") { Description = "Facts to analyse (the first of the shuffled stream)", DefaultValueFactory = _ => 10 };
         var ts = new Option<string>("--top-t") { Description = "Comma-separated t values tried when learning each fact alone", DefaultValueFactory = _ => "16,64,256,1024" };
         var steps = new Option<int?>("--steps") { Description = "Steps when learning each fact alone (default: the model's steps per fact, data.steps_per_item)" };
@@ -21,15 +23,16 @@ public static class CoreSetCommand
         var sets = CliRunner.SetOption();
         var cmd = new Command("coreset", "Core sets of facts: rows every paraphrase reads, how many the question reads, the t covering them, the smallest t that teaches the fact")
         {
-            model, data, facts, ts, steps, outFile, sets,
+            model, task, data, questions, facts, ts, steps, outFile, sets,
         };
         cmd.SetAction(pr =>
         {
             // The base model's finetuning recipe for sparse (paraphrases, question share, lr, …) first, as smf finetune does.
             var overrides = new List<string>();
-            CliRunner.Flag(pr, overrides, data, "data.facts");
+            CliRunner.Flag(pr, overrides, task, "data.task");
+            CliRunner.Flag(pr, overrides, questions, "data.questions");
             overrides.AddRange(pr.GetValue(sets) ?? []);
-            var cfg = FinetuneRun.LoadConfig(pr.GetValue(model)!, null, overrides);
+            var cfg = FinetuneRun.LoadConfig(pr.GetValue(model)!, null, overrides, pr.GetValue(data));
             int[] topTs;
             try { topTs = pr.GetValue(ts)!.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries).Select(s => int.Parse(s, CultureInfo.InvariantCulture)).ToArray(); }
             catch (FormatException) { throw new ConfigException($"--top-t: expected comma-separated integers, got \"{pr.GetValue(ts)}\""); }

@@ -21,16 +21,18 @@ public static class FinetuneCommand
         var lr = new Option<double?>("--lr") { Description = "Learning rate (default: the method's measured default; see docs/baselines.md; key lr)" };
         var ranker = new Option<string?>("--ranker") { Description = $"sparse: slot ranking, {SlotRankers.Registry.CliChoices} (key sparse.ranker)" };
         var background = new Option<string?>("--background") { Description = "sparse: background statistics file (default: MODEL/background.safetensors; key sparse.background)" };
-        var data = new Option<string?>("--data") { Description = "Facts to learn: a facts JSONL(.gz) file, or the embedded sets 'new' (default) / 'known' (key data.facts)" };
+        var task = TaskOption();
+        var data = new Option<string?>("--data") { Description = "Facts to learn: a facts JSONL(.gz) file, or the embedded sets 'new' (default) / 'known' (key data.facts); with --task documents: a JSONL ({\"text\"} per line), .txt or .md file or a folder of them, or 'new' (the embedded articles, default; key data.documents)" };
+        var questions = new Option<string?>("--questions") { Description = "--task documents: the questions the target probe asks, a TriviaQA-format JSONL (context, answer, aliases); default: the embedded articles' own (key data.questions)" };
         var steps = new Option<int?>("--steps") { Description = "Optimizer steps (default 0: one pass, one step per fact × data.steps_per_item; key steps)" };
         var outDir = new Option<string>("--out") { Description = "Run folder (checkpoint in the pretrain layout; an existing run resumes); not needed with --dry-run" };
-        var dryRun = new Option<bool>("--dry-run") { Description = "Print the batches the run would train on (each paraphrase, its tokens and padding) and exit without training" };
+        var dryRun = new Option<bool>("--dry-run") { Description = "Print the batches the run would train on (each paraphrase or augmented line, its strategy, tokens and padding) and exit without training" };
         var show = new Option<int>("--show") { Description = "--dry-run: how many steps to print", DefaultValueFactory = _ => 3 };
         var config = CliRunner.ConfigOption();
         var sets = CliRunner.SetOption();
         var cmd = new Command("finetune", "Learn a stream of facts with sparse memory finetuning or a baseline (full, LoRA)")
         {
-            model, method, topT, lr, ranker, background, data, steps, outDir, dryRun, show, config, sets,
+            model, method, topT, lr, ranker, background, task, data, questions, steps, outDir, dryRun, show, config, sets,
         };
         cmd.SetAction(pr =>
         {
@@ -40,14 +42,24 @@ public static class FinetuneCommand
             CliRunner.Flag(pr, overrides, lr, "lr");
             CliRunner.Flag(pr, overrides, ranker, "sparse.ranker");
             CliRunner.Flag(pr, overrides, background, "sparse.background");
-            CliRunner.Flag(pr, overrides, data, "data.facts");
+            CliRunner.Flag(pr, overrides, task, "data.task");
+            CliRunner.Flag(pr, overrides, questions, "data.questions");
             CliRunner.Flag(pr, overrides, steps, "steps");
             overrides.AddRange(pr.GetValue(sets) ?? []);
-            var cfg = FinetuneRun.LoadConfig(pr.GetValue(model)!, pr.GetValue(config), overrides);
+            var cfg = FinetuneRun.LoadConfig(pr.GetValue(model)!, pr.GetValue(config), overrides, pr.GetValue(data));
             if (pr.GetValue(dryRun))
             {
                 foreach (var b in FinetuneRun.Preview(cfg, pr.GetValue(show)))
                 {
+                    if (b.Chunk is not null)
+                    {
+                        // The document stream: the chunk, then every line with the strategy that made it.
+                        Console.WriteLine($"step {b.Step}: chunk {b.FactId} ({b.Rows.Count} lines, padded to {b.PaddedLength} tokens, {b.Rows.Sum(row => row.PadTokens)} pad tokens; by strategy: {string.Join(", ", b.Rows.GroupBy(row => row.Strategy).Select(g => $"{g.Key} {g.Count()}"))})");
+                        Console.WriteLine($"  chunk: {b.Chunk.Replace("\n", "\\n")}");
+                        foreach (var row in b.Rows)
+                            Console.WriteLine($"  [{row.Strategy,-10}] [{(row.Kind == LineKind.Question ? "question " : "statement")}] [{row.Tokens.Count,3} tok + {row.PadTokens,2} pad] {row.Text.Replace("\n", "\\n")}\n      from: {row.Origin}");
+                        continue;
+                    }
                     Console.WriteLine($"step {b.Step}: fact {b.FactId} — evaluation question (held out): {b.Question}  A: {b.Answer}  ({b.Rows.Count} lines, {b.Rows.Count(row => row.Kind == LineKind.Question)} questions, padded to {b.PaddedLength} tokens, {b.Rows.Sum(row => row.PadTokens)} pad tokens)");
                     foreach (var row in b.Rows)
                         Console.WriteLine($"  [{(row.Kind == LineKind.Question ? "question " : "statement")}] [{row.Tokens.Count,3} tok + {row.PadTokens,2} pad] {row.Text.Replace("\n", "\\n")}\n      from: {row.Origin}\n      {string.Join(" ", row.Tokens.Select(t => "|" + t.Replace("Ġ", "␣")))}|");
@@ -56,9 +68,15 @@ public static class FinetuneCommand
             }
             string dir = pr.GetValue(outDir) ?? throw new ConfigException("--out is required (the run folder), unless --dry-run");
             var summary = FinetuneRun.Run(cfg, dir, new ConsoleObserver(10));
-            Console.WriteLine($"done: {summary.Method}, {summary.Steps} steps on {summary.Facts} facts, loss {summary.FirstLoss:F3} → {summary.LastLoss:F3}, {summary.Seconds:F1} s; checkpoint in {dir}");
+            Console.WriteLine($"done: {summary.Method}, {summary.Steps} steps on {summary.Facts} {(cfg.Data.IsDocuments() ? "questions' documents" : "facts")}, loss {summary.FirstLoss:F3} → {summary.LastLoss:F3}, {summary.Seconds:F1} s; checkpoint in {dir}");
             return 0;
         });
         return cmd;
     }
+
+    /// <summary><c>--task facts|documents</c>, shared with <c>smf coreset</c>.</summary>
+    public static Option<string?> TaskOption() => new("--task")
+    {
+        Description = $"What to learn: {string.Join(" | ", StreamConfig.Tasks)} (data.task; documents: docs/documents.md)",
+    };
 }

@@ -347,7 +347,7 @@ public static class ServeApp
 
         app.MapGet("/learned", () => Guard(() =>
         {
-            var items = service.Learned().Select(l => new LearnedItem(l.Id, l.Time, l.Text, l.Question, l.Answer, l.Rows.Length, l.Loss, l.Undone, l.UndoneAt)).ToArray();
+            var items = service.Learned().Select(l => new LearnedItem(l.Id, l.Time, l.Text, l.Question, l.Answer, l.Rows.Length, l.Loss, l.Undone, l.UndoneAt, l.Document ? "document" : "fact")).ToArray();
             return Task.FromResult(Results.Json(new LearnedResponse(items.Length, items), Json));
         })).WithSummary("The journal of learns, oldest first").Produces<LearnedResponse>().Errors(false, 400, 500);
 
@@ -355,9 +355,18 @@ public static class ServeApp
         {
             Authorize(ctx);
             var o = await RequestReader.ReadObjectAsync(ctx.Request, options.MaxBodyBytes);
-            string text = RequestReader.String(o, "text", required: true, options.MaxTextChars)!;
+            string? document = RequestReader.String(o, "document", required: false, int.MaxValue);
+            string? text = RequestReader.String(o, "text", required: document is null, options.MaxTextChars);
             string? question = RequestReader.String(o, "question", required: false, options.MaxTextChars);
             string? answer = RequestReader.String(o, "answer", required: false, options.MaxTextChars);
+            if (document is not null)
+            {
+                if (text is not null || question is not null || answer is not null)
+                    throw new BadRequestException(400, "invalid_request_error", "give either 'document' or 'text' (with optional 'question' and 'answer'), not both");
+                if (RequestReader.Characters(document) is var n && n > options.MaxDocumentChars)
+                    throw new BadRequestException(413, "invalid_request_error",
+                        $"field 'document' is {n} characters; this server learns documents of at most {options.MaxDocumentChars} (max_document_chars: --config or --set max_document_chars=N)");
+            }
             if ((question is null) != (answer is null))
                 throw new BadRequestException(400, "invalid_request_error", "give both 'question' and 'answer', or neither");
             if (learnLimiter is not null)
@@ -369,10 +378,10 @@ public static class ServeApp
                     throw new BadRequestException(429, "rate_limit", $"more than {options.LearnsPerMinute} learns in a minute; try again later");
                 }
             }
-            var r = await service.LearnAsync(new LearnRequest(text, question, answer));
+            var r = await service.LearnAsync(document is not null ? new LearnRequest(document, null, null, Document: true) : new LearnRequest(text!, question, answer));
             return Results.Json(new LearnResponse(r.Id, r.Rows.Length, r.Loss, r.FinalLoss, r.Rows.Take(MaxListedRows).ToArray(),
-                r.Rows.Length > MaxListedRows, r.Paraphrases, Math.Round(r.Milliseconds, 1)), Json);
-        }))).WithSummary("Teach a fact (text, optionally question + answer); durable when answered (requires the bearer token)")
+                r.Rows.Length > MaxListedRows, r.Paraphrases, Math.Round(r.Milliseconds, 1), r.Chunks, r.Steps), Json);
+        }))).WithSummary("Teach a fact (text, optionally question + answer) or a document (chunked and augmented); durable when answered (requires the bearer token)")
             .Accepts<LearnBody>("application/json").Produces<LearnResponse>().Errors(false, 400, 401, 413, 415, 422, 429, 500, 503)
             .WithMetadata(new RequiresToken());
 
@@ -580,6 +589,7 @@ public static class ServeApp
         try { return await handler(); }
         catch (BadRequestException e) { return Error(e.Status, e.Type, e.Message, param: e.Param, code: e.Code); }
         catch (LearnNotFoundException e) { return Error(404, "not_found", e.Message); }
+        catch (BadLearnException e) { return Error(400, "invalid_request_error", e.Message); }
         catch (UndoConflictException e) { return Error(409, "conflict", e.Message, e.Later); }
         catch (ServiceBusyException e) { return Error(503, "busy", e.Message); }
         catch (DriftGuardException e) { return Error(422, "drift_guard", e.Message); }

@@ -69,18 +69,31 @@ public sealed record FinetuneConfig
     }
 }
 
-/// <summary>The fact stream.</summary>
+/// <summary>The stream: facts (one per step) or documents (one chunk per step; docs/documents.md).</summary>
 public sealed record StreamConfig
 {
+    /// <summary>What the stream teaches: <c>facts</c> (a fact's paraphrases per step) or <c>documents</c> (a chunk's augmentations per step).</summary>
+    public string Task { get; init; } = "facts";
     /// <summary>"new" / "known" (embedded sets) or a facts JSONL file.</summary>
     public string Facts { get; init; } = "new";
-    /// <summary>Stream the facts in a seeded random order (fact files are stored sorted by id, i.e. grouped by relation).</summary>
+    /// <summary>With task <c>documents</c>: "new" (the embedded articles) or a JSONL / .txt / .md file or a folder of them.</summary>
+    public string Documents { get; init; } = "new";
+    /// <summary>
+    /// With task <c>documents</c>: the questions the target probe asks (a TriviaQA-format or facts JSONL, or an embedded
+    /// fact set name); null = the embedded articles' own questions (none for a file). No training line contains one.
+    /// </summary>
+    public string? Questions { get; init; }
+    /// <summary>With task <c>documents</c>: most tokens per chunk (the model's tokenizer; at most model.max_seq_len − 1).</summary>
+    public int ChunkTokens { get; init; } = 128;
+    /// <summary>With task <c>documents</c>: the augmentation strategies that fill a batch, by registered name; null = all of them.</summary>
+    public string[]? Strategies { get; init; }
+    /// <summary>Stream the facts in a seeded random order (fact files are stored sorted by id, i.e. grouped by relation). Documents always stream in document order.</summary>
     public bool Shuffle { get; init; } = true;
-    /// <summary>Use only the first N facts of the stream (after shuffling; 0 = all).</summary>
+    /// <summary>Use only the first N facts of the stream (after shuffling), or the first N documents (0 = all).</summary>
     public int Limit { get; init; } = 0;
-    /// <summary>Paraphrases per fact = batch size (the paper: 64).</summary>
+    /// <summary>Paraphrases per fact, or augmented lines per chunk = batch size (the paper: 64).</summary>
     public int Paraphrases { get; init; } = 16;
-    /// <summary>Optimizer steps spent on each fact.</summary>
+    /// <summary>Optimizer steps spent on each fact or chunk.</summary>
     public int StepsPerItem { get; init; } = 1;
     /// <summary>Allow the question form in training text.</summary>
     public bool AllowQuestionForm { get; init; } = false;
@@ -101,10 +114,20 @@ public sealed record StreamConfig
     /// <summary>The allowed values of <see cref="QuestionSource"/>.</summary>
     public static readonly string[] QuestionSources = ["generated", "verbatim"];
 
+    /// <summary>The allowed values of <see cref="Task"/>.</summary>
+    public static readonly string[] Tasks = ["facts", "documents"];
+
+    /// <summary>Whether the stream is the document stream.</summary>
+    public bool IsDocuments() => Task == "documents";
+
     /// <summary>Adds this section's structural problems to <paramref name="e"/>, keys prefixed with <paramref name="p"/>.</summary>
     public void Validate(List<string> e, string p)
     {
+        if (!Tasks.Contains(Task)) e.Add($"{p}.task must be {string.Join(" or ", Tasks.Select(v => $"\"{v}\""))}, got \"{Task}\" (--task)");
         if (string.IsNullOrWhiteSpace(Facts)) e.Add($"{p}.facts must name a fact set or file");
+        if (IsDocuments() && string.IsNullOrWhiteSpace(Documents)) e.Add($"{p}.documents must name the embedded set \"new\" or a file or folder (--data)");
+        if (!IsDocuments() && Questions is not null) e.Add($"{p}.questions goes with {p}.task=documents (--task documents); facts carry their own questions");
+        if (ChunkTokens < 1) e.Add($"{p}.chunk_tokens must be ≥ 1, got {ChunkTokens}");
         if (Limit < 0) e.Add($"{p}.limit must be ≥ 0");
         if (Paraphrases <= 0) e.Add($"{p}.paraphrases must be positive");
         if (StepsPerItem <= 0) e.Add($"{p}.steps_per_item must be positive");

@@ -71,15 +71,14 @@ public static class CoreSetReport
         var model = loaded.Model;
         var values = model.MemoryValues ?? throw new ConfigException($"{cfg.BaseModel}: the model has no memory layer");
         var background = FinetuneMethods.LoadBackground(cfg, cfg.BaseModel);
-        var data = FinetuneRun.Stream(cfg, facts, loaded.Tokenizer);
+        var data = FinetuneRun.Batches(cfg, facts, loaded.Tokenizer);
+        var items = Items(cfg, facts, data);
         var ranker = SlotRankers.Create(cfg.Sparse.Ranker, 1, background, new RankerSettings(cfg.Seed, cfg.Sparse.ExcludeZeroIdf));
         long slots = values.shape[0];
         var original = values.detach().clone();
         var rows = new List<CoreSetRow>();
-        for (int i = 0; i < Math.Min(options.Facts, facts.Count); i++)
+        foreach (var (fact, step) in items.Take(options.Facts))
         {
-            var fact = facts[i];
-            int step = i * cfg.Data.StepsPerItem;
             var batch = data.Get(step);
             var log = new MemoryAccessLog();
             model.eval();
@@ -107,6 +106,31 @@ public static class CoreSetReport
             progress?.Invoke($"{fact.Id}: core {row.CoreSlots} of {row.UnionSlots} rows, {row.CoreAlsoReadByQuestion} read by the question; answered from t = {row.MinTAnswered?.ToString() ?? "—"}");
         }
         return rows;
+    }
+
+    /// <summary>
+    /// The facts to analyse and the first step of each: in the fact stream each fact at its own steps; in the document stream
+    /// each chunk with a question it answers (one whose answer it contains, about its document when that is known), in
+    /// stream order, each question once; chunks that answer none are left out.
+    /// </summary>
+    static IEnumerable<(Fact Fact, int Step)> Items(FinetuneConfig cfg, IReadOnlyList<Fact> facts, IBatchSource data)
+    {
+        if (data is not Data.Documents.DocumentStream docs)
+        {
+            for (int i = 0; i < facts.Count; i++) yield return (facts[i], i * cfg.Data.StepsPerItem);
+            yield break;
+        }
+        var questions = FinetuneRun.DocumentSet(cfg).Questions;
+        var used = new HashSet<string>(StringComparer.Ordinal);
+        for (int c = 0; c < docs.Chunks.Count; c++)
+        {
+            var chunk = docs.Chunks[c];
+            var q = questions.FirstOrDefault(q => (q.DocumentId is null || q.DocumentId == chunk.DocumentId) && !used.Contains(q.Fact.Id)
+                && q.Fact.Aliases.Any(a => chunk.Text.Contains(a, StringComparison.OrdinalIgnoreCase)));
+            if (q is null) continue;
+            used.Add(q.Fact.Id);
+            yield return (q.Fact, c * cfg.Data.StepsPerItem);
+        }
     }
 
     /// <summary>Per sequence of the batch, the value rows read at its valid positions (all memory layers).</summary>

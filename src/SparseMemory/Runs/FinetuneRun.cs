@@ -3,6 +3,8 @@ using System.Text.Json;
 using SparseMemory.Checkpoints;
 using SparseMemory.Config;
 using SparseMemory.Data;
+using SparseMemory.Data.Documents;
+using SparseMemory.Data.Documents.Augmentations;
 using SparseMemory.Data.Facts;
 using SparseMemory.Evaluation.Probes;
 using SparseMemory.Model;
@@ -12,10 +14,12 @@ using SparseMemory.Training;
 namespace SparseMemory.Runs;
 
 /// <summary>One paraphrase of a previewed batch: its text, the tokens the model reads (with the end-of-text tokens around it) and the padding after it.</summary>
-public sealed record BatchRow(string Text, IReadOnlyList<string> Tokens, int PadTokens, LineKind Kind = LineKind.Statement, string Origin = "");
+public sealed record BatchRow(string Text, IReadOnlyList<string> Tokens, int PadTokens, LineKind Kind = LineKind.Statement, string Origin = "",
+    string? Strategy = null);
 
-/// <summary>One step of <see cref="FinetuneRun.Preview"/>: the fact taught and its batch.</summary>
-public sealed record BatchPreview(int Step, string FactId, string Question, string Answer, int PaddedLength, IReadOnlyList<BatchRow> Rows);
+/// <summary>One step of <see cref="FinetuneRun.Preview"/>: the fact (or, in the document stream, the chunk: <paramref name="Chunk"/>) taught and its batch.</summary>
+public sealed record BatchPreview(int Step, string FactId, string Question, string Answer, int PaddedLength, IReadOnlyList<BatchRow> Rows,
+    string? Chunk = null);
 
 /// <summary>Summary of a finished finetuning run (also <c>summary.json</c>).</summary>
 public sealed record FinetuneSummary(string Method, int Steps, int Facts, double FirstLoss, double LastLoss, double Seconds,
@@ -31,11 +35,15 @@ public static class FinetuneRun
     /// <summary>File in the run folder listing the facts the stream trains on (the target-f1 probe reads it).</summary>
     public const string StreamFactsFile = "stream_facts.jsonl";
 
+    /// <summary>File in a document run's folder: per step, the chunk and how many lines each strategy made (docs/documents.md#strategies).</summary>
+    public const string StrategiesFile = "strategies.jsonl";
+
     /// <summary>Every problem of a finetune config at once: structure, method (via its registry entry) and probes.</summary>
     public static List<string> Validate(FinetuneConfig cfg)
     {
         var e = FinetuneMethods.Validate(cfg);
         e.AddRange(EvalProbes.Registry.Problems(cfg.Probes, "probes"));
+        if (cfg.Data.Strategies is { } strategies) e.AddRange(Augmentations.Problems(strategies));
         return e;
     }
 
@@ -45,6 +53,17 @@ public static class FinetuneRun
     /// <c>key=value</c>, then <c>--set</c>). Not validated here: <see cref="Resolve"/> checks everything once the model
     /// section is known.
     /// </summary>
+    /// <summary>
+    /// <see cref="LoadConfig(string, string?, IReadOnlyList{string})"/> with <c>--data</c> given as <paramref name="data"/>:
+    /// it names documents (<c>data.documents</c>) when the resolved <c>data.task</c> is documents, facts otherwise.
+    /// </summary>
+    public static FinetuneConfig LoadConfig(string baseModel, string? file, IReadOnlyList<string> overrides, string? data)
+    {
+        var cfg = LoadConfig(baseModel, file, overrides);
+        if (data is null) return cfg;
+        return LoadConfig(baseModel, file, [ConfigLoader.Set(cfg.Data.IsDocuments() ? "data.documents" : "data.facts", data), .. overrides]);
+    }
+
     public static FinetuneConfig LoadConfig(string baseModel, string? file, IReadOnlyList<string> overrides)
     {
         foreach (string set in overrides)
@@ -84,6 +103,13 @@ public static class FinetuneRun
         var cfg = FinetuneMethods.Canonical(requested with { Model = baseCfg });
         var errors = Validate(cfg);
         if (errors.Count > 0) throw new ConfigException("invalid finetune config:\n  " + string.Join("\n  ", errors));
+        if (cfg.Data.IsDocuments())
+        {
+            // The document stream: the facts are the questions the target probe asks; documents are read (and checked) here.
+            if (cfg.Data.ChunkTokens > baseCfg.MaxSeqLen - 1)
+                throw new ConfigException($"data.chunk_tokens is {cfg.Data.ChunkTokens}, but a line of the model holds at most {baseCfg.MaxSeqLen - 1} tokens (model.max_seq_len {baseCfg.MaxSeqLen} less the start token); set data.chunk_tokens ≤ {baseCfg.MaxSeqLen - 1}");
+            return (cfg, DocumentSet(cfg).Questions.Select(q => q.Fact).ToList());
+        }
         var facts = FactsFile.ReadNamedOrFile(cfg.Data.Facts);
         if (cfg.Data.Shuffle)
         {
@@ -99,6 +125,35 @@ public static class FinetuneRun
     public static FactBatches Stream(FinetuneConfig cfg, IReadOnlyList<Fact> facts, ITokenizer tokenizer) =>
         FactBatches.Create(facts, tokenizer, cfg.Data.Paraphrases, cfg.Data.StepsPerItem, cfg.Seed, cfg.Data.AllowQuestionForm, cfg.Model!.MaxSeqLen, cfg.Data.QuestionFraction,
             Questions(cfg.Data), cfg.Data.FreshEachStep);
+
+    /// <summary>The documents and questions of a resolved document run.</summary>
+    public static DocumentSet DocumentSet(FinetuneConfig cfg) => DocumentSources.Load(cfg.Data.Documents, cfg.Data.Questions, cfg.Data.Limit);
+
+    /// <summary>The strategies a config names (all registered ones when it names none).</summary>
+    public static IReadOnlyList<AugmentationSpec> Strategies(StreamConfig data) => Augmentations.Resolve(data.Strategies ?? [.. Augmentations.Registry.Names]);
+
+    /// <summary>
+    /// The document stream of a resolved run: its documents cut into chunks of at most data.chunk_tokens tokens, step s on
+    /// chunk ⌊s / steps_per_item⌋, data.paraphrases augmented lines per batch, never a line that contains one of its questions.
+    /// </summary>
+    public static DocumentStream Documents(FinetuneConfig cfg, ITokenizer tokenizer)
+    {
+        var set = DocumentSet(cfg);
+        var chunks = DocumentChunker.Split(set.Documents, tokenizer, cfg.Data.ChunkTokens);
+        return new DocumentStream(chunks, tokenizer, Strategies(cfg.Data), cfg.Data.Paraphrases, cfg.Data.StepsPerItem, cfg.Seed,
+            cfg.Model!.MaxSeqLen, set.Questions.Select(q => q.Fact.Question).ToList());
+    }
+
+    /// <summary>The batches of a resolved run: the fact stream (<see cref="Stream"/>) or the document stream (<see cref="Documents"/>).</summary>
+    public static IBatchSource Batches(FinetuneConfig cfg, IReadOnlyList<Fact> facts, ITokenizer tokenizer) =>
+        cfg.Data.IsDocuments() ? Documents(cfg, tokenizer) : Stream(cfg, facts, tokenizer);
+
+    /// <summary>Items of a stream: chunks of the document stream, else facts.</summary>
+    static int Items(IBatchSource data, IReadOnlyList<Fact> facts) => data is DocumentStream d ? d.Chunks.Count : facts.Count;
+
+    /// <summary>Optimizer steps of a resolved run on <paramref name="data"/> (0 in the config = one pass over its facts or chunks).</summary>
+    public static int Steps(FinetuneConfig cfg, IBatchSource data, IReadOnlyList<Fact> facts) =>
+        cfg.Steps > 0 ? cfg.Steps : Items(data, facts) * cfg.Data.StepsPerItem;
 
     /// <summary>The question source a stream config names.</summary>
     public static QuestionSource Questions(StreamConfig data) =>
@@ -116,11 +171,11 @@ public static class FinetuneRun
     {
         var (cfg, facts) = Resolve(requested);
         var tok = Checkpoint.LoadTokenizer(cfg.BaseModel, cfg.Model!);
-        var data = Stream(cfg, facts, tok);
-        int steps = Math.Min(maxSteps, Steps(cfg, facts));
+        var data = Batches(cfg, facts, tok);
+        int steps = Math.Min(maxSteps, Steps(cfg, data, facts));
         for (int step = 0; step < steps; step++)
         {
-            var lines = data.Lines(step);
+            var lines = data is DocumentStream docs ? docs.Lines(step) : ((FactBatches)data).Lines(step);
             var batch = data.Get(step);
             long length = batch.Inputs.shape[1];
             var valid = batch.ValidMask!.data<bool>().ToArray();
@@ -129,10 +184,18 @@ public static class FinetuneRun
             {
                 var ids = batch.Inputs[i].data<long>().Select(v => (int)v).ToArray();
                 int real = valid.Skip(i * (int)length).Take((int)length).Count(v => v);
-                rows.Add(new BatchRow(lines[i].Text, ids[..real].Select(tok.IdToToken).ToArray(), (int)length - real, lines[i].Kind, lines[i].Origin));
+                rows.Add(new BatchRow(lines[i].Text, ids[..real].Select(tok.IdToToken).ToArray(), (int)length - real, lines[i].Kind, lines[i].Origin, lines[i].Strategy));
             }
-            var fact = data.FactAt(step);
-            yield return new BatchPreview(step, fact.Id, fact.Question, fact.Object, (int)length, rows);
+            if (data is DocumentStream d)
+            {
+                var chunk = d.ChunkAt(step);
+                yield return new BatchPreview(step, chunk.Id, "", "", (int)length, rows, chunk.Text);
+            }
+            else
+            {
+                var fact = ((FactBatches)data).FactAt(step);
+                yield return new BatchPreview(step, fact.Id, fact.Question, fact.Object, (int)length, rows);
+            }
             batch.Inputs.Dispose(); batch.Targets.Dispose(); batch.ValidMask?.Dispose();
         }
     }
@@ -161,24 +224,39 @@ public static class FinetuneRun
         if (done is not null) { loaded?.Model.Dispose(); return done; }
         loaded ??= Checkpoint.Load(baseDir, device);
         Checkpoint.CopyTokenizer(baseDir, outDir);
-        var data = Stream(cfg, facts, loaded.Tokenizer);
-        int steps = Steps(cfg, facts);
+        var data = Batches(cfg, facts, loaded.Tokenizer);
+        int steps = Steps(cfg, data, facts);
+        int items = Items(data, facts);
+        string itemName = data is DocumentStream ? "chunks" : "facts";
         if (streamIdf)
         {
-            // Ablation: document frequencies from the learning stream itself (one document per fact: its first batch)
-            // instead of background text, so IDF down-weights slots that every fact of the stream uses.
+            // Ablation: document frequencies from the learning stream itself (one document per fact or chunk: its first
+            // batch) instead of background text, so IDF down-weights slots that every item of the stream uses.
             var bg = new BackgroundStats(loaded.Model.MemoryValues!.shape[0], Checkpoint.Fingerprint(baseDir));
-            BackgroundStatsBuilder.Accumulate(bg, loaded.Model, new FirstBatchPerFact(data, cfg.Data.StepsPerItem), facts.Count);
+            BackgroundStatsBuilder.Accumulate(bg, loaded.Model, new FirstBatchPerFact(data, cfg.Data.StepsPerItem), items);
             method = FinetuneMethods.Create(cfg, bg);
-            observer.OnMessage($"background statistics from the stream itself: {facts.Count} facts");
+            observer.OnMessage($"background statistics from the stream itself: {items} {itemName}");
         }
-        observer.OnMessage($"finetuning {baseDir} with {method!.Name} (lr {FinetuneMethods.EffectiveLr(cfg):G4}) on {facts.Count} facts, {steps} steps");
+        int trainedItems = Math.Min(items, (steps + cfg.Data.StepsPerItem - 1) / cfg.Data.StepsPerItem);
+        IReadOnlyList<IProbe> probeList = EvalProbes.Registry.GetAll(cfg.Probes, "probes");
+        IEnumerable<Fact> taught = facts.Take(trainedItems);
+        if (data is DocumentStream documents)
+        {
+            var reached = documents.Chunks.Take(trainedItems).Select(c => c.DocumentId).ToHashSet(StringComparer.Ordinal);
+            taught = DocumentSet(cfg).Questions.Where(q => q.DocumentId is null || reached.Contains(q.DocumentId)).Select(q => q.Fact).ToList();
+            WriteStrategies(Path.Combine(outDir, StrategiesFile), documents, steps);
+            observer.OnMessage($"{documents.Chunks.Count} chunks of {documents.Chunks.Select(c => c.DocumentId).Distinct().Count()} documents, {facts.Count} questions; strategies: {string.Join(", ", documents.Strategies.Select(x => x.Name))}");
+            if (!taught.Any() && probeList.Any(p => p.Name is "target-f1" or "first-facts-f1"))
+            {
+                observer.OnMessage("target-f1 skipped: no questions about these documents (pass data.questions=FILE, TriviaQA format)");
+                probeList = probeList.Where(p => p.Name is not ("target-f1" or "first-facts-f1")).ToList();
+            }
+        }
+        observer.OnMessage($"finetuning {baseDir} with {method!.Name} (lr {FinetuneMethods.EffectiveLr(cfg):G4}) on {items} {itemName}, {steps} steps");
         var loop = FinetuneMethods.Loop(cfg, steps);
         var probes = new Dictionary<string, double>();
-        int trainedFacts = Math.Min(facts.Count, (steps + cfg.Data.StepsPerItem - 1) / cfg.Data.StepsPerItem);
         string streamFacts = Path.Combine(outDir, StreamFactsFile);
-        DataFiles.WriteFacts(streamFacts, facts.Take(trainedFacts));
-        var probeList = EvalProbes.Registry.GetAll(cfg.Probes, "probes");
+        DataFiles.WriteFacts(streamFacts, taught);
         var probeOptions = new ProbeOptions { Limit = cfg.ProbeLimit > 0 ? cfg.ProbeLimit : null, Seed = cfg.Seed, TargetFacts = streamFacts };
         TorchSharp.torch.manual_seed(cfg.Seed);
         var trainer = new Trainer(loaded.Model, method, data, loop, device, observer)
@@ -204,6 +282,28 @@ public static class FinetuneRun
             (DateTime.UtcNow - started).TotalSeconds, probes);
         RunFolder.WriteSummary(outDir, summary);
         return summary;
+    }
+
+    /// <summary>
+    /// Writes <see cref="StrategiesFile"/>: one row per step with its chunk and the lines each strategy made. The rows are a
+    /// function of the config, so a resumed run writes the same file.
+    /// </summary>
+    static void WriteStrategies(string path, DocumentStream data, int steps)
+    {
+        var text = new System.Text.StringBuilder();
+        for (int step = 0; step < steps; step++)
+        {
+            var lines = data.Lines(step);
+            var row = new System.Text.Json.Nodes.JsonObject
+            {
+                ["step"] = step, ["chunk"] = data.ChunkAt(step).Id,
+                ["strategies"] = new System.Text.Json.Nodes.JsonObject(DocumentStream.Usage(lines, data.Strategies)
+                    .Select(kv => KeyValuePair.Create(kv.Key, (System.Text.Json.Nodes.JsonNode?)kv.Value))),
+                ["lines"] = new System.Text.Json.Nodes.JsonArray(lines.Select(l => (System.Text.Json.Nodes.JsonNode?)l.Strategy).ToArray()),
+            };
+            text.Append(row.ToJsonString()).Append('\n');
+        }
+        AtomicFile.WriteAllText(path, text.ToString());
     }
 
     sealed class FirstBatchPerFact(IBatchSource stream, int stepsPerItem) : IBatchSource

@@ -126,9 +126,8 @@ public sealed class TrainStep
         using var scope = torch.NewDisposeScope();
         using var _ = torch.no_grad();
         var rows = updated.Table.index_select(0, torch.tensor(updated.Rows));
-        if (!torch.isfinite(rows).all().item<bool>()) throw new NonFiniteException(step, "memory value rows updated by this step", null, BaseLr);
-        double max = DivergenceGuard.MaxRowNorm(rows);
-        if (Guard.CheckRowNorm(max) is { } problem) throw new TrainingDivergedException(step, problem, BaseLr);
+        if (!double.IsFinite(DivergenceGuard.MaxAbs(rows))) throw new NonFiniteException(step, "memory value rows updated by this step", null, BaseLr);
+        if (Guard.CheckRows(rows) is { } problem) throw new TrainingDivergedException(step, problem, BaseLr);
     }
 
     /// <summary>
@@ -149,8 +148,7 @@ public sealed class TrainStep
                 }
         if (_model.MemoryValues is { } table && _groups.Any(g => g.Parameters.Any(p => NameOf(p) == DivergenceGuard.ValueTable)))
         {
-            double max = DivergenceGuard.MaxRowNorm(table);
-            if (Guard.CheckRowNorm(max) is { } problem) throw new TrainingDivergedException(step, problem, BaseLr);
+            if (Guard.CheckRows(table) is { } problem) throw new TrainingDivergedException(step, problem, BaseLr);
         }
     }
 
@@ -237,6 +235,24 @@ public sealed class DivergenceGuard
             using var _ = torch.no_grad();
             StartRowNorm = MaxRowNorm(table);
         }
+    }
+
+    /// <summary>
+    /// The largest |element| of <paramref name="rows"/>, in one float32 pass: NaN when any element is NaN, infinity when
+    /// one is infinite (both propagate through abs and amax), 0 for no rows.
+    /// </summary>
+    public static double MaxAbs(Tensor rows) => rows.numel() == 0 ? 0 : rows.abs().amax().item<float>();
+
+    /// <summary>
+    /// The problem when a row of <paramref name="rows"/> [n, Dv] (finite) has a norm beyond the bound, else null. A row's
+    /// norm is at most √Dv · its largest |element|, so the float64 norms (<see cref="MaxRowNorm"/>, a full copy of the
+    /// rows) are computed only when that cheap bound is crossed: the common step costs one float32 pass over the rows.
+    /// </summary>
+    public string? CheckRows(Tensor rows)
+    {
+        if (!Enabled || rows.numel() == 0) return null;
+        if (MaxAbs(rows) * Math.Sqrt(rows.shape[1]) <= RowNormBound) return null;
+        return CheckRowNorm(MaxRowNorm(rows));
     }
 
     /// <summary>The largest L2 norm of a row of <paramref name="rows"/> [n, Dv], computed in float64 (a float32 sum of squares overflows from norms near 1e19).</summary>

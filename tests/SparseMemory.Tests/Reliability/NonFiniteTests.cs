@@ -87,6 +87,42 @@ public sealed class NonFiniteTests(FinetuneFixture fx) : IClassFixture<FinetuneF
     }
 
     [Fact]
+    public void The_cheap_row_check_agrees_with_the_float64_row_norms_on_random_rows()
+    {
+        // CheckRows skips the float64 norms when √Dv · max|x| is within the bound; it must decide exactly as the plain rule
+        // (the largest float64 row norm against the bound) on rows just under, at and over the bound, and on spikes.
+        var model = new SparseMemory.Model.LanguageModel(Fixtures.TinyConfig("unused").Model);
+        var guard = new DivergenceGuard(model);
+        var gen = new TorchSharp.torch.Generator(7);
+        int decided = 0, over = 0;
+        foreach (double scale in new[] { 1e-3, 1.0, 0.5, 0.9, 0.999, 1.0, 1.001, 1.1, 3.0 })
+            for (int trial = 0; trial < 20; trial++)
+            {
+                using var raw = TorchSharp.torch.randn(new long[] { 50, 16 }, generator: gen);
+                // Rows scaled so that the largest row norm is scale × the bound; every fifth trial one spiky row instead.
+                TorchSharp.torch.Tensor rows;
+                if (trial % 5 == 4)
+                {
+                    rows = TorchSharp.torch.zeros(50, 16);
+                    rows[3, 5] = TorchSharp.torch.tensor((float)(guard.RowNormBound * scale));
+                }
+                else rows = raw * (guard.RowNormBound * scale / DivergenceGuard.MaxRowNorm(raw));
+                using var _ = rows;
+                string? expected = guard.CheckRowNorm(DivergenceGuard.MaxRowNorm(rows));
+                Assert.Equal(expected is null, guard.CheckRows(rows) is null);
+                decided++;
+                if (expected is not null) over++;
+            }
+        Assert.True(over > 20 && over < decided - 20, $"both outcomes are exercised ({over} of {decided} over the bound)");
+        using var nan = TorchSharp.torch.ones(4, 16);
+        nan[2, 3] = TorchSharp.torch.tensor(float.NaN);
+        Assert.True(double.IsNaN(DivergenceGuard.MaxAbs(nan)));
+        nan[2, 3] = TorchSharp.torch.tensor(float.NegativeInfinity);
+        Assert.True(double.IsPositiveInfinity(DivergenceGuard.MaxAbs(nan)));
+        model.Dispose();
+    }
+
+    [Fact]
     public void The_loss_rule_needs_ten_times_the_first_loss_and_twice_a_uniform_guess()
     {
         var model = new SparseMemory.Model.LanguageModel(Fixtures.TinyConfig("unused").Model);

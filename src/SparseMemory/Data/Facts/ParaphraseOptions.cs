@@ -36,4 +36,8 @@ public enum LineKind
 }
 
 /// <summary>One line of a training batch, what it is and where it came from (shown by <c>smf finetune --dry-run</c>).</summary>
-public sealed record TrainingLine(string Text, LineKind Kind, string Origin);
+/// <param name="Text">The line.</param>
+/// <param name="Kind">Statement or question.</param>
+/// <param name="Origin">Where it came from, for people.</param>
+/// <param name="Strategy">The document augmentation strategy that made it (docs/documents.md#strategies); null in the fact stream.</param>
+public sealed record TrainingLine(string Text, LineKind Kind, string Origin, string? Strategy = null);

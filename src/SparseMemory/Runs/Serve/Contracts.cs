@@ -5,12 +5,13 @@ namespace SparseMemory.Runs.Serve;
 // The JSON shapes of the HTTP interface (snake_case on the wire; docs/serve.md). They document the API in
 // /openapi/v1.json; requests are parsed and validated by hand (RequestReader) so every bad input gets a clear message.
 
-/// <summary>POST /learn body: a text to learn, optionally with the question it answers and the answer.</summary>
-public sealed record LearnBody(string Text, string? Question = null, string? Answer = null);
+/// <summary>POST /learn body: a text to learn, optionally with the question it answers and the answer; or a document
+/// (instead of text, without question and answer), chunked and augmented (docs/documents.md).</summary>
+public sealed record LearnBody(string? Text = null, string? Question = null, string? Answer = null, string? Document = null);
 
-/// <summary>POST /learn response.</summary>
+/// <summary>POST /learn response: <c>chunks</c> is 0 for a fact; <c>steps</c> the training steps taken.</summary>
 public sealed record LearnResponse(long Id, int Rows, double Loss, double FinalLoss, long[] ChangedRows, bool ChangedRowsTruncated,
-    int Paraphrases, double Ms);
+    int Paraphrases, double Ms, int Chunks, int Steps);
 
 /// <summary>POST /ask body.</summary>
 public sealed record AskBody(string Prompt, int? MaxTokens = null, bool? Raw = null);
@@ -69,7 +70,7 @@ public sealed record UndoResponse(long[] Undone, int Rows);
 public sealed record LearnedItem(long Id, DateTime Time, string Text,
     [property: JsonIgnore(Condition = JsonIgnoreCondition.Never)] string? Question,
     [property: JsonIgnore(Condition = JsonIgnoreCondition.Never)] string? Answer, int Rows, double Loss, bool Undone,
-    [property: JsonIgnore(Condition = JsonIgnoreCondition.Never)] DateTime? UndoneAt);
+    [property: JsonIgnore(Condition = JsonIgnoreCondition.Never)] DateTime? UndoneAt, string Kind);
 
 /// <summary>GET /learned response.</summary>
 public sealed record LearnedResponse(int Count, LearnedItem[] Learns);

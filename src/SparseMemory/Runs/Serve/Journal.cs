@@ -19,7 +19,7 @@ namespace SparseMemory.Runs.Serve;
 /// <param name="Loss">Loss of the learn's first step.</param>
 /// <param name="Undone">The learns an undo line restored, in the order they were restored (newest first).</param>
 public sealed record JournalEntry(long Seq, string Type, long Id, DateTime Time, string Text, string? Question, string? Answer,
-    long[] Rows, double Loss, long[] Undone);
+    long[] Rows, double Loss, long[] Undone, bool Document = false);
 
 /// <summary>
 /// The write-ahead journal of <c>smf serve</c> (docs/serve.md#durability): <c>journal.jsonl</c>, one line per learn or
@@ -106,7 +106,8 @@ public sealed class Journal : IDisposable
                 o["answer"]?.GetValue<string>(),
                 Ids(o["rows"]?.GetValue<string>()),
                 o["loss"]?.GetValue<double>() ?? double.NaN,
-                Ids(o["undone"]?.GetValue<string>()));
+                Ids(o["undone"]?.GetValue<string>()),
+                o["document"]?.GetValue<bool>() ?? false);
         }
         catch (Exception e) when (e is JsonException or InvalidOperationException or NullReferenceException or FormatException)
         {
@@ -144,6 +145,7 @@ public sealed class Journal : IDisposable
             ["text"] = e.Text, ["question"] = e.Question, ["answer"] = e.Answer, ["rows"] = IdList(e.Rows),
             ["loss"] = e.Loss, ["undone"] = IdList(e.Undone),
         };
+        if (e.Document) row["document"] = true;           // a document learn (absent for facts, as in journals before documents)
         _writer.Write(row);
         _writer.Sync();
     }

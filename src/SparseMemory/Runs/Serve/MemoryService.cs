@@ -7,6 +7,7 @@ using System.Text.RegularExpressions;
 using SparseMemory.Checkpoints;
 using SparseMemory.Config;
 using SparseMemory.Data;
+using SparseMemory.Data.Documents;
 using SparseMemory.Data.Facts;
 using SparseMemory.Evaluation;
 using SparseMemory.Evaluation.Probes;
@@ -19,8 +20,10 @@ using static TorchSharp.torch;
 
 namespace SparseMemory.Runs.Serve;
 
-/// <summary>What a client asked to learn (already validated).</summary>
-public sealed record LearnRequest(string Text, string? Question, string? Answer);
+/// <summary>What a client asked to learn (already validated): a fact (a text, optionally with question and answer) or,
+/// with <paramref name="Document"/>, a document in <paramref name="Text"/> (chunked and augmented as <c>smf finetune --task
+/// documents</c> does; docs/documents.md).</summary>
+public sealed record LearnRequest(string Text, string? Question, string? Answer, bool Document = false);
 
 /// <summary>The outcome of a learn.</summary>
 /// <param name="Id">The learn's id (increasing from 1).</param>
@@ -29,7 +32,9 @@ public sealed record LearnRequest(string Text, string? Question, string? Answer)
 /// <param name="FinalLoss">Loss of the last step.</param>
 /// <param name="Paraphrases">Texts in the batch.</param>
 /// <param name="Milliseconds">Time from dequeue to acknowledgement.</param>
-public sealed record LearnResult(long Id, long[] Rows, double Loss, double FinalLoss, int Paraphrases, double Milliseconds);
+/// <param name="Chunks">Chunks of a document learn (0 for a fact).</param>
+/// <param name="Steps">Training steps taken.</param>
+public sealed record LearnResult(long Id, long[] Rows, double Loss, double FinalLoss, int Paraphrases, double Milliseconds, int Chunks = 0, int Steps = 0);
 
 /// <summary>One continuation and how it ended.</summary>
 /// <param name="Text">The generated text, cut before the first stop sequence.</param>
@@ -39,12 +44,22 @@ public sealed record LearnResult(long Id, long[] Rows, double Loss, double Final
 /// <param name="PromptLogprobs">With <c>logprobs</c> and <c>echo</c>: the prompt tokens' (offsets into the prompt as decoded; the first has no log-probability).</param>
 public sealed record Completion(string Text, int Tokens, string FinishReason, CompletionLogprobs? Logprobs = null, CompletionLogprobs? PromptLogprobs = null);
 
+/// <summary>The batches of one learn (<see cref="MemoryService.Plan"/>).</summary>
+/// <param name="Steps">Training steps.</param>
+/// <param name="Batch">The batch of a step (its tensors belong to the caller's dispose scope).</param>
+/// <param name="Paraphrases">Lines per batch.</param>
+/// <param name="Chunks">Chunks of a document (0 for a fact).</param>
+public sealed record LearnPlan(int Steps, Func<int, TrainingBatch> Batch, int Paraphrases, int Chunks);
+
 /// <summary>The outcome of an undo: the learns restored (newest first) and the rows written.</summary>
 public sealed record UndoResult(long[] Undone, int Rows);
 
 /// <summary>One learn as <c>GET /learned</c> lists it.</summary>
 public sealed record LearnInfo(long Id, DateTime Time, string Text, string? Question, string? Answer, long[] Rows, double Loss,
-    bool Undone, DateTime? UndoneAt);
+    bool Undone, DateTime? UndoneAt, bool Document = false);
+
+/// <summary>A learn whose content cannot be learned as given (HTTP 400): e.g. a document that holds no text after cleaning.</summary>
+public sealed class BadLearnException(string message) : Exception(message);
 
 /// <summary>Unknown learn id (HTTP 404).</summary>
 public sealed class LearnNotFoundException(long id) : Exception($"no learn with id {id}")
@@ -229,7 +244,7 @@ public sealed class MemoryService : IDisposable
         {
             if (e.Type == Journal.LearnType)
             {
-                _learns[e.Id] = new LearnInfo(e.Id, e.Time, e.Text, e.Question, e.Answer, e.Rows, e.Loss, false, null);
+                _learns[e.Id] = new LearnInfo(e.Id, e.Time, e.Text, e.Question, e.Answer, e.Rows, e.Loss, false, null, e.Document);
                 _nextId = Math.Max(_nextId, e.Id + 1);
                 if (e.Seq > _checkpointSeq) { ApplyValues(e.Id, useNew: true); replayed++; }
             }
@@ -365,24 +380,49 @@ public sealed class MemoryService : IDisposable
     public static IReadOnlyList<string> SplitSentences(string text) =>
         Regex.Split(text.Trim(), @"(?<=[.!?])\s+").Select(s => s.Trim()).Where(s => s.Length > 0).Take(16).ToList();
 
+    /// <summary>
+    /// The batches of a learn: for a fact, its paraphrase batch on each of <see cref="ServeOptions.StepsPerLearn"/> steps;
+    /// for a document, one chunk after another, <see cref="ServeOptions.StepsPerLearn"/> steps each, every step's batch
+    /// filled by the augmentation strategies (<see cref="DocumentLesson"/>, the stream of <c>smf finetune --task documents</c>).
+    /// </summary>
+    /// <exception cref="BadLearnException">A document that is empty, holds a NUL or is over the reader's size limit.</exception>
+    public LearnPlan Plan(LearnRequest r)
+    {
+        var tok = _learner.Tokenizer;
+        int maxLen = _learner.Model.Config.MaxSeqLen;
+        if (!r.Document)
+        {
+            var texts = Paraphrases(r);
+            var ids = texts.Select(t => tok.Encode(t)).ToList();
+            return new LearnPlan(_options.StepsPerLearn, _ => FactBatches.Pad(ids, tok, maxLen), texts.Count, 0);
+        }
+        DocumentLesson lesson;
+        try
+        {
+            lesson = DocumentLesson.Plan(r.Text, tok,
+                new DocumentLessonOptions(Math.Min(_options.DocumentChunkTokens, maxLen - 1), _options.Paraphrases, _options.StepsPerLearn, _options.Seed, maxLen));
+        }
+        catch (InvalidDataException e) { throw new BadLearnException(e.Message); }
+        return new LearnPlan(lesson.Steps, lesson.Batch, _options.Paraphrases, lesson.Chunks.Count);
+    }
+
     LearnResult Learn(LearnRequest request)
     {
         var clock = Stopwatch.StartNew();
         long id = _nextId;
-        var texts = Paraphrases(request);
+        var plan = Plan(request);
         var model = _learner.Model;
         var values = model.MemoryValues!;
-        var tok = _learner.Tokenizer;
         var seen = new HashSet<long>();
         var order = new List<long>();
         var oldChunks = new List<Tensor>();
         double firstLoss = double.NaN, lastLoss = double.NaN;
         try
         {
-            for (int step = 0; step < _options.StepsPerLearn; step++)
+            for (int step = 0; step < plan.Steps; step++)
             {
                 using var scope = torch.NewDisposeScope();
-                var batch = FactBatches.Pad(texts.Select(t => tok.Encode(t)).ToList(), tok, model.Config.MaxSeqLen);
+                var batch = plan.Batch(step);
                 // The old values of the rows this step selected are kept before the update, so the learn can be undone,
                 // journaled with its old values, or put back when the step is refused.
                 var outcome = _step.Run(step, batch, context =>
@@ -427,7 +467,7 @@ public sealed class MemoryService : IDisposable
         var newKept = @new.index_select(0, keep);
         long[] rowIds = rows.data<long>().ToArray();
         var entry = new JournalEntry(_seq + 1, Journal.LearnType, id, DateTime.UtcNow, request.Text, request.Question, request.Answer,
-            rowIds, firstLoss, []);
+            rowIds, firstLoss, [], request.Document);
         try
         {
             _journal.AppendLearn(entry, oldKept, newKept);
@@ -440,8 +480,8 @@ public sealed class MemoryService : IDisposable
         _seq = entry.Seq;
         _nextId = id + 1;
         WriteServer(rows, newKept);
-        lock (_indexLock) _learns[id] = new LearnInfo(id, entry.Time, request.Text, request.Question, request.Answer, rowIds, firstLoss, false, null);
-        return new LearnResult(id, rowIds, firstLoss, lastLoss, texts.Count, clock.Elapsed.TotalMilliseconds);
+        lock (_indexLock) _learns[id] = new LearnInfo(id, entry.Time, request.Text, request.Question, request.Answer, rowIds, firstLoss, false, null, request.Document);
+        return new LearnResult(id, rowIds, firstLoss, lastLoss, plan.Paraphrases, clock.Elapsed.TotalMilliseconds, plan.Chunks, plan.Steps);
     }
 
     void RestoreLearner(List<long> order, List<Tensor> oldChunks)

@@ -52,6 +52,10 @@ public sealed record ServeConfig
     public int Threads { get; init; }
     /// <summary>Paraphrase sampling seed.</summary>
     public int Seed { get; init; } = 1;
+    /// <summary>Longest document a learn takes (characters); longer is a 413.</summary>
+    public int MaxDocumentChars { get; init; } = 16000;
+    /// <summary>Most tokens per chunk of a document learn.</summary>
+    public int DocumentChunkTokens { get; init; } = 128;
 
     /// <summary>Every problem at once (the keys as a config file writes them, with the flag that sets each).</summary>
     public IReadOnlyList<string> Validate()
@@ -70,6 +74,7 @@ public sealed record ServeConfig
         ModelDir = Model ?? "", StateDir = State, Token = token, TopT = TopT, Lr = Lr, StepsPerLearn = StepsPerLearn, Paraphrases = Paraphrases,
         QuestionForm = QuestionForm, CheckpointEvery = CheckpointEvery, CheckEvery = CheckEvery, CheckLimit = CheckLimit, MaxDrift = MaxDrift,
         ProtectAsk = ProtectAsk, LearnsPerMinute = LearnsPerMinute, AllowedHosts = AllowedHosts, Threads = Threads, Seed = Seed,
+        MaxDocumentChars = MaxDocumentChars, DocumentChunkTokens = DocumentChunkTokens,
     };
 
     /// <summary>

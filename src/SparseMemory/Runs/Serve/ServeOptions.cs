@@ -35,6 +35,10 @@ public sealed record ServeOptions
     public int MaxBodyBytes { get; init; } = 64 * 1024;
     /// <summary>Longest text, question, answer or prompt (characters).</summary>
     public int MaxTextChars { get; init; } = 4000;
+    /// <summary>Longest document a learn takes (characters, counted as Unicode scalar values); a longer one is a 413 naming the limit.</summary>
+    public int MaxDocumentChars { get; init; } = 16000;
+    /// <summary>Most tokens per chunk of a document learn (at most the model's max_seq_len − 1; docs/documents.md).</summary>
+    public int DocumentChunkTokens { get; init; } = 128;
     /// <summary>Most tokens an ask may generate.</summary>
     public int MaxAskTokens { get; init; } = 256;
     /// <summary>Learns accepted per minute (fixed window; 0 = unlimited).</summary>
@@ -79,6 +83,8 @@ public sealed record ServeOptions
         else if (MaxDrift > 0 && CheckEvery <= 0) e.Add("--max-drift needs the forgetting check: also pass --check-every N");
         if (MaxBodyBytes < 1024) e.Add("the body limit must be at least 1 KiB");
         if (MaxTextChars <= 0 || MaxAskTokens <= 0) e.Add("text and token limits must be positive");
+        if (MaxDocumentChars <= 0) e.Add($"max_document_chars must be ≥ 1, got {MaxDocumentChars}");
+        if (DocumentChunkTokens <= 0) e.Add($"document_chunk_tokens must be ≥ 1, got {DocumentChunkTokens}");
         if (LearnsPerMinute < 0) e.Add("--learns-per-minute must be ≥ 0 (0 = unlimited)");
         foreach (string h in AllowedHosts)
             if (!IsHostName(h))
