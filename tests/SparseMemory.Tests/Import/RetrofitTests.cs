@@ -104,9 +104,7 @@ public sealed class RetrofitTests
         Assert.Contains("memory_values.weight", dout);
         (code, output, err) = Smf.Run("generate", "--model", tuned, "--prompt", "Ada lives in", "--max-tokens", "4");
         Assert.True(code == 0, err);
-        // The continuation of a random tiny model may be white space or end at once (greedy ties differ with thread
-        // timing); what must hold is that generate ran and printed its line.
-        Assert.EndsWith("\n", output);
+        Assert.False(string.IsNullOrWhiteSpace(output));
     }
 
     [Theory]
