@@ -15,11 +15,14 @@ public sealed class ErrorBoundaryTests(FinetuneFixture fx) : IClassFixture<Finet
 {
     static (int Code, string Out, string Err) Invoke(RootCommand root, params string[] args)
     {
-        var (o, e) = (Console.Out, Console.Error);
-        var (so, se) = (new StringWriter(), new StringWriter());
-        Console.SetOut(so); Console.SetError(se);
-        try { return (CliRunner.Invoke(root, args), so.ToString(), se.ToString()); }
-        finally { Console.SetOut(o); Console.SetError(e); }
+        lock (Smf.ConsoleLock)                                   // the console is process-wide (Smf.ConsoleLock)
+        {
+            var (o, e) = (Console.Out, Console.Error);
+            var (so, se) = (new StringWriter(), new StringWriter());
+            Console.SetOut(so); Console.SetError(se);
+            try { return (CliRunner.Invoke(root, args), so.ToString(), se.ToString()); }
+            finally { Console.SetOut(o); Console.SetError(e); }
+        }
     }
 
     static RootCommand Throwing(Action action)
