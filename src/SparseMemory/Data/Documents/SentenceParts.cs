@@ -95,6 +95,18 @@ public static partial class SentenceParts
             .Where(s => s.Length > 0 && s.Length < body.Length && seen.Add(s)).ToList();
     }
 
+    /// <summary>
+    /// Every (sentence index, answer span) pair of a chunk's sentences, in order: the spans of each sentence
+    /// (<see cref="Spans"/>) with the names of the whole chunk as candidates — the items cloze and self-quiz lines ask about.
+    /// </summary>
+    public static IEnumerable<(int Sentence, string Span)> SpansOf(IReadOnlyList<string> sentences)
+    {
+        var names = Names(sentences);
+        for (int i = 0; i < sentences.Count; i++)
+            foreach (var span in Spans(sentences[i], names))
+                yield return (i, span);
+    }
+
     /// <summary>Capitalised words that occur somewhere other than at the start of a sentence: names, not openers.</summary>
     public static IReadOnlySet<string> Names(IEnumerable<string> sentences)
     {

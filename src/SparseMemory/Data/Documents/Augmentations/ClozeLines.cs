@@ -23,19 +23,17 @@ public sealed class ClozeLines : IAugmentation
         var lines = new List<TrainingLine>();
         var seen = new HashSet<string>(StringComparer.Ordinal);
         var sentences = chunk.Sentences;
-        var names = SentenceParts.Names(sentences);
-        for (int i = 0; i < sentences.Count; i++)
-            foreach (var span in SentenceParts.Spans(sentences[i], names))
+        foreach (var (i, span) in SentenceParts.SpansOf(sentences))
+        {
+            int at = sentences[i].IndexOf(span, StringComparison.Ordinal);
+            if (at < 0) continue;
+            var cloze = sentences[i][..at] + "___" + sentences[i][(at + span.Length)..];
+            foreach (var form in Forms)
             {
-                int at = sentences[i].IndexOf(span, StringComparison.Ordinal);
-                if (at < 0) continue;
-                var cloze = sentences[i][..at] + "___" + sentences[i][(at + span.Length)..];
-                foreach (var form in Forms)
-                {
-                    var text = string.Format(System.Globalization.CultureInfo.InvariantCulture, form, cloze, span);
-                    if (seen.Add(text)) lines.Add(new TrainingLine(text, LineKind.Question, $"sentence {i + 1} with \"{span}\" blanked", Spec.Name));
-                }
+                var text = string.Format(System.Globalization.CultureInfo.InvariantCulture, form, cloze, span);
+                if (seen.Add(text)) lines.Add(new TrainingLine(text, LineKind.Question, $"sentence {i + 1} with \"{span}\" blanked", Spec.Name));
             }
+        }
         return lines;
     }
 }

@@ -22,17 +22,15 @@ public sealed class SelfQuizLines : IAugmentation
         var lines = new List<TrainingLine>();
         var seen = new HashSet<string>(StringComparer.Ordinal);
         var sentences = chunk.Sentences;
-        var names = SentenceParts.Names(sentences);
-        for (int i = 0; i < sentences.Count; i++)
-            foreach (var span in SentenceParts.Spans(sentences[i], names))
-            {
-                // A fact with this sentence as its only statement and the span as its answer; it has no evaluation
-                // question of its own: held-out questions are filtered by the batch builder.
-                var fact = new Fact($"{chunk.Id}/{i}/{span}", "", "document", span, [span], "", [sentences[i]], chunk.Id);
-                foreach (var line in FactParaphraser.QuestionLines(fact, new ParaphraseOptions(AllowQuestionForm: true)))
-                    if (seen.Add(line.Text))
-                        lines.Add(line with { Origin = $"sentence {i + 1}, answer \"{span}\": {line.Origin.Replace(" from statement 1", "")}", Strategy = Spec.Name });
-            }
+        foreach (var (i, span) in SentenceParts.SpansOf(sentences))
+        {
+            // A fact with this sentence as its only statement and the span as its answer; it has no evaluation
+            // question of its own: held-out questions are filtered by the batch builder.
+            var fact = new Fact($"{chunk.Id}/{i}/{span}", "", "document", span, [span], "", [sentences[i]], chunk.Id);
+            foreach (var line in FactParaphraser.QuestionLines(fact, new ParaphraseOptions(AllowQuestionForm: true)))
+                if (seen.Add(line.Text))
+                    lines.Add(line with { Origin = $"sentence {i + 1}, answer \"{span}\": {line.Origin.Replace(" from statement 1", "")}", Strategy = Spec.Name });
+        }
         return lines;
     }
 }
