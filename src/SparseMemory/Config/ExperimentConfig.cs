@@ -27,6 +27,14 @@ public sealed record ExperimentConfig
     public Dictionary<string, JsonNode?[]> BaseSweep { get; init; } = [];
     /// <summary>An existing checkpoint folder to use as the base instead of pretraining one.</summary>
     public string? BaseModel { get; init; }
+    /// <summary>
+    /// Other existing checkpoints, name → folder, that a grid entry runs on instead of the base with
+    /// <c>"model": "NAME"</c>: methods compared across models in one report (a dense model's full finetuning and LoRA
+    /// beside sparse memory finetuning of its retrofitted copy, docs/own-model.md#retrofit-here). A preset leaves the
+    /// folders null and the command names them: <c>--set models.dense=runs/dense</c>. Background statistics are
+    /// computed once next to a model that has memory layers and lacks them.
+    /// </summary>
+    public Dictionary<string, string?> Models { get; init; } = [];
     /// <summary>Background batches for the statistics (computed once next to the base checkpoint when missing).</summary>
     public int BackgroundBatches { get; init; } = 100;
     /// <summary>
@@ -60,9 +68,14 @@ public sealed record ExperimentConfig
         if (BaseModel is not null && BaseSweep.Count > 0) e.Add("base_sweep needs bases built by the experiment; leave base_model unset");
         foreach (var (key, values) in BaseSweep)
             if (values is null || values.Length == 0) e.Add($"base_sweep.{key} must list at least one value");
+        foreach (var (name, dir) in Models)
+        {
+            if (!IsName(name)) e.Add($"models.{name}: names are letters, digits, '-' or '_'");
+            else if (string.IsNullOrWhiteSpace(dir)) e.Add($"models.{name}: no checkpoint folder given; pass --set models.{name}=DIR");
+        }
         if (BackgroundBatches <= 0) e.Add("background_batches must be ≥ 1");
         foreach (var (name, corpus) in Backgrounds)
-            if (string.IsNullOrWhiteSpace(name) || name.Any(c => !(char.IsLetterOrDigit(c) || c is '_' or '-')) || string.IsNullOrWhiteSpace(corpus))
+            if (!IsName(name) || string.IsNullOrWhiteSpace(corpus))
                 e.Add($"backgrounds.{name}: names are letters, digits, '-' or '_', and the corpus must be given");
         if (ProbeLimit < 0) e.Add("probe_limit must be ≥ 0 (0 = all items)");
         if (EvalEvery < 0) e.Add("eval_every must be ≥ 0");
@@ -71,6 +84,8 @@ public sealed record ExperimentConfig
         for (int i = 0; i < Grid.Length; i++)
         {
             if (string.IsNullOrWhiteSpace(Grid[i].Method)) e.Add($"grid[{i}].method must name a finetuning method");
+            if (Grid[i].Model is { } m && !Models.ContainsKey(m))
+                e.Add($"grid[{i}].model: \"{m}\" is not one of models ({(Models.Count == 0 ? "none declared" : string.Join(", ", Models.Keys))}); declare it under \"models\"");
             if (Grid[i].Seeds is { } seeds && (seeds.Length == 0 || seeds.Distinct().Count() != seeds.Length))
                 e.Add($"grid[{i}].seeds must list distinct seeds (or be left out)");
             foreach (var (key, values) in Grid[i].Sweep)
@@ -78,6 +93,8 @@ public sealed record ExperimentConfig
         }
         return e;
     }
+
+    static bool IsName(string name) => !string.IsNullOrWhiteSpace(name) && name.All(c => char.IsLetterOrDigit(c) || c is '_' or '-');
 }
 
 /// <summary>One method of an experiment and the finetune keys it sweeps.</summary>
@@ -93,4 +110,6 @@ public sealed record GridEntry
     public string? Label { get; init; }
     /// <summary>Seeds of this entry only (default: the experiment's <c>seeds</c>), e.g. one seed for a costly control.</summary>
     public int[]? Seeds { get; init; }
+    /// <summary>Runs this entry on the named checkpoint of <see cref="ExperimentConfig.Models"/> instead of the base (default: the base).</summary>
+    public string? Model { get; init; }
 }

@@ -24,8 +24,9 @@ public sealed record ExperimentRunSpec(string Id, string Entry, string Method, i
 /// <param name="Id">Suffix of its folder and of its runs' ids (empty when the base is not swept).</param>
 /// <param name="Dir">The checkpoint folder.</param>
 /// <param name="Layers">What is layered over the pretraining preset: the experiment's <c>base</c> keys, then this point of base_sweep.</param>
-/// <param name="Params">This point of base_sweep, keys prefixed with <c>base.</c>.</param>
-public sealed record ExperimentBase(string Id, string Dir, IReadOnlyList<ConfigLayer> Layers, IReadOnlyDictionary<string, string> Params);
+/// <param name="Params">This point of base_sweep, keys prefixed with <c>base.</c> (for a named model: <c>model</c> → its name).</param>
+/// <param name="Given">Whether the folder is an existing checkpoint (<c>base_model</c> or one of <c>models</c>) rather than one the experiment pretrains.</param>
+public sealed record ExperimentBase(string Id, string Dir, IReadOnlyList<ConfigLayer> Layers, IReadOnlyDictionary<string, string> Params, bool Given = false);
 
 /// <summary>
 /// <c>smf experiment</c>: builds or reuses the base checkpoint and its background statistics, runs every grid point for
@@ -63,7 +64,7 @@ public static class ExperimentRun
     /// <summary>The base checkpoints of an experiment: one, or one per point of <c>base_sweep</c>.</summary>
     public static IReadOnlyList<ExperimentBase> Bases(ExperimentConfig cfg, string outDir)
     {
-        if (cfg.BaseModel is not null) return [new ExperimentBase("", cfg.BaseModel, [], new Dictionary<string, string>())];
+        if (cfg.BaseModel is not null) return [new ExperimentBase("", cfg.BaseModel, [], new Dictionary<string, string>(), Given: true)];
         return Product(cfg.BaseSweep.Select(kv => (kv.Key, kv.Value.Select(SetValue).ToArray())).ToList()).Select(point =>
         {
             string id = point.Count == 0 ? "" : Sanitize(string.Join("_", point.Select(kv => $"{kv.Key.Split('.')[^1]}{kv.Value}")));
@@ -73,6 +74,14 @@ public static class ExperimentRun
         }).ToList();
     }
 
+    /// <summary>The named checkpoints of <c>models</c> (<see cref="ExperimentConfig.Models"/>), in declaration order.</summary>
+    public static IReadOnlyList<ExperimentBase> Models(ExperimentConfig cfg) =>
+        cfg.Models.Select(kv => new ExperimentBase(kv.Key, kv.Value!, [], new Dictionary<string, string> { ["model"] = kv.Key }, Given: true)).ToList();
+
+    /// <summary>The checkpoints a grid entry runs on: its named model, else every base.</summary>
+    static IReadOnlyList<ExperimentBase> BasesOf(ExperimentConfig cfg, GridEntry entry, string outDir) =>
+        entry.Model is { } name ? [Models(cfg).Single(m => m.Id == name)] : Bases(cfg, outDir);
+
     /// <summary>
     /// Every run of the experiment, in order (entry, grid point, seed). Names and values are checked against the
     /// registries and the finetune config here, before anything is trained.
@@ -81,11 +90,12 @@ public static class ExperimentRun
     {
         var runs = new List<ExperimentRunSpec>();
         var errors = new List<string>();
-        foreach (var b in Bases(cfg, outDir))
+        // Base by base (then the named models), entry by entry: the order runs are executed and reported in.
+        var order = Bases(cfg, outDir).SelectMany(b => Enumerable.Range(0, cfg.Grid.Length).Where(g => cfg.Grid[g].Model is null).Select(g => (b, g)))
+            .Concat(Models(cfg).SelectMany(b => Enumerable.Range(0, cfg.Grid.Length).Where(g => cfg.Grid[g].Model == b.Id).Select(g => (b, g))));
+        foreach (var (b, g) in order)
         {
-        var recipe = Recipe(cfg, b);
-        for (int g = 0; g < cfg.Grid.Length; g++)
-        {
+            var recipe = Recipe(cfg, b);
             var entry = cfg.Grid[g];
             var spec = FinetuneMethods.Registry.Find(entry.Method);
             if (spec is null) { errors.Add($"grid[{g}].method: " + FinetuneMethods.Registry.UnknownMessage(entry.Method, "method")); continue; }
@@ -116,7 +126,6 @@ public static class ExperimentRun
                 runs.Add(new ExperimentRunSpec(id, name, spec.Name, seed, all, ft, b));
             }
         }
-        }
         var dup = runs.GroupBy(r => r.Id).FirstOrDefault(x => x.Count() > 1);
         if (dup is not null) errors.Add($"grid: two entries produce the same run \"{dup.Key}\"; give one a distinct label");
         if (errors.Count > 0) throw new ConfigException("invalid experiment:\n  " + string.Join("\n  ", errors.Distinct()));
@@ -125,7 +134,7 @@ public static class ExperimentRun
 
     /// <summary>The finetuning defaults of a base: from its checkpoint when given, else from the pretraining preset that builds it.</summary>
     static IReadOnlyDictionary<string, string[]> Recipe(ExperimentConfig cfg, ExperimentBase b) =>
-        cfg.BaseModel is not null
+        b.Given
             ? (File.Exists(Path.Combine(b.Dir, Checkpoint.ConfigFile)) ? FinetuneRecipe.Of(b.Dir) : new Dictionary<string, string[]>())
             : ConfigLoader.Load<PretrainConfig>(cfg.BasePreset, null, b.Layers, c => c.Validate()).Finetune;
 
@@ -162,10 +171,11 @@ public static class ExperimentRun
     {
         EvalProbes.Registry.GetAll(requested.Probes, "probes");   // unknown probes are a ConfigException
         var runs = Plan(requested, outDir);                     // every grid point is checked before a folder is created
-        if (requested.BaseModel is { } given && !File.Exists(Path.Combine(outDir, Checkpoint.ConfigFile)))
-            Checkpoint.Load(given).Model.Dispose();            // and a given base model is read whole (names, shapes, dtypes, finite values)
+        if (!File.Exists(Path.Combine(outDir, Checkpoint.ConfigFile)))   // and a given base model is read whole (names, shapes, dtypes, finite values)
+            foreach (var given in Bases(requested, outDir).Concat(Models(requested)).Where(b => b.Given))
+                Checkpoint.Load(Checked(given)).Model.Dispose();
         var cfg = RunFolder.Prepare(requested, outDir);
-        foreach (var b in Bases(cfg, outDir)) PrepareBase(cfg, b, observer);
+        foreach (var b in Bases(cfg, outDir).Concat(Models(cfg))) PrepareBase(cfg, b, observer);
         return (cfg, runs);
     }
 
@@ -198,28 +208,37 @@ public static class ExperimentRun
     /// <summary>Builds (or reuses) one base checkpoint and its background statistics.</summary>
     static void PrepareBase(ExperimentConfig cfg, ExperimentBase b, ITrainingObserver observer)
     {
-        string baseDir = b.Dir;
-        if (cfg.BaseModel is null)
+        string baseDir = b.Given ? Checked(b) : b.Dir;
+        if (!b.Given)
         {
             var pre = ConfigLoader.Load<PretrainConfig>(cfg.BasePreset, null, b.Layers, c => c.Validate());
             observer.OnMessage($"base model: preset {cfg.BasePreset}{(b.Id.Length == 0 ? "" : " with " + string.Join(", ", b.Params.Select(kv => $"{kv.Key[5..]}={kv.Value}")))} → {baseDir}");
             Pretraining.Run(pre, baseDir, observer);
         }
-        else if (!File.Exists(Path.Combine(baseDir, Checkpoint.ConfigFile)))
-            throw new ConfigException($"base_model: {baseDir} is not a checkpoint folder (no {Checkpoint.ConfigFile})");
+        bool named = b.Params.ContainsKey("model");
+        if (named && Checkpoint.ReadModelConfig(baseDir).Model.Memory is null) return;   // a dense model: nothing to rank, no statistics
         string bgPath = Path.Combine(baseDir, BackgroundStatsBuilder.FileName);
         if (!File.Exists(bgPath))
         {
             observer.OnMessage($"background statistics: {cfg.BackgroundBatches} batches → {bgPath}");
             BackgroundRun.Run(new BackgroundConfig { Model = baseDir, Batches = cfg.BackgroundBatches }, bgPath);
         }
-        foreach (var (name, corpus) in cfg.Backgrounds)
+        foreach (var (name, corpus) in named ? [] : cfg.Backgrounds)
         {
             string path = Path.Combine(baseDir, $"background-{name}.safetensors");
             if (File.Exists(path)) continue;
             observer.OnMessage($"background statistics from {corpus}: {cfg.BackgroundBatches} batches → {path}");
             BackgroundRun.Run(new BackgroundConfig { Model = baseDir, Batches = cfg.BackgroundBatches, Corpus = corpus }, path);
         }
+    }
+
+    /// <summary>The folder of a given checkpoint, checked to be one.</summary>
+    static string Checked(ExperimentBase b)
+    {
+        string key = b.Params.ContainsKey("model") ? $"models.{b.Id}" : "base_model";
+        if (!File.Exists(Path.Combine(b.Dir, Checkpoint.ConfigFile)))
+            throw new ConfigException($"{key}: {b.Dir} is not a checkpoint folder (no {Checkpoint.ConfigFile})");
+        return b.Dir;
     }
 
     static JsonObject ProbeValues(MetricsRow metrics) =>

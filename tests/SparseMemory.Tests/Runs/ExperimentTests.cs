@@ -83,6 +83,49 @@ public sealed class ExperimentTests
         Assert.True(File.Exists(Path.Combine(dir, "plots", "against-base-model-memory-num-keys.png")));
     }
 
+    [Fact]
+    public void A_grid_entry_runs_on_a_named_model_beside_the_base_and_a_dense_one_gets_no_statistics()
+    {
+        string root = Fixtures.TempDir("exp-models");
+        string dense = Path.Combine(root, "dense");
+        var tiny = Fixtures.TinyConfig(Fixtures.WriteCorpus(root), steps: 2);
+        SparseMemory.Runs.Pretraining.Run(tiny with { Model = tiny.Model with { Memory = null } }, dense, SparseMemory.Training.NullObserver.Instance);
+        string dir = Path.Combine(root, "exp");
+        var (code, _, err) = Smf.Run("experiment", "--preset", "smoke", "--out", dir, "--set", "backgrounds={}", "--set", "base.train.steps=40",
+            "--set", "models={\"dense\":\"" + dense + "\"}", "--set", "seeds=[1]",
+            "--set", "grid=[{\"method\":\"sparse\",\"sweep\":{\"lr\":[5]}},{\"method\":\"full\",\"model\":\"dense\",\"sweep\":{\"lr\":[1e-3]}}]");
+        Assert.True(code == 0, err);
+        var rows = File.ReadAllLines(Path.Combine(dir, ExperimentRun.ResultsFile)).Select(l => JsonNode.Parse(l)!).ToList();
+        Assert.Equal(2, rows.Count);
+        var onDense = Assert.Single(rows, r => r["params"]?["model"]?.GetValue<string>() == "dense");
+        Assert.Equal("full", onDense["method"]!.GetValue<string>());
+        Assert.Equal("sparse", Assert.Single(rows, r => r["params"]?["model"] is null)["method"]!.GetValue<string>());
+        var frozen = JsonNode.Parse(File.ReadAllText(Path.Combine(dir, onDense["dir"]!.GetValue<string>(), "config.json")))!;
+        Assert.Equal(dense, frozen["base_model"]!.GetValue<string>());
+        Assert.Null(frozen["model"]!["memory"]);                                                               // the dense model's shape, not the base's
+        Assert.False(File.Exists(Path.Combine(dense, SparseMemory.Finetuning.BackgroundStatsBuilder.FileName)));   // no memory: nothing to rank
+        Assert.True(File.Exists(Path.Combine(dir, "base", SparseMemory.Finetuning.BackgroundStatsBuilder.FileName)));
+    }
+
+    [Fact]
+    public void A_named_model_that_is_undeclared_unset_or_missing_fails_before_the_experiment_folder_is_created()
+    {
+        string root = Fixtures.TempDir("exp-models-bad");
+        string dir = Path.Combine(root, "exp");
+        string grid = "grid=[{\"method\":\"full\",\"model\":\"dense\"}]";
+        var (code, _, err) = Smf.Run("experiment", "--preset", "smoke", "--out", dir, "--set", grid);
+        Assert.Equal(2, code);
+        Assert.Contains("grid[0].model: \"dense\" is not one of models", err);
+        (code, _, err) = Smf.Run("experiment", "--preset", "smoke", "--out", dir, "--set", "models={\"dense\":null}", "--set", grid);
+        Assert.Equal(2, code);
+        Assert.Contains("--set models.dense=DIR", err);
+        (code, _, err) = Smf.Run("experiment", "--preset", "smoke", "--out", dir, "--set", "models={\"dense\":\"" + Path.Combine(root, "nowhere") + "\"}", "--set", grid);
+        Assert.Equal(2, code);
+        Assert.Contains("models.dense:", err);
+        Assert.Contains("not a checkpoint folder", err);
+        Assert.False(Directory.Exists(dir));
+    }
+
     public static TheoryData<string> Presets => new(SparseMemory.Config.ConfigLoader.PresetNamesOf(SparseMemory.Config.ConfigLoader.ExperimentPresets));
 
     [Theory]
