@@ -370,7 +370,7 @@ _DTYPES = {"F32": (np.float32, torch.float32), "F64": (np.float64, torch.float64
 def read_safetensors(path: str) -> Tuple[Dict[str, torch.Tensor], Dict[str, str]]:
     """Tensors and ``__metadata__`` of a safetensors file: 8-byte little-endian header length N, N bytes of JSON
     {name: {dtype, shape, data_offsets}} (+ ``__metadata__``), then the little-endian data. Uses the ``safetensors``
-    package when it is installed. BF16 is read through the package only."""
+    package when it is installed. BF16 (which numpy lacks) is read as its 16-bit patterns and viewed as bfloat16."""
     try:
         from safetensors import safe_open  # type: ignore
         out = {}
@@ -391,21 +391,25 @@ def read_safetensors(path: str) -> Tuple[Dict[str, torch.Tensor], Dict[str, str]
     data = memoryview(raw)[8 + n:]
     out = {}
     for name, e in header.items():
-        if e["dtype"] not in _DTYPES:
+        bf16 = e["dtype"] == "BF16"
+        if e["dtype"] not in _DTYPES and not bf16:
             raise ValueError(f"{path}: tensor {name} has dtype {e['dtype']}, which this reader does not handle")
-        np_t, _ = _DTYPES[e["dtype"]]
+        np_t = np.int16 if bf16 else _DTYPES[e["dtype"]][0]
         begin, end = e["data_offsets"]
         arr = np.frombuffer(data[begin:end], dtype=np.dtype(np_t).newbyteorder("<"))
         if arr.size != int(np.prod(e["shape"], dtype=np.int64)):
             raise ValueError(f"{path}: tensor {name}: {arr.size} elements for shape {e['shape']}")
-        out[name] = torch.from_numpy(arr.astype(np_t, copy=True).reshape(e["shape"]))
+        t = torch.from_numpy(arr.astype(np_t, copy=True).reshape(e["shape"]))
+        out[name] = t.view(torch.bfloat16) if bf16 else t
     return out, meta
 
 
 def write_safetensors(path: str, tensors: Dict[str, torch.Tensor], metadata: Optional[Dict[str, str]] = None) -> None:
     """Writes tensors (CPU copies, in the dict's order) in the layout smf writes and reads: metadata first, header
-    padded with spaces to a multiple of 8. Written to a temp file and renamed, as smf does."""
+    padded with spaces to a multiple of 8. Written to a temp file and renamed, as smf does. BF16 tensors are written
+    as their 16-bit patterns."""
     rev = {tt: name for name, (_, tt) in _DTYPES.items()}
+    rev[torch.bfloat16] = "BF16"
     header: Dict[str, object] = {}
     if metadata:
         header["__metadata__"] = {str(k): str(v) for k, v in metadata.items()}
@@ -414,7 +418,8 @@ def write_safetensors(path: str, tensors: Dict[str, torch.Tensor], metadata: Opt
         t = t.detach().cpu().contiguous()
         if t.dtype not in rev:
             raise ValueError(f"tensor {name}: dtype {t.dtype} not supported by this writer")
-        b = t.numpy().astype(t.numpy().dtype.newbyteorder("<"), copy=False).tobytes()
+        a = (t.view(torch.int16) if t.dtype == torch.bfloat16 else t).numpy()
+        b = a.astype(a.dtype.newbyteorder("<"), copy=False).tobytes()
         header[name] = {"dtype": rev[t.dtype], "shape": list(t.shape), "data_offsets": [offset, offset + len(b)]}
         blobs.append(b)
         offset += len(b)

@@ -4,6 +4,8 @@
 #   bench/pytorch/run.sh                   # preset base, 3 alternating rounds → bench/pytorch/out/compare.json
 #   bench/pytorch/run.sh --rounds 5        # any option of compare.py (--preset, --steps, --gen-tokens, …)
 #   bench/pytorch/run.sh --torch-only      # only the PyTorch scenarios (bench.py), → bench/pytorch/out/torch.json
+#   bench/pytorch/run.sh --check-import    # smf import + smf logits against hf_decoder.py (check_import.py; its
+#                                          # options pass through: --case NAME, --keep DIR, --atol X)
 #
 # Installs Debian's python3-torch and libopenblas0-openmp with apt-get when they are missing (as root), prints which
 # BLAS torch calls, builds smf if it is not built, then runs compare.py with 2 threads on both sides.
@@ -43,9 +45,12 @@ fi
 
 smf="$repo/src/SparseMemory.Cli/bin/Release/net10.0/linux-x64/smf"
 torch_only=0
+check_import=0
 args=()
 for a in "$@"; do
-    if [[ $a == --torch-only ]]; then torch_only=1; else args+=("$a"); fi
+    if [[ $a == --torch-only ]]; then torch_only=1
+    elif [[ $a == --check-import ]]; then check_import=1
+    else args+=("$a"); fi
 done
 
 export OMP_NUM_THREADS="$threads" OMP_WAIT_POLICY="${OMP_WAIT_POLICY:-PASSIVE}"
@@ -56,6 +61,10 @@ fi
 if [[ ! -x $smf ]]; then
     echo "== building smf" >&2
     (cd "$repo" && dotnet build SparseMemory.sln -c Release -nodeReuse:false >&2)
+fi
+if ((check_import)); then
+    echo "== smf import against the PyTorch reference (hf_decoder.py)"
+    exec "$py" "$here/check_import.py" --smf "$smf" "${args[@]}"
 fi
 echo "== smf vs PyTorch"
 exec "$py" "$here/compare.py" --smf "$smf" --threads "$threads" "${args[@]}"
