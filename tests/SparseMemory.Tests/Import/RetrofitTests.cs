@@ -80,7 +80,7 @@ public sealed class RetrofitTests
     }
 
     [Fact]
-    public void Import_retrofit_sparse_finetune_and_generate_through_the_cli()
+    public async Task Import_retrofit_sparse_finetune_generate_and_serve_through_the_cli()
     {
         string src = HfFixture.Write(HfFixture.Spec("llama-untied"));
         string root = Path.GetDirectoryName(src)!;
@@ -105,7 +105,29 @@ public sealed class RetrofitTests
         (code, output, err) = Smf.Run("generate", "--model", tuned, "--prompt", "Ada lives in", "--max-tokens", "4");
         Assert.True(code == 0, err);
         Assert.False(string.IsNullOrWhiteSpace(output));
+
+        // The finetuned model served: its own background statistics first (they are tied to the weights they were
+        // computed on), then a learn is a sparse update of the retrofitted memory, and it answers.
+        (code, _, err) = Smf.Run("background", "--model", tuned, "--corpus", corpus, "--batches", "4");
+        Assert.True(code == 0, err);
+        string tokenFile = Path.Combine(root, "token");
+        File.WriteAllText(tokenFile, "retrofit-token\n");
+        if (!OperatingSystem.IsWindows()) File.SetUnixFileMode(tokenFile, UnixFileMode.UserRead | UnixFileMode.UserWrite);
+        int port = Tests.Serve.ServeProcess.FreePort();
+        using var server = Tests.Serve.ServeProcess.Start(["serve", "--model", tuned, "--urls", $"http://127.0.0.1:{port}", "--token-file", tokenFile,
+            "--state", Path.Combine(root, "state"), "--set", "paraphrases=4", "--set", "top_t=5"], port);
+        await server.WaitHealthyAsync();
+        server.Http.DefaultRequestHeaders.Authorization = new System.Net.Http.Headers.AuthenticationHeaderValue("Bearer", "retrofit-token");
+        using var learn = await server.Http.PostAsync("/learn", Json(new { text = "Bela lives in Yelm." }));
+        string learned = await learn.Content.ReadAsStringAsync();
+        Assert.True(learn.IsSuccessStatusCode, learned + "\n" + server.Log);
+        Assert.True(System.Text.Json.Nodes.JsonNode.Parse(learned)!["rows"]!.GetValue<int>() > 0, learned);
+        using var ask = await server.Http.PostAsync("/v1/completions", Json(new { prompt = "Bela lives in", max_tokens = 4 }));
+        Assert.True(ask.IsSuccessStatusCode, await ask.Content.ReadAsStringAsync());
+        server.Kill();
     }
+
+    static StringContent Json(object body) => new(System.Text.Json.JsonSerializer.Serialize(body), System.Text.Encoding.UTF8, "application/json");
 
     [Theory]
     [InlineData("--slots", "1000", "retrofit.slots must be a perfect square")]

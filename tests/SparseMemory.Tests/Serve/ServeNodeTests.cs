@@ -137,12 +137,5 @@ public sealed class ServeNodeTests(ServeFixture fx, ITestOutputHelper output) : 
         Assert.Equal("model_not_found", r["wrongModel"]!["code"]!.GetValue<string>());
     }
 
-    static int FreePort()
-    {
-        var l = new System.Net.Sockets.TcpListener(System.Net.IPAddress.Loopback, 0);
-        l.Start();
-        int port = ((System.Net.IPEndPoint)l.LocalEndpoint).Port;
-        l.Stop();
-        return port;
-    }
+    static int FreePort() => ServeProcess.FreePort();
 }

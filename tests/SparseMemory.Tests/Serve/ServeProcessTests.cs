@@ -132,14 +132,7 @@ public sealed class ServeProcessTests(ServeFixture fx, ITestOutputHelper output)
         Assert.Equal((0.5, 7, "a.example"), (cfg.Lr!.Value, cfg.TopT, cfg.AllowedHosts.Single()));
     }
 
-    static int FreePort()
-    {
-        var l = new TcpListener(IPAddress.Loopback, 0);
-        l.Start();
-        int port = ((IPEndPoint)l.LocalEndpoint).Port;
-        l.Stop();
-        return port;
-    }
+    static int FreePort() => ServeProcess.FreePort();
 }
 
 /// <summary>A real <c>smf serve</c> process on a port, with its output collected.</summary>
@@ -159,6 +152,16 @@ public sealed class ServeProcess : IDisposable
 
     /// <summary>What the process wrote so far (stdout and stderr).</summary>
     public string Log { get { lock (_log) return _log.ToString(); } }
+
+    /// <summary>A loopback port free at the time of asking.</summary>
+    public static int FreePort()
+    {
+        var l = new TcpListener(IPAddress.Loopback, 0);
+        l.Start();
+        int port = ((IPEndPoint)l.LocalEndpoint).Port;
+        l.Stop();
+        return port;
+    }
 
     /// <summary>Starts the built <c>smf</c> with <paramref name="args"/>.</summary>
     public static ServeProcess Start(IEnumerable<string> args, int port)
