@@ -98,6 +98,9 @@ public static class StepBenchmark
     {
         if (!Directory.Exists(dir)) throw new DirectoryNotFoundException($"{dir}: checkpoint folder not found");
         var cfg = Checkpoint.ReadModelConfig(dir).Model;                     // weights are loaded per timed run only
+        if (cfg.Dtype != ModelConfig.Float32)
+            throw new ConfigException($"{Path.Combine(dir, Checkpoint.ConfigFile)}: model.dtype is {cfg.Dtype}; the step benchmark trains every method (full and lora too) " +
+                                      $"and training needs float32 weights: import the model with --dtype {ModelConfig.Float32} (smf bench --decode times generation in any dtype)");
         var tokenizer = Checkpoint.LoadTokenizer(dir, cfg);
         var data = FactBatches.Create(facts, tokenizer, o.BatchSize, 1, o.Seed, false, cfg.MaxSeqLen);
         string bgPath = Path.Combine(dir, BackgroundStatsBuilder.FileName);

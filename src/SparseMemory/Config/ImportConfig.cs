@@ -28,6 +28,36 @@ public sealed record ImportConfig
     public string ConfigSha256 { get; init; } = "";
     /// <summary>Cap on model.max_seq_len (the source's max_position_embeddings when smaller).</summary>
     public int MaxSeqLen { get; init; } = DefaultMaxSeqLen;
-    /// <summary>Dtype the weights are written in; only "float32" (what every verb computes in).</summary>
-    public string Dtype { get; init; } = "float32";
+    /// <summary>
+    /// Dtype the weights are written in and every verb computes in (<c>--dtype</c>, one of <see cref="Dtypes"/>):
+    /// float32 (the default; the only one that finetuning trains), bfloat16 or float16, or <see cref="Source"/> = as
+    /// the checkpoint stores them. The run's <c>model.dtype</c> records the result (docs/own-model.md#kept-dtypes).
+    /// </summary>
+    public string Dtype { get; init; } = ModelConfig.Float32;
+
+    /// <summary>The <see cref="Dtype"/> that keeps the checkpoint's own dtype.</summary>
+    public const string Source = "source";
+
+    /// <summary>The values <see cref="Dtype"/> accepts.</summary>
+    public static readonly IReadOnlyList<string> Dtypes = [.. ModelConfig.Dtypes, Source];
+
+    /// <summary>The set-able options' problems (empty when valid), keys as in the run's <c>config.json</c>.</summary>
+    public IReadOnlyList<string> Validate()
+    {
+        var e = new List<string>();
+        if (!Dtypes.Contains(Dtype))
+            e.Add($"import.dtype is \"{Dtype}\"; allowed: {string.Join(", ", Dtypes)} ({Source} = as the checkpoint stores them; --dtype)");
+        if (MaxSeqLen < 2) e.Add($"import.max_seq_len is {MaxSeqLen}; it must be ≥ 2 (--max-seq-len)");
+        return e;
+    }
+
+    /// <summary>
+    /// The model dtype of an import: <see cref="Dtype"/>, or for <see cref="Source"/> the PyTorch name of
+    /// <paramref name="sourceDtype"/> (the safetensors name: F32, BF16 or F16).
+    /// </summary>
+    public string ResolvedDtype(string sourceDtype) => Dtype != Source ? Dtype : sourceDtype switch
+    {
+        "F32" => ModelConfig.Float32, "BF16" => "bfloat16", "F16" => "float16",
+        _ => throw new ArgumentException($"source dtype \"{sourceDtype}\" has no model dtype (F32, BF16 or F16)"),
+    };
 }

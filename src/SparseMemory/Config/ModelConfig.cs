@@ -40,6 +40,18 @@ public sealed record ModelConfig
     public bool QkvBias { get; init; }
     /// <summary>Rotary frequency scaling (HF <c>rope_scaling</c>); null leaves the frequencies θ^(−2i/hd) as they are.</summary>
     public RopeScalingConfig? RopeScaling { get; init; }
+    /// <summary>
+    /// The dtype the backbone's weights are created, stored and computed in (one of <see cref="Dtypes"/>): float32 for
+    /// every native model; an import may keep bfloat16 or float16 (<c>smf import --dtype</c>). Product-key memory layers
+    /// are float32 whatever this says (docs/own-model.md#kept-dtypes).
+    /// </summary>
+    public string Dtype { get; init; } = Float32;
+
+    /// <summary>The default <see cref="Dtype"/>, and the only one that can be trained.</summary>
+    public const string Float32 = "float32";
+
+    /// <summary>The values <see cref="Dtype"/> accepts (PyTorch's names).</summary>
+    public static readonly IReadOnlyList<string> Dtypes = [Float32, "bfloat16", "float16"];
 
     /// <summary>Key/value heads resolved against <see cref="Heads"/>.</summary>
     public int ResolvedKvHeads() => KvHeads < 0 ? Heads : KvHeads;
@@ -65,6 +77,7 @@ public sealed record ModelConfig
         if (KvHeads == 0 || KvHeads < -1) errors.Add($"{prefix}.kv_heads must be positive or -1 (= heads), got {KvHeads}");
         else if (Heads > 0 && Heads % ResolvedKvHeads() != 0) errors.Add($"{prefix}.kv_heads ({KvHeads}) must divide heads ({Heads})");
         RopeScaling?.Validate(errors, prefix + ".rope_scaling");
+        if (!Dtypes.Contains(Dtype)) errors.Add($"{prefix}.dtype is \"{Dtype}\"; allowed: {string.Join(", ", Dtypes)}");
         if (FfnHidden <= 0) errors.Add($"{prefix}.ffn_hidden must be positive, got {FfnHidden}");
         if (MaxSeqLen <= 1) errors.Add($"{prefix}.max_seq_len must be > 1, got {MaxSeqLen}");
         if (NormEps <= 0) errors.Add($"{prefix}.norm_eps must be positive");

@@ -55,6 +55,8 @@ public sealed record PretrainConfig
         if (Threads < 0) errors.Add($"threads must be ≥ 0, got {Threads}");
         if (!Devices.IsValid(Device)) errors.Add($"device must be {Devices.Choices}, got \"{Device}\"");
         Model.Validate(errors, "model");
+        if (Model.Dtype != ModelConfig.Float32 && ModelConfig.Dtypes.Contains(Model.Dtype))
+            errors.Add($"model.dtype is \"{Model.Dtype}\"; pretraining trains float32 weights only (bfloat16 and float16 are for imported models: smf import --dtype)");
         Data.Validate(errors, "data");
         Train.Validate(errors, "train", Model);
         bool sized = Model.VocabSize > 0 && Model.Dim > 0 && Model.Layers > 0 && Model.FfnHidden > 0 && Train.BatchSize > 0 && Train.SeqLen > 0;

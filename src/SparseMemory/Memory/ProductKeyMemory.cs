@@ -82,6 +82,9 @@ public sealed class ProductKeyMemory : nn.Module<Tensor, Tensor>
     /// <summary>Slots per half-key set (N).</summary>
     public int NumKeys => _numKeys;
 
+    /// <summary>The dtype of the layer's parameters (float32 unless the model was converted): what its input must be.</summary>
+    public ScalarType ParameterDtype => keys.dtype;
+
     /// <summary>
     /// Product-key search. <paramref name="x"/> is [BT, D]; returns slot ids [BT, H, K] (int64) and raw scores [BT, H, K],
     /// sorted by score descending per head. The selection runs without autograd (managed code on the CPU, see

@@ -7,7 +7,8 @@ namespace SparseMemory.Model;
 
 /// <summary>
 /// Causal multi-head self-attention with rotary positions (rotate-half convention). With grouped-query attention
-/// (<see cref="ModelConfig.KvHeads"/> &lt; heads) query head h reads key/value head ⌊h / (heads / kv_heads)⌋.
+/// (<see cref="ModelConfig.KvHeads"/> &lt; heads) query head h reads key/value head ⌊h / (heads / kv_heads)⌋. In a
+/// 16-bit model the scores and their softmax are computed in float32 (<see cref="Scores"/>).
 /// </summary>
 public sealed class Attention : nn.Module<Tensor, Tensor>
 {
@@ -22,10 +23,11 @@ public sealed class Attention : nn.Module<Tensor, Tensor>
         _kvHeads = cfg.ResolvedKvHeads();
         _headDim = cfg.ResolvedHeadDim();
         _rotary = rotary;
-        wq = new Projection(cfg.Dim, _heads * _headDim, cfg.InitStd, cfg.QkvBias);
-        wk = new Projection(cfg.Dim, _kvHeads * _headDim, cfg.InitStd, cfg.QkvBias);
-        wv = new Projection(cfg.Dim, _kvHeads * _headDim, cfg.InitStd, cfg.QkvBias);
-        wo = new Projection(_heads * _headDim, cfg.Dim, outStd);
+        var dtype = ModelDtypes.Of(cfg.Dtype);
+        wq = new Projection(cfg.Dim, _heads * _headDim, cfg.InitStd, cfg.QkvBias, dtype);
+        wk = new Projection(cfg.Dim, _kvHeads * _headDim, cfg.InitStd, cfg.QkvBias, dtype);
+        wv = new Projection(cfg.Dim, _kvHeads * _headDim, cfg.InitStd, cfg.QkvBias, dtype);
+        wo = new Projection(_heads * _headDim, cfg.Dim, outStd, dtype: dtype);
         RegisterComponents();
     }
 
@@ -41,8 +43,22 @@ public sealed class Attention : nn.Module<Tensor, Tensor>
         var k = wk.forward(x).view(b, t, _kvHeads, _headDim).transpose(1, 2);    // (B, Hkv, T, hd)
         var v = wv.forward(x).view(b, t, _kvHeads, _headDim).transpose(1, 2);
         (q, k) = (_rotary.Apply(q), _rotary.Apply(k));
-        var y = F.scaled_dot_product_attention(q, Shared(k), Shared(v), is_casual: true);   // (B, H, T, hd)
+        var y = Scores(q, k, v, null, causal: true);                             // (B, H, T, hd)
         return wo.forward(y.transpose(1, 2).reshape(b, t, _heads * _headDim));
+    }
+
+    /// <summary>
+    /// softmax(q·kᵀ / √hd [+ mask]) · v with the key/value heads shared (<see cref="Shared"/>). Inputs of a 16-bit model
+    /// are widened to float32 first and the result cast back, so scores and softmax never round to 8 or 11 bits.
+    /// </summary>
+    Tensor Scores(Tensor q, Tensor k, Tensor v, Tensor? mask, bool causal)
+    {
+        var dtype = q.dtype;
+        if (ModelDtypes.IsHalf(dtype)) (q, k, v) = (q.to(ScalarType.Float32), k.to(ScalarType.Float32), v.to(ScalarType.Float32));
+        var y = mask is not null
+            ? F.scaled_dot_product_attention(q, Shared(k), Shared(v), attn_mask: mask)
+            : F.scaled_dot_product_attention(q, Shared(k), Shared(v), is_casual: causal);
+        return y.dtype == dtype ? y : y.to(dtype);
     }
 
     /// <summary>Key/value heads [B, Hkv, L, hd] repeated to one per query head [B, H, L, hd]; unchanged without grouping.</summary>
@@ -68,18 +84,15 @@ public sealed class Attention : nn.Module<Tensor, Tensor>
         kv.Keys.narrow(2, step.Start, t).copy_(k);
         kv.Values.narrow(2, step.Start, t).copy_(v);
         long total = step.Start + t;
-        var keys = Shared(kv.Keys.narrow(2, 0, total));                            // (B, H, L, hd)
-        var values = Shared(kv.Values.narrow(2, 0, total));
-        var y = step.Mask is { } mask
-            ? F.scaled_dot_product_attention(q, keys, values, attn_mask: mask)
-            : F.scaled_dot_product_attention(q, keys, values, is_casual: step.Causal);
+        var y = Scores(q, kv.Keys.narrow(2, 0, total), kv.Values.narrow(2, 0, total), step.Mask, step.Causal);   // (B, H, Tn, hd)
         return wo.forward(y.transpose(1, 2).reshape(b, t, _heads * _headDim));
     }
 }
 
 /// <summary>
 /// Rotary position tables, computed once per (device, dtype) and cached outside the state dict, in float64 then cast;
-/// with <paramref name="scaling"/> the frequencies are rescaled first (<see cref="RopeScalingConfig"/>).
+/// with <paramref name="scaling"/> the frequencies are rescaled first (<see cref="RopeScalingConfig"/>). A 16-bit
+/// input is rotated in float32 with float32 tables and cast back (<see cref="ModelDtypes.ComputeType"/>).
 /// </summary>
 public sealed class Rotary(int headDim, int maxSeqLen, double theta, RopeScalingConfig? scaling = null)
 {
@@ -93,31 +106,35 @@ public sealed class Rotary(int headDim, int maxSeqLen, double theta, RopeScaling
     {
         long t = x.shape[2];
         if (t > maxSeqLen) throw new ArgumentException($"sequence length {t} exceeds model.max_seq_len {maxSeqLen}");
-        var (cos, sin) = Tables(x.device, x.dtype);
+        var (cos, sin) = Tables(x.device, ModelDtypes.ComputeType(x.dtype));
         return Rotate(x, cos.narrow(0, 0, t), sin.narrow(0, 0, t));
     }
 
-    /// <summary>x·cos + rotate_half(x)·sin; <paramref name="cos"/> and <paramref name="sin"/> broadcast against x.</summary>
+    /// <summary>
+    /// x·cos + rotate_half(x)·sin; <paramref name="cos"/> and <paramref name="sin"/> broadcast against x. When the tables
+    /// are wider than x (float32 tables, 16-bit x) the rotation is computed in the tables' dtype and cast back.
+    /// </summary>
     internal static Tensor Rotate(Tensor x, Tensor cos, Tensor sin)
     {
+        if (x.dtype != cos.dtype) return Rotate(x.to(cos.dtype), cos, sin).to(x.dtype);
         var halves = x.chunk(2, -1);
         var rotated = torch.cat([-halves[1], halves[0]], -1);
         return x * cos + rotated * sin;
     }
 
-    /// <summary>Tables for positions [start, start + t), shared by the whole batch: ([t, hd], [t, hd]).</summary>
+    /// <summary>Tables for positions [start, start + t), shared by the whole batch: ([t, hd], [t, hd]), in the compute dtype of <paramref name="dtype"/>.</summary>
     internal (Tensor Cos, Tensor Sin) Range(long start, long t, Device device, ScalarType dtype)
     {
         if (start < 0 || start + t > maxSeqLen)
             throw new ArgumentException($"positions {start}…{start + t - 1} exceed model.max_seq_len {maxSeqLen}");
-        var (cos, sin) = Tables(device, dtype);
+        var (cos, sin) = Tables(device, ModelDtypes.ComputeType(dtype));
         return (cos.narrow(0, start, t), sin.narrow(0, start, t));
     }
 
-    /// <summary>Tables at per-row positions [B, T] (int64, each in [0, max_seq_len)): ([B, 1, T, hd], [B, 1, T, hd]).</summary>
+    /// <summary>Tables at per-row positions [B, T] (int64, each in [0, max_seq_len)): ([B, 1, T, hd], [B, 1, T, hd]), in the compute dtype of <paramref name="dtype"/>.</summary>
     internal (Tensor Cos, Tensor Sin) At(Tensor positions, ScalarType dtype)
     {
-        var (cos, sin) = Tables(positions.device, dtype);
+        var (cos, sin) = Tables(positions.device, ModelDtypes.ComputeType(dtype));
         long b = positions.shape[0], t = positions.shape[1];
         var flat = positions.reshape(-1);
         return (cos.index_select(0, flat).view(b, 1, t, headDim), sin.index_select(0, flat).view(b, 1, t, headDim));

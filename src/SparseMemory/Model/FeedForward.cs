@@ -13,9 +13,10 @@ public sealed class FeedForward : nn.Module<Tensor, Tensor>
     /// <summary>Creates the FFN; <paramref name="outStd"/> initialises w2.</summary>
     public FeedForward(ModelConfig cfg, double outStd) : base(nameof(FeedForward))
     {
-        w1 = new Projection(cfg.Dim, cfg.FfnHidden, cfg.InitStd);
-        w2 = new Projection(cfg.FfnHidden, cfg.Dim, outStd);
-        w3 = new Projection(cfg.Dim, cfg.FfnHidden, cfg.InitStd);
+        var dtype = ModelDtypes.Of(cfg.Dtype);
+        w1 = new Projection(cfg.Dim, cfg.FfnHidden, cfg.InitStd, dtype: dtype);
+        w2 = new Projection(cfg.FfnHidden, cfg.Dim, outStd, dtype: dtype);
+        w3 = new Projection(cfg.Dim, cfg.FfnHidden, cfg.InitStd, dtype: dtype);
         RegisterComponents();
     }
 

@@ -17,6 +17,9 @@ namespace SparseMemory.Model;
 /// <c>layers.{i}.memory.query.{weight,bias}</c>, <c>layers.{i}.memory.keys</c>,
 /// <c>layers.{i}.memory.gate_proj.{weight,bias}</c>, <c>layers.{i}.memory.out_proj.{weight,bias}</c>;
 /// <c>memory_values.weight</c>; <c>norm.weight</c>; <c>output.weight</c> (absent when embeddings are tied).</para>
+/// <para>Every weight but the memory's is created in <see cref="ModelConfig.Dtype"/> (float32 for native models; an
+/// import may keep bfloat16 or float16); the memory layers and the value table are float32. Logits are float32 in
+/// every dtype (<see cref="ModelDtypes"/>, docs/own-model.md#kept-dtypes).</para>
 /// </summary>
 public sealed class LanguageModel : nn.Module<Tensor, Tensor>
 {
@@ -35,7 +38,9 @@ public sealed class LanguageModel : nn.Module<Tensor, Tensor>
     {
         Config = cfg;
         var rotary = _rotary = new Rotary(cfg.ResolvedHeadDim(), cfg.MaxSeqLen, cfg.RopeTheta, cfg.RopeScaling);
-        tok_embeddings = nn.Embedding(cfg.VocabSize, cfg.Dim);
+        var dtype = ModelDtypes.Of(cfg.Dtype);
+        // float32 keeps the original call, so a native model's initialisation draws exactly what it always drew.
+        tok_embeddings = dtype == ScalarType.Float32 ? nn.Embedding(cfg.VocabSize, cfg.Dim) : nn.Embedding(cfg.VocabSize, cfg.Dim, dtype: dtype);
         using (torch.no_grad()) nn.init.normal_(tok_embeddings.weight!, 0, cfg.InitStd);
         SharedValues? values = null;
         if (cfg.Memory is { } mem)
@@ -48,10 +53,13 @@ public sealed class LanguageModel : nn.Module<Tensor, Tensor>
         var memLayers = cfg.Memory?.Layers.ToHashSet() ?? [];
         layers = nn.ModuleList(Enumerable.Range(0, cfg.Layers)
             .Select(i => new TransformerBlock(i, cfg, rotary, memLayers.Contains(i) ? values : null)).ToArray());
-        norm = new RmsNorm(cfg.Dim, cfg.NormEps);
-        if (!cfg.TieEmbeddings) output = new Projection(cfg.Dim, cfg.VocabSize, cfg.InitStd);
+        norm = new RmsNorm(cfg.Dim, cfg.NormEps, dtype);
+        if (!cfg.TieEmbeddings) output = new Projection(cfg.Dim, cfg.VocabSize, cfg.InitStd, dtype: dtype);
         RegisterComponents();
     }
+
+    /// <summary>The dtype of the backbone's weights now (the token embedding's): <see cref="ModelConfig.Dtype"/> unless the model was converted.</summary>
+    public ScalarType Dtype => tok_embeddings.weight!.dtype;
 
     /// <summary>The blocks in order.</summary>
     public IReadOnlyList<TransformerBlock> Blocks => layers.ToList();
@@ -92,7 +100,7 @@ public sealed class LanguageModel : nn.Module<Tensor, Tensor>
         }
     }
 
-    /// <summary>Token ids [B, T] (int64) → logits [B, T, V].</summary>
+    /// <summary>Token ids [B, T] (int64) → logits [B, T, V] (float32 when the model is 16-bit).</summary>
     public override Tensor forward(Tensor tokens) => Forward(tokens, null, null);
 
     /// <summary>
@@ -103,7 +111,14 @@ public sealed class LanguageModel : nn.Module<Tensor, Tensor>
     public Tensor Forward(Tensor tokens, MemoryAccessLog? log, Tensor? validMask)
     {
         var h = Hidden(tokens, log, validMask);
-        return output is not null ? output.forward(h) : F.linear(h, tok_embeddings.weight!);   // (B, T, V)
+        return Logits(h);                                                                        // (B, T, V)
+    }
+
+    /// <summary>The output projection of final-norm hidden states [..., D] → [..., V]; a 16-bit product is returned as float32.</summary>
+    Tensor Logits(Tensor h)
+    {
+        var logits = output is not null ? output.forward(h) : F.linear(h, tok_embeddings.weight!);
+        return ModelDtypes.IsHalf(logits.dtype) ? logits.to(ScalarType.Float32) : logits;
     }
 
     /// <summary>
@@ -111,11 +126,11 @@ public sealed class LanguageModel : nn.Module<Tensor, Tensor>
     /// ([B, T], &lt; 0 ignored), with the memory reads recorded as in <see cref="Forward"/>: the value and gradients of
     /// <c>Loss(Forward(tokens, log, validMask), targets)</c>, computed by <see cref="OutputLoss.Chunked"/> without the
     /// [B, T, V] logits (<see cref="SparseMemory.Config.FastPaths.ChunkedOutputLoss"/> of <see cref="FastPaths"/>; the plain path when it is off or the output
-    /// projection carries an adapter).
+    /// projection carries an adapter, and for a 16-bit model, whose float32 logits the plain path takes).
     /// </summary>
     public Tensor ForwardLoss(Tensor tokens, Tensor targets, MemoryAccessLog? log, Tensor? validMask)
     {
-        if (!_fastPaths.ChunkedOutputLoss || output?.Adapter is not null) return Loss(Forward(tokens, log, validMask), targets);
+        if (!_fastPaths.ChunkedOutputLoss || output?.Adapter is not null || ModelDtypes.IsHalf(Dtype)) return Loss(Forward(tokens, log, validMask), targets);
         return OutputLoss.Chunked(Hidden(tokens, log, validMask), output?.Weight ?? tok_embeddings.weight!, targets);
     }
 
@@ -153,7 +168,7 @@ public sealed class LanguageModel : nn.Module<Tensor, Tensor>
         for (int i = 0; i < layers.Count; i++) h = layers[i].ForwardCached(h, step, cache.Layer(i));
         cache.Commit(t);
         h = norm.forward(h.select(1, -1));                                       // (B, D): only the last column is needed
-        return output is not null ? output.forward(h) : F.linear(h, tok_embeddings.weight!);   // (B, V)
+        return Logits(h);                                                        // (B, V)
     }
 
     /// <summary>Mean next-token cross-entropy of <paramref name="logits"/> [B, T, V] against <paramref name="targets"/> [B, T]; targets &lt; 0 are ignored.</summary>

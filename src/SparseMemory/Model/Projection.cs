@@ -18,14 +18,17 @@ public sealed class Projection : nn.Module<Tensor, Tensor>
     /// <summary>Optional adapter whose output is added to the base projection (e.g. LoRA).</summary>
     public nn.Module<Tensor, Tensor>? Adapter { get; private set; }
 
-    /// <summary>Creates an [outFeatures, inFeatures] projection initialised N(0, std²), with a zero bias when <paramref name="hasBias"/>.</summary>
-    public Projection(int inFeatures, int outFeatures, double std, bool hasBias = false) : base(nameof(Projection))
+    /// <summary>
+    /// Creates an [outFeatures, inFeatures] projection initialised N(0, std²), with a zero bias when
+    /// <paramref name="hasBias"/>, in <paramref name="dtype"/>.
+    /// </summary>
+    public Projection(int inFeatures, int outFeatures, double std, bool hasBias = false, ScalarType dtype = ScalarType.Float32) : base(nameof(Projection))
     {
         InFeatures = inFeatures;
         OutFeatures = outFeatures;
-        weight = nn.Parameter(torch.empty(outFeatures, inFeatures));
+        weight = nn.Parameter(torch.empty([outFeatures, inFeatures], dtype));
         using (torch.no_grad()) nn.init.normal_(weight, 0, std);
-        if (hasBias) bias = nn.Parameter(torch.zeros(outFeatures));
+        if (hasBias) bias = nn.Parameter(torch.zeros([outFeatures], dtype));
         RegisterComponents();
     }
 

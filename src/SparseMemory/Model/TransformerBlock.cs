@@ -7,7 +7,8 @@ namespace SparseMemory.Model;
 
 /// <summary>
 /// Pre-norm block: x + attn(norm(x)), then x + ffn(norm(x)), where ffn is a SwiGLU FFN or a product-key memory, or
-/// with a parallel memory (<see cref="MemoryConfig.Parallel"/>, retrofitted models) x + ffn(h) + memory(h).
+/// with a parallel memory (<see cref="MemoryConfig.Parallel"/>, retrofitted models) x + ffn(h) + memory(h). The memory
+/// is float32 in every model; in a 16-bit model it reads h widened to float32 and its output is cast back.
 /// </summary>
 public sealed class TransformerBlock : nn.Module<Tensor, Tensor>
 {
@@ -24,9 +25,10 @@ public sealed class TransformerBlock : nn.Module<Tensor, Tensor>
     public TransformerBlock(int index, ModelConfig cfg, Rotary rotary, SharedValues? values) : base(nameof(TransformerBlock))
     {
         double outStd = cfg.InitStd / Math.Sqrt(2.0 * cfg.Layers);
-        attention_norm = new RmsNorm(cfg.Dim, cfg.NormEps);
+        var dtype = ModelDtypes.Of(cfg.Dtype);
+        attention_norm = new RmsNorm(cfg.Dim, cfg.NormEps, dtype);
         attention = new Attention(cfg, rotary, outStd);
-        ffn_norm = new RmsNorm(cfg.Dim, cfg.NormEps);
+        ffn_norm = new RmsNorm(cfg.Dim, cfg.NormEps, dtype);
         if (values is not null) memory = new ProductKeyMemory(index, cfg.Dim, cfg.Memory!, values);
         if (values is null || cfg.Memory!.Parallel) feed_forward = new FeedForward(cfg, outStd);
         RegisterComponents();
@@ -53,8 +55,15 @@ public sealed class TransformerBlock : nn.Module<Tensor, Tensor>
     Tensor Mix(Tensor x, Tensor h)
     {
         if (memory is null) return x + feed_forward!.forward(h);
-        if (feed_forward is null) return x + memory.forward(h);
-        return x + feed_forward.forward(h) + memory.forward(h);
+        if (feed_forward is null) return x + Remember(h);
+        return x + feed_forward.forward(h) + Remember(h);
+    }
+
+    /// <summary>The memory's output for <paramref name="h"/>, computed in the memory's dtype and returned in h's.</summary>
+    Tensor Remember(Tensor h)
+    {
+        var own = memory!.ParameterDtype;
+        return h.dtype == own ? memory.forward(h) : memory.forward(h.to(own)).to(h.dtype);
     }
 
     /// <summary>

@@ -11,13 +11,16 @@ using static TorchSharp.torch;
 namespace SparseMemory.Runs;
 
 /// <summary>Summary of a finished import (also <c>summary.json</c>).</summary>
-public sealed record ImportSummary(string Architecture, long Parameters, int Tensors, string SourceDtype, string WeightsSha256, double Seconds);
+/// <param name="Dtype">The dtype the weights were written in (<c>model.dtype</c>; absent from summaries written before it existed).</param>
+public sealed record ImportSummary(string Architecture, long Parameters, int Tensors, string SourceDtype, string WeightsSha256, double Seconds,
+    string Dtype = ModelConfig.Float32);
 
 /// <summary>
 /// <c>smf import</c>: turns a Hugging Face decoder folder (<c>config.json</c>, <c>model.safetensors</c> or shards listed
 /// by <c>model.safetensors.index.json</c>, <c>tokenizer.json</c>, optionally <c>tokenizer_config.json</c>) into a run
 /// folder every verb loads: the architecture in <c>config.json</c>'s <c>model</c> section, the weights renamed to this
-/// project's names in float32, <c>tokenizer.json</c> copied verbatim with its special tokens and chat template in
+/// project's names in float32 (or kept in bfloat16 / float16: <see cref="ImportConfig.Dtype"/>, recorded as
+/// <c>model.dtype</c>), <c>tokenizer.json</c> copied verbatim with its special tokens and chat template in
 /// <c>tokenizer_info.json</c>. Architectures: <see cref="Architectures"/> (docs/own-model.md). Everything the code
 /// cannot reproduce exactly is refused with one line naming the file, the field and the value, before anything is
 /// written. Re-running on the folder of a finished import says it is complete; an interrupted one is redone.
@@ -27,7 +30,7 @@ public static class HfImport
     /// <summary>The <c>architectures</c> accepted (SmolLM and Llama 3 checkpoints say LlamaForCausalLM).</summary>
     public static readonly IReadOnlyList<string> Architectures = ["LlamaForCausalLM", "MistralForCausalLM", "Qwen2ForCausalLM"];
 
-    /// <summary>Source tensor dtypes accepted (each is converted to float32).</summary>
+    /// <summary>Source tensor dtypes accepted (each is converted to <see cref="ImportConfig.Dtype"/>: float32 by default).</summary>
     public static readonly IReadOnlyList<string> SourceDtypes = ["F32", "F16", "BF16"];
 
     const string HfConfigFile = "config.json", SingleFile = "model.safetensors", IndexFile = "model.safetensors.index.json",
@@ -38,10 +41,18 @@ public static class HfImport
     /// freeze, the weight files in order, and the tokenizer's special tokens. Throws <see cref="InvalidDataException"/>
     /// (or <see cref="FileNotFoundException"/>) naming the file, field and value of the first thing not supported.
     /// </summary>
-    public static (ImportRunConfig Config, IReadOnlyList<string> Shards, HfTokenizerInfo Tokenizer) Inspect(string from, int maxSeqLen = ImportConfig.DefaultMaxSeqLen)
+    public static (ImportRunConfig Config, IReadOnlyList<string> Shards, HfTokenizerInfo Tokenizer) Inspect(string from, int maxSeqLen = ImportConfig.DefaultMaxSeqLen) =>
+        Inspect(from, new ImportConfig { MaxSeqLen = maxSeqLen });
+
+    /// <summary>
+    /// <see cref="Inspect(string, int)"/> with the import options of <paramref name="options"/> (<see cref="ImportConfig.MaxSeqLen"/>,
+    /// <see cref="ImportConfig.Dtype"/>; its other fields are filled in from the source).
+    /// </summary>
+    public static (ImportRunConfig Config, IReadOnlyList<string> Shards, HfTokenizerInfo Tokenizer) Inspect(string from, ImportConfig options)
     {
+        if (options.Validate() is { Count: > 0 } problems) throw new ConfigException(string.Join("; ", problems));
+        int maxSeqLen = options.MaxSeqLen;
         if (!Directory.Exists(from)) throw new DirectoryNotFoundException($"{from}: folder not found (give the Hugging Face model folder with config.json, model.safetensors and tokenizer.json)");
-        if (maxSeqLen < 2) throw new ArgumentException($"--max-seq-len is {maxSeqLen}; it must be ≥ 2");
         from = Path.GetFullPath(from);
         string cfgPath = Path.Combine(from, HfConfigFile);
         if (!File.Exists(cfgPath)) throw new FileNotFoundException($"{cfgPath}: not found; a Hugging Face model folder has config.json", cfgPath);
@@ -114,11 +125,11 @@ public static class HfImport
         string dtype = SourceDtypeOf(f.Str("torch_dtype") ?? f.Str("dtype") ?? "", cfgPath);
         dtype = CheckTensors(shards, model, arch, dtype);
         var tokenizer = TokenizerInfo(from, c, cfgPath);
-        var import = new ImportConfig
+        var import = options with
         {
             From = from, Architecture = arch, SourceDtype = dtype, ConfigSha256 = Convert.ToHexStringLower(SHA256.HashData(bytes)),
-            MaxSeqLen = maxSeqLen,
         };
+        model = model with { Dtype = import.ResolvedDtype(dtype) };
         return (new ImportRunConfig { Import = import, Model = model }, shards, tokenizer);
     }
 
@@ -276,15 +287,22 @@ public static class HfImport
         return ours == "" ? "" : $"layers.{i}.{ours}";
     }
 
-    /// <summary>Imports <paramref name="from"/> into <paramref name="outDir"/>, or reports that it already has.</summary>
-    public static ImportSummary Run(string from, string outDir, int maxSeqLen, Action<string> progress)
+    /// <summary>Imports <paramref name="from"/> into <paramref name="outDir"/> in float32, or reports that it already has.</summary>
+    public static ImportSummary Run(string from, string outDir, int maxSeqLen, Action<string> progress) =>
+        Run(from, outDir, new ImportConfig { MaxSeqLen = maxSeqLen }, progress);
+
+    /// <summary>
+    /// Imports <paramref name="from"/> into <paramref name="outDir"/> with the options of <paramref name="options"/>
+    /// (<see cref="ImportConfig.MaxSeqLen"/>, <see cref="ImportConfig.Dtype"/>), or reports that it already has.
+    /// </summary>
+    public static ImportSummary Run(string from, string outDir, ImportConfig options, Action<string> progress)
     {
         var started = DateTime.UtcNow;
-        var (requested, shards, tokInfo) = Inspect(from, maxSeqLen);
+        var (requested, shards, tokInfo) = Inspect(from, options);
         var (cfg, done) = RunFolder.Open<ImportRunConfig, ImportSummary>(requested, outDir, progress);
         if (done is not null) return done;
         var m = cfg.Model;
-        progress($"{cfg.Import.Architecture}: {m.Layers} blocks, dim {m.Dim}, {m.Heads} heads ({m.ResolvedKvHeads()} key/value), vocab {m.VocabSize}, context {m.MaxSeqLen}");
+        progress($"{cfg.Import.Architecture}: {m.Layers} blocks, dim {m.Dim}, {m.Heads} heads ({m.ResolvedKvHeads()} key/value), vocab {m.VocabSize}, context {m.MaxSeqLen}, {cfg.Import.SourceDtype} → {m.Dtype}");
 
         torch.manual_seed(0);
         using var model = new LanguageModel(m);
@@ -310,8 +328,10 @@ public static class HfImport
                         if (ours is null) continue;
                         if (ours == "" || !state.TryGetValue(ours, out var dst) || !t.shape.SequenceEqual(dst.shape) || !filled.Add(ours))
                             throw new InvalidDataException($"{file}: tensor {name} does not match the header read before; did the file change during the import?");
-                        dst.copy_(t.to(ScalarType.Float32));
-                        if (!torch.isfinite(dst).all().item<bool>()) throw new InvalidDataException($"{file}: tensor {name} holds NaN or infinite values");
+                        if (!torch.isfinite(t).all().item<bool>()) throw new InvalidDataException($"{file}: tensor {name} holds NaN or infinite values");
+                        dst.copy_(t.to(dst.dtype));
+                        if (!torch.isfinite(dst).all().item<bool>())
+                            throw new InvalidDataException($"{file}: tensor {name} has values beyond the range of {m.Dtype}{(m.Dtype == "float16" ? " (largest finite: 65504); import with --dtype bfloat16 or --dtype float32" : "; import with --dtype float32")}");
                         tensors++;
                     }
                 }
@@ -322,14 +342,14 @@ public static class HfImport
         if (missing.Count > 0)
             throw new InvalidDataException($"{from}: the weights lack {missing.Count} tensor(s) the model needs, e.g. {HfName(missing[0])} (as {missing[0]})");
 
-        progress($"writing {Path.Combine(outDir, Checkpoint.ModelFile)} (float32) …");
+        progress($"writing {Path.Combine(outDir, Checkpoint.ModelFile)} ({m.Dtype}) …");
         Checkpoint.SaveWeights(outDir, model, new Dictionary<string, string> { ["step"] = "0", ["imported_from"] = cfg.Import.Architecture });
         AtomicFile.Copy(Path.Combine(cfg.Import.From, Checkpoint.TokenizerFile), Path.Combine(outDir, Checkpoint.TokenizerFile));
         RunFolder.SaveConfig(tokInfo, Path.Combine(outDir, Checkpoint.TokenizerInfoFile));
         var tok = Checkpoint.LoadTokenizer(outDir, m);          // the run folder loads as every verb will load it
         (tok as IDisposable)?.Dispose();
         long parameters = model.parameters().Sum(p => p.numel());
-        var summary = new ImportSummary(cfg.Import.Architecture, parameters, tensors, sourceDtype, Checkpoint.Fingerprint(outDir), (DateTime.UtcNow - started).TotalSeconds);
+        var summary = new ImportSummary(cfg.Import.Architecture, parameters, tensors, sourceDtype, Checkpoint.Fingerprint(outDir), (DateTime.UtcNow - started).TotalSeconds, m.Dtype);
         RunFolder.WriteSummary(outDir, summary);
         return summary;
     }

@@ -49,6 +49,36 @@ public sealed class SafeTensorsTests
     }
 
     [Fact]
+    public void Sixteen_bit_floats_are_written_as_the_format_defines_them_and_read_back()
+    {
+        // The safetensors format (what safetensors.torch.load_file reads): "BF16" is the top half of an IEEE float32 and
+        // "F16" IEEE binary16, little-endian. Bit patterns computed without torch (round to nearest even): 1 = 0x3F80 / 0x3C00, −2.5 = 0xC020 / 0xC100,
+        // 0.1 (rounded to nearest) = 0x3DCD / 0x2E66.
+        string f = TempFile();
+        var values = new[] { 1f, -2.5f, 0.1f };
+        SafeTensors.Save(f, [("b", torch.tensor(values).to(ScalarType.BFloat16)), ("h", torch.tensor(values).to(ScalarType.Float16))]);
+        Assert.Equal([("b", "BF16", new long[] { 3 }), ("h", "F16", new long[] { 3 })],
+            SafeTensors.ReadTensorInfo(f).Select(t => (t.Name, t.Dtype, t.Shape)).ToList(), new InfoComparer());
+        var bytes = File.ReadAllBytes(f);
+        int data = 8 + (int)BinaryPrimitives.ReadUInt64LittleEndian(bytes);
+        ushort At(int i) => BinaryPrimitives.ReadUInt16LittleEndian(bytes.AsSpan(data + 2 * i));
+        Assert.Equal(new ushort[] { 0x3F80, 0xC020, 0x3DCD, 0x3C00, 0xC100, 0x2E66 }, Enumerable.Range(0, 6).Select(At).ToArray());
+        Assert.Equal(data + 12, bytes.Length);
+
+        var (t, _) = SafeTensors.Load(f);
+        Assert.Equal(ScalarType.BFloat16, t["b"].dtype);
+        Assert.Equal(ScalarType.Float16, t["h"].dtype);
+        Assert.Equal([1f, -2.5f, 0.10009765625f], t["b"].to(ScalarType.Float32).data<float>().ToArray());
+        Assert.Equal([1f, -2.5f, 0.0999755859375f], t["h"].to(ScalarType.Float32).data<float>().ToArray());
+    }
+
+    sealed class InfoComparer : IEqualityComparer<(string, string, long[])>
+    {
+        public bool Equals((string, string, long[]) a, (string, string, long[]) b) => a.Item1 == b.Item1 && a.Item2 == b.Item2 && a.Item3.SequenceEqual(b.Item3);
+        public int GetHashCode((string, string, long[]) x) => x.Item1.GetHashCode(StringComparison.Ordinal);
+    }
+
+    [Fact]
     public void Int64_writer_produces_the_bytes_of_the_former_background_writer()
     {
         string f = TempFile("bg.safetensors");

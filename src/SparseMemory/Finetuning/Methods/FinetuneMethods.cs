@@ -62,7 +62,32 @@ public static class FinetuneMethods
         }
         spec.Validate?.Invoke(cfg, e);
         if (spec.NeedsMemoryLayer && cfg.Model is { Memory: null }) e.Add($"method {spec.Name} needs a model with a memory layer");
+        if (cfg.Model is { } model && model.Dtype != ModelConfig.Float32 && BackboneWeights(model).FirstOrDefault(w => spec.Trains(cfg, w)) is { } trained)
+            e.Add($"method {spec.Name} trains {trained}, but the base model keeps its backbone in {model.Dtype} (model.dtype) and finetuning updates " +
+                  $"float32 weights only: import it again with --dtype {ModelConfig.Float32} (--set import.dtype={ModelConfig.Float32}, the default), or add memory " +
+                  "with smf retrofit (memory layers are float32 in every model) and finetune that with --method sparse (docs/own-model.md#kept-dtypes)");
         return e;
+    }
+
+    /// <summary>
+    /// The state-dict names of a model's backbone (everything but the memory): the weights a 16-bit model stores in its
+    /// <see cref="ModelConfig.Dtype"/>. A memory block's FFN names are listed too; a method declaring them changes nothing.
+    /// </summary>
+    static IEnumerable<string> BackboneWeights(ModelConfig m)
+    {
+        yield return "tok_embeddings.weight";
+        for (int i = 0; i < m.Layers; i++)
+        {
+            foreach (string n in new[] { "attention_norm", "ffn_norm" }) yield return $"layers.{i}.{n}.weight";
+            foreach (string p in new[] { "wq", "wk", "wv", "wo" })
+            {
+                yield return $"layers.{i}.attention.{p}.weight";
+                if (m.QkvBias && p != "wo") yield return $"layers.{i}.attention.{p}.bias";
+            }
+            foreach (string p in new[] { "w1", "w2", "w3" }) yield return $"layers.{i}.feed_forward.{p}.weight";
+        }
+        yield return "norm.weight";
+        if (!m.TieEmbeddings) yield return "output.weight";
     }
 
     /// <summary>The config with every registry name in its canonical spelling (what a run folder freezes).</summary>
