@@ -616,7 +616,8 @@ public sealed class MemoryService : IDisposable
     public int ContextLength => _server.Model.Config.MaxSeqLen;
 
     /// <summary>
-    /// Continues <paramref name="promptIds"/> on the torch thread, stopping at the end-of-text token, after
+    /// Continues <paramref name="promptIds"/> on the torch thread, stopping at an end-of-text token (any of the
+    /// tokenizer's <see cref="ITokenizer.EosIds"/>), after
     /// <see cref="SamplingOptions.MaxTokens"/> tokens, or once the text holds one of <paramref name="stops"/> (the text
     /// is then cut before it). Accounting comes from the generated ids, never from re-tokenizing the text. With
     /// <paramref name="onText"/>, each piece of text that can no longer change (not part of a possible stop sequence, no
@@ -671,7 +672,7 @@ public sealed class MemoryService : IDisposable
             }
             return at >= 0;
         };
-        int[] ids = TextGenerator.GenerateIds(_server.Model, [promptIds], sampling, sampling.StopAtEos ? tok.EosId : null, stopAfter, 1, observe)[0];
+        int[] ids = TextGenerator.GenerateIds(_server.Model, [promptIds], sampling, sampling.StopAtEos ? tok.EosIds : null, stopAfter, 1, observe)[0];
         string full = tok.Decode(ids);
         int cut = stops.Count == 0 ? -1 : FirstStop(full, stops);
         var result = cut >= 0 ? new Completion(full[..cut], ids.Length, "stop")
