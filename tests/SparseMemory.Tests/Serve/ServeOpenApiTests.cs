@@ -44,6 +44,7 @@ public sealed class ServeOpenApiTests(ServeFixture fx, ITestOutputHelper output)
             [("post", "/undo/{id}")] = [200, 400, 401, 404, 409, 500, 503],
             [("post", "/ask")] = [200, 400, 413, 415, 500, 503],
             [("post", "/v1/completions")] = [200, 400, 404, 413, 415, 500, 503],
+            [("post", "/v1/chat/completions")] = [200, 400, 404, 413, 415, 500, 503],
             [("get", "/stats")] = [200, 400, 500],
             [("get", "/learned")] = [200, 400, 500],
             [("get", "/health")] = [200, 400, 500],
@@ -59,7 +60,7 @@ public sealed class ServeOpenApiTests(ServeFixture fx, ITestOutputHelper output)
 
         await using var protectedHost = await ServeHost.StartAsync(fx.Options() with { ProtectAsk = true });
         var pdoc = (await protectedHost.Contract.ContractAsync()).Document;
-        foreach (string path in new[] { "/ask", "/v1/completions" })
+        foreach (string path in new[] { "/ask", "/v1/completions", "/v1/chat/completions" })
         {
             Assert.NotNull(pdoc["paths"]![path]!["post"]!["security"]);
             Assert.NotNull(pdoc["paths"]![path]!["post"]!["responses"]!["401"]);
