@@ -157,6 +157,43 @@ public sealed class ImportTests
         Assert.Contains("generation_config.json: eos_token_id 5000 is outside the vocabulary", e.Message);
     }
 
+    /// <summary>
+    /// <c>smf generate --chat</c> (docs/own-model.md#chat-templates): the prompt as one user message through the model's
+    /// template, encoded without an added BOS as Hugging Face does; without a template, the plain transcript, which is
+    /// the same as passing that transcript as the prompt; an unsupported template is one error line naming the construct.
+    /// </summary>
+    [Fact]
+    public void Generate_chat_uses_the_template_or_the_plain_transcript()
+    {
+        string src = HfFixture.Write(HfFixture.Spec("llama-untied"));
+        string run = Path.Combine(Path.GetDirectoryName(src)!, "run");
+        HfImport.Run(src, run, 4096, _ => { });
+        var loaded = Checkpoint.Load(run);
+        var tok = Assert.IsType<HfTokenizer>(loaded.Tokenizer);
+        Assert.Equal("{% for m in messages %}{{ m['content'] }}{% endfor %}", tok.Info.ChatTemplate);
+        const string prompt = "Ada lives in";
+        var ids = TextGenerator.GenerateIds(loaded.Model, [tok.Encode(prompt)], new SamplingOptions(MaxTokens: 6), tok.EosIds)[0];
+        var (code, output, err) = Smf.Run("generate", "--model", run, "--prompt", prompt, "--max-tokens", "6", "--chat");
+        Assert.True(code == 0, err);
+        Assert.Equal(tok.Decode(ids), output.TrimEnd('\n'));
+        var (_, withBos, _) = Smf.Run("generate", "--model", run, "--prompt", prompt, "--max-tokens", "6");
+        Assert.Equal(tok.Decode(TextGenerator.GenerateIds(loaded.Model, [tok.EncodePrompt(prompt)], new SamplingOptions(MaxTokens: 6), tok.EosIds)[0]), withBos.TrimEnd('\n'));
+        Assert.NotEqual(withBos, output);                    // the BOS that plain generation adds changes the text, so the check above can fail
+
+        string infoPath = Path.Combine(run, Checkpoint.TokenizerInfoFile);
+        RunFolder.SaveConfig(tok.Info with { ChatTemplate = null }, infoPath);
+        var (pcode, plain, perr) = Smf.Run("generate", "--model", run, "--prompt", prompt, "--max-tokens", "6", "--chat");
+        Assert.True(pcode == 0, perr);
+        var (_, transcript, _) = Smf.Run("generate", "--model", run, "--prompt", "User: Ada lives in\nAssistant:", "--max-tokens", "6");
+        Assert.Equal(transcript, plain);
+
+        RunFolder.SaveConfig(tok.Info with { ChatTemplate = "{% macro m() %}{% endmacro %}" }, infoPath);
+        var (ucode, _, uerr) = Smf.Run("generate", "--model", run, "--prompt", prompt, "--chat");
+        Assert.Equal(2, ucode);
+        Assert.Single(uerr.Trim().Split('\n'));
+        Assert.Contains("tokenizer_info.json: --chat: the model's chat template cannot be used: line 1: the statement '{% macro %}' is not supported", uerr);
+    }
+
     [Fact]
     public void A_second_run_says_it_is_complete_and_a_context_cap_is_kept()
     {
