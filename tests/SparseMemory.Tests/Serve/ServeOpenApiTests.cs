@@ -107,6 +107,9 @@ public sealed class ServeOpenApiTests(ServeFixture fx, ITestOutputHelper output)
         await Expect(400, HttpMethod.Post, "/v1/completions", new { prompt = "Hi", logprobs = 6 });
         await Expect(400, HttpMethod.Post, "/v1/completions", new { prompt = "Hi", suffix = "x" });
         await Expect(404, HttpMethod.Post, "/v1/completions", new { prompt = "Hi", model = "other" });
+        await Expect(200, HttpMethod.Post, "/v1/chat/completions", new { messages = new[] { new { role = "user", content = "Hi" } }, max_tokens = 3, n = 2 });
+        await Expect(400, HttpMethod.Post, "/v1/chat/completions", new { messages = new[] { new { role = "tool", content = "Hi" } } });
+        await Expect(404, HttpMethod.Post, "/v1/chat/completions", new { messages = new[] { new { role = "user", content = "Hi" } }, model = "other" });
         using (var wrongType = new HttpRequestMessage(HttpMethod.Post, "/learn") { Content = new StringContent("text=a", System.Text.Encoding.UTF8, "text/plain") })
         {
             wrongType.Headers.Authorization = new("Bearer", ServeFixture.Token);
