@@ -15,7 +15,8 @@ sealed record LoopControlNode(bool Break, int Line) : Node(Line);
 abstract record Expr(int Line);
 sealed record LiteralExpr(object? Value, int Line) : Expr(Line);
 sealed record NameExpr(string Name, int Line) : Expr(Line);
-sealed record ListExpr(IReadOnlyList<Expr> Items, int Line) : Expr(Line);
+/// <summary>A list literal, or with <see cref="Tuple"/> a tuple (written and compared as Python's).</summary>
+sealed record ListExpr(IReadOnlyList<Expr> Items, int Line, bool Tuple = false) : Expr(Line);
 sealed record DictExpr(IReadOnlyList<(Expr Key, Expr Value)> Items, int Line) : Expr(Line);
 sealed record AttrExpr(Expr Target, string Name, int Line) : Expr(Line);
 sealed record ItemExpr(Expr Target, Expr Key, int Line) : Expr(Line);
@@ -340,7 +341,7 @@ sealed class TemplateParser
                 }
                 if (t.Is("("))
                 {
-                    if (Peek.Is(")")) { Next(); return new ListExpr([], line); }
+                    if (Peek.Is(")")) { Next(); return new ListExpr([], line, Tuple: true); }
                     var first = Expression();
                     if (Peek.Is(")")) { Next(); return first; }
                     var items = new List<Expr> { first };
@@ -351,7 +352,7 @@ sealed class TemplateParser
                         items.Add(Expression());
                     }
                     Expect(")");
-                    return new ListExpr(items, line);                                    // a tuple: a list here
+                    return new ListExpr(items, line, Tuple: true);
                 }
                 if (t.Is("["))
                 {

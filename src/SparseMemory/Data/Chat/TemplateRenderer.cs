@@ -159,7 +159,12 @@ sealed class TemplateRenderer
         _ => throw Error(line, $"{what} is {Describe(v)}, which cannot be iterated"),
     };
 
-    static string Describe(object? v) => v is Undefined u ? $"undefined ('{u.Name}')" : $"a {Py.TypeName(v)}";
+    static string Describe(object? v)
+    {
+        if (v is Undefined u) return $"undefined ('{u.Name}')";
+        string type = Py.TypeName(v);
+        return ("aeiou".Contains(type[0]) ? "an " : "a ") + type;
+    }
 
     static ChatTemplateException UndefinedError(int line, Undefined u, string use) =>
         Error(line, $"'{u.Name}' is undefined ({use})");
@@ -174,7 +179,11 @@ sealed class TemplateRenderer
             case NameExpr n:
                 if (scope.TryLookup(n.Name, out var v)) return v;
                 return Builtins.Functions.Contains(n.Name) ? new Builtin(n.Name) : new Undefined(n.Name);
-            case ListExpr l: return Checked(l.Items.Select(x => Eval(x, scope)).ToList(), l.Line);
+            case ListExpr l:
+            {
+                var items = Checked(l.Items.Select(x => Eval(x, scope)).ToList(), l.Line);
+                return l.Tuple ? new PyTuple(items) : items;
+            }
             case DictExpr d:
             {
                 var dict = new Dict();
@@ -406,7 +415,7 @@ sealed class TemplateRenderer
         {
             switch (name)
             {
-                case "items": return d.Items.Select(kv => (object?)new List<object?> { kv.Key, kv.Value }).ToList();
+                case "items": return d.Items.Select(kv => (object?)new PyTuple([kv.Key, kv.Value])).ToList();
                 case "keys": return d.Keys.Select(k => (object?)k).ToList();
                 case "values": return d.Values.ToList();
                 case "get": return Arg(0, "key", null) is string k && d.TryGet(k, out var v) ? v : Arg(1, "default", null);
@@ -529,7 +538,8 @@ sealed class TemplateRenderer
             switch (op)
             {
                 case "+" when a is string sa && b is string sb: return Checked(sa + sb, line);
-                case "+" when a is List<object?> la && b is List<object?> lb: return Checked([.. la, .. lb], line);
+                case "+" when a is PyTuple ta && b is PyTuple tb: return new PyTuple(Checked([.. ta, .. tb], line));
+                case "+" when a is List<object?> la && b is List<object?> lb && a is not PyTuple && b is not PyTuple: return Checked([.. la, .. lb], line);
                 case "*" when a is string s1 && b is long or bool: return Checked(Repeat(s1, Py.AsLong(b!), line), line);
                 case "*" when b is string s2 && a is long or bool: return Checked(Repeat(s2, Py.AsLong(a!), line), line);
                 case "*" when a is List<object?> l1 && b is long or bool: return Checked(RepeatList(l1, Py.AsLong(b!), line), line);
@@ -677,7 +687,7 @@ sealed class TemplateRenderer
             case "items":
                 return v switch
                 {
-                    Dict d => d.Items.Select(kv => (object?)new List<object?> { kv.Key, kv.Value }).ToList(),
+                    Dict d => d.Items.Select(kv => (object?)new PyTuple([kv.Key, kv.Value])).ToList(),
                     Undefined => new List<object?>(),
                     _ => throw Error(line, $"|items needs a mapping, got {Describe(v)}"),
                 };

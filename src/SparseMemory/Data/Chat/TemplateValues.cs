@@ -14,6 +14,9 @@ sealed class Undefined(string name)
     public override string ToString() => "";
 }
 
+/// <summary>A tuple: a list that is written as <c>(a, b)</c> and never equals a list, as in Python.</summary>
+sealed class PyTuple(IEnumerable<object?> items) : List<object?>(items);
+
 /// <summary>An ordered mapping with string keys (a message, a dict literal).</summary>
 sealed class Dict : OrderedDictionaryWrapper
 {
@@ -83,6 +86,7 @@ static class Py
         long => "integer",
         double => "float",
         string => "string",
+        PyTuple => "tuple",
         List<object?> => "list",
         Dict => "dict",
         Namespace => "namespace",
@@ -122,6 +126,7 @@ static class Py
                     });
                 return b.Append(q).ToString();
             }
+            case PyTuple t: return "(" + string.Join(", ", t.Select(Repr)) + (t.Count == 1 ? ",)" : ")");
             case List<object?> l: return "[" + string.Join(", ", l.Select(Repr)) + "]";
             case Dict d: return "{" + string.Join(", ", d.Items.Select(kv => Repr(kv.Key) + ": " + Repr(kv.Value))) + "}";
             case Namespace n: return "<Namespace {" + string.Join(", ", n.Items.Select(kv => Repr(kv.Key) + ": " + Repr(kv.Value))) + "}>";
@@ -180,7 +185,7 @@ static class Py
         if (IsNumber(a) && IsNumber(b))
             return a is double || b is double ? ToDouble(a) == ToDouble(b) : AsLong(a) == AsLong(b);
         if (a is string sa && b is string sb) return sa == sb;
-        if (a is List<object?> la && b is List<object?> lb) return la.Count == lb.Count && la.Zip(lb).All(p => Equal(p.First, p.Second));
+        if (a is List<object?> la && b is List<object?> lb) return (a is PyTuple) == (b is PyTuple) && la.Count == lb.Count && la.Zip(lb).All(p => Equal(p.First, p.Second));
         if (a is Dict da && b is Dict db)
             return da.Count == db.Count && da.Items.All(kv => db.TryGet(kv.Key, out var v) && Equal(kv.Value, v));
         return ReferenceEquals(a, b) || (a is Builtin fa && b is Builtin fb && fa == fb);
