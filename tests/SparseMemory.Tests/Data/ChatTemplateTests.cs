@@ -250,6 +250,8 @@ public sealed class ChatTemplateTests
     [InlineData("{{ 'a' in msgs | map(attribute='content') | list }}", "True")]
     [InlineData("{{ msgs | rejectattr('content', 'equalto', 'b') | map(attribute='content') | join }}", "ac")]
     [InlineData("{{ {'a': 1}.items() | list }} {{ {'a': {'b': [1]}} | tojson(indent=2) }}", "[('a', 1)] {\n  \"a\": {\n    \"b\": [\n      1\n    ]\n  }\n}")]
+    [InlineData("{{ 2 * [0] }} {{ 0.1 is odd }} {{ 3.0 is odd }} {{ 4 is divisibleby 2.0 }} {{ none | map('string') | list }} {{ false | select | list }} {{ range(2) }} {{ range(0, 6, 2) }}",
+        "[0, 0] False True True [] [] range(0, 2) range(0, 6, 2)")]
     public void Combined_constructs_render_as_jinja_would(string template, string expected) =>
         Assert.Equal(expected, Eval(template, ("x", 1L), ("msgs", new object[] { new ChatMessage("user", "a"), new ChatMessage("assistant", "b"), new ChatMessage("user", "c") })));
 

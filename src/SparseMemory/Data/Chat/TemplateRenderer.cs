@@ -362,7 +362,7 @@ sealed class TemplateRenderer
                 for (long i = start; step > 0 ? i < stop : i > stop; i += step)
                     if (list.Count >= MaxItems) throw Error(line, $"range() of more than {MaxItems:N0} items; stopped");
                     else list.Add(i);
-                return list;
+                return new PyRange(start, stop, step, list);
             }
         }
         throw Error(line, $"unknown function {name}()");
@@ -543,6 +543,7 @@ sealed class TemplateRenderer
                 case "*" when a is string s1 && b is long or bool: return Checked(Repeat(s1, Py.AsLong(b!), line), line);
                 case "*" when b is string s2 && a is long or bool: return Checked(Repeat(s2, Py.AsLong(a!), line), line);
                 case "*" when a is List<object?> l1 && b is long or bool: return Checked(RepeatList(l1, Py.AsLong(b!), line), line);
+                case "*" when b is List<object?> l2 && a is long or bool: return Checked(RepeatList(l2, Py.AsLong(a!), line), line);
                 case "%" when a is string: throw Error(line, "string formatting with '%' is not supported; join strings with '+' or '~'");
             }
         }
@@ -697,6 +698,8 @@ sealed class TemplateRenderer
                     string s => string.Concat(s.EnumerateRunes().Reverse().Select(r => r.ToString())),
                     _ => Iterate(v, line, "|reverse's input").AsEnumerable().Reverse().ToList(),
                 };
+            case "select" or "reject" or "selectattr" or "rejectattr" or "map" when !Py.Truthy(v):
+                return new List<object?>();                                   // as Jinja: a false input (none, false, 0, empty) gives nothing
             case "select" or "reject":
             {
                 var items = Iterate(v, line, $"|{name}'s input");
@@ -762,15 +765,10 @@ sealed class TemplateRenderer
             case "in": return Contains(Other(), v, line);
             case "odd" or "even" or "divisibleby":
             {
-                if (v is not (long or bool)) throw Error(line, $"'is {name}' needs an integer, got {Describe(v)}");
-                long x = Py.AsLong(v);
-                if (name == "divisibleby")
-                {
-                    var d = Other();
-                    if (d is not (long or bool) || Py.AsLong(d) == 0) throw Error(line, "'is divisibleby' needs a non-zero integer");
-                    return x % Py.AsLong(d) == 0;
-                }
-                return (Math.Abs(x % 2) == 1) == (name == "odd");
+                // As Jinja: value % 2 == 1, value % 2 == 0, value % n == 0, with Python's modulo (floats too).
+                if (!Py.IsNumber(v)) throw Error(line, $"'is {name}' needs a number, got {Describe(v)}");
+                object? rest = Arith("%", v, name == "divisibleby" ? Other() : 2L, line);
+                return Py.Equal(rest, name == "odd" ? 1L : 0L);
             }
             case "lower": return v is string s && s.Any(char.IsLetter) && s.ToLowerInvariant() == s;
             case "upper": return v is string u && u.Any(char.IsLetter) && u.ToUpperInvariant() == u;

@@ -17,6 +17,12 @@ sealed class Undefined(string name)
 /// <summary>A tuple: a list that is written as <c>(a, b)</c> and never equals a list, as in Python.</summary>
 sealed class PyTuple(IEnumerable<object?> items) : List<object?>(items);
 
+/// <summary>What <c>range(...)</c> returns: its numbers, written as Python writes a range (<c>range(0, 4)</c>).</summary>
+sealed class PyRange(long start, long stop, long step, IEnumerable<object?> items) : List<object?>(items)
+{
+    public override string ToString() => step == 1 ? $"range({start}, {stop})" : $"range({start}, {stop}, {step})";
+}
+
 /// <summary>An ordered mapping with string keys (a message, a dict literal).</summary>
 sealed class Dict : OrderedDictionaryWrapper
 {
@@ -87,6 +93,7 @@ static class Py
         double => "float",
         string => "string",
         PyTuple => "tuple",
+        PyRange => "range",
         List<object?> => "list",
         Dict => "dict",
         Namespace => "namespace",
@@ -126,6 +133,7 @@ static class Py
                     });
                 return b.Append(q).ToString();
             }
+            case PyRange r: return r.ToString();
             case PyTuple t: return "(" + string.Join(", ", t.Select(Repr)) + (t.Count == 1 ? ",)" : ")");
             case List<object?> l: return "[" + string.Join(", ", l.Select(Repr)) + "]";
             case Dict d: return "{" + string.Join(", ", d.Items.Select(kv => Repr(kv.Key) + ": " + Repr(kv.Value))) + "}";
@@ -185,7 +193,7 @@ static class Py
         if (IsNumber(a) && IsNumber(b))
             return a is double || b is double ? ToDouble(a) == ToDouble(b) : AsLong(a) == AsLong(b);
         if (a is string sa && b is string sb) return sa == sb;
-        if (a is List<object?> la && b is List<object?> lb) return (a is PyTuple) == (b is PyTuple) && la.Count == lb.Count && la.Zip(lb).All(p => Equal(p.First, p.Second));
+        if (a is List<object?> la && b is List<object?> lb) return a.GetType() == b.GetType() && la.Count == lb.Count && la.Zip(lb).All(p => Equal(p.First, p.Second));
         if (a is Dict da && b is Dict db)
             return da.Count == db.Count && da.Items.All(kv => db.TryGet(kv.Key, out var v) && Equal(kv.Value, v));
         return ReferenceEquals(a, b) || (a is Builtin fa && b is Builtin fb && fa == fb);
