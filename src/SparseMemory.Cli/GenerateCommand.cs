@@ -1,5 +1,6 @@
 using System.CommandLine;
 using SparseMemory.Checkpoints;
+using SparseMemory.Data.Chat;
 using SparseMemory.Model;
 using SparseMemory.Training;
 
@@ -32,9 +33,13 @@ public static class GenerateCommand
         var seed = new Option<int>("--seed") { Description = "Sampling seed", DefaultValueFactory = _ => 1 };
         var device = new Option<string>("--device") { Description = "cpu or cuda", DefaultValueFactory = _ => "cpu" };
         var allowNonFinite = AllowNonFiniteOption();
+        var chat = new Option<bool>("--chat")
+        {
+            Description = "Send --prompt as one user message, formatted with the model's chat template (a plain \"User: …\\nAssistant:\" transcript when it has none); prints the answer",
+        };
         var cmd = new Command("generate", "Continue a prompt with a checkpoint (greedy, or temperature/top-p sampling)")
         {
-            model, prompt, maxTokens, temperature, topP, seed, device, allowNonFinite,
+            model, prompt, maxTokens, temperature, topP, seed, device, allowNonFinite, chat,
         };
         cmd.SetAction(pr =>
         {
@@ -46,14 +51,24 @@ public static class GenerateCommand
             if (string.IsNullOrEmpty(pr.GetValue(prompt))) throw new ArgumentException("--prompt is empty; give the text to continue, e.g. --prompt \"Ada lives in\"");
             string dir = pr.GetValue(model)!;
             var loaded = Checkpoint.Load(dir, Runtime.Device(pr.GetValue(device)!), pr.GetValue(allowNonFinite));
-            int context = loaded.Model.Config.MaxSeqLen, promptTokens = loaded.Tokenizer.Encode(pr.GetValue(prompt)!).Length;
+            int[]? chatIds = null;
+            if (pr.GetValue(chat))
+            {
+                // The rendered conversation is the prompt (docs/own-model.md#chat-templates); an unusable template is an input error.
+                var format = ChatPrompt.For(loaded.Tokenizer);
+                try { chatIds = format.Encode(format.Render([new ChatMessage("user", pr.GetValue(prompt)!)])); }
+                catch (ChatTemplateException e) { throw new InvalidDataException($"{Path.Combine(dir, Checkpoint.TokenizerInfoFile)}: --chat: {e.Message}"); }
+            }
+            int context = loaded.Model.Config.MaxSeqLen, promptTokens = chatIds?.Length ?? loaded.Tokenizer.Encode(pr.GetValue(prompt)!).Length;
             if (promptTokens > context)
                 throw new ArgumentException($"--prompt is {promptTokens} tokens, longer than the model's context of {context} tokens " +
                                             $"(model.max_seq_len in {Path.Combine(dir, Checkpoint.ConfigFile)}); the model cannot read it whole, so shorten the prompt");
             if (promptTokens + max > context)
                 Console.Error.WriteLine($"note: prompt ({promptTokens} tokens) + --max-tokens ({max}) exceed the model's context of {context} tokens; " +
                                         $"later tokens are generated from the last {context} only, without the prompt's start");
-            Console.WriteLine(TextGenerator.Generate(loaded.Model, loaded.Tokenizer, pr.GetValue(prompt)!, opts));
+            if (chatIds is not null)
+                Console.WriteLine(loaded.Tokenizer.Decode(TextGenerator.GenerateIds(loaded.Model, [chatIds], opts, loaded.Tokenizer.EosIds)[0]));
+            else Console.WriteLine(TextGenerator.Generate(loaded.Model, loaded.Tokenizer, pr.GetValue(prompt)!, opts));
             return 0;
         });
         return cmd;

@@ -5,6 +5,7 @@ using System.Text.Json;
 using System.Text.Unicode;
 using Microsoft.AspNetCore.Http;
 using Microsoft.Net.Http.Headers;
+using SparseMemory.Data.Chat;
 using SparseMemory.Model;
 using SparseMemory.Runs.Serve;
 
@@ -264,18 +265,117 @@ public static class RequestReader
     };
 
     /// <summary>400 (with <c>param</c>) for a field of <c>/v1/completions</c> that is unknown, or known but not implemented.</summary>
-    public static void CheckCompletionFields(JsonElement o)
+    public static void CheckCompletionFields(JsonElement o) => CheckFields(o, "/v1/completions", CompletionFields, NeutralCompletionFields);
+
+    /// <summary>Fields of <c>POST /v1/chat/completions</c> that the service implements.</summary>
+    public static readonly string[] ChatFields = ["model", "messages", "max_completion_tokens", "max_tokens", "temperature", "top_p", "n", "stop", "seed", "stream", "stream_options"];
+
+    /// <summary>OpenAI chat fields the service does not implement, each with the value that asks for nothing (as <see cref="NeutralCompletionFields"/>).</summary>
+    static readonly Dictionary<string, Func<JsonElement, JsonElement, bool>> NeutralChatFields = new()
+    {
+        ["frequency_penalty"] = (v, _) => v.ValueKind == JsonValueKind.Number && v.GetDouble() == 0,
+        ["presence_penalty"] = (v, _) => v.ValueKind == JsonValueKind.Number && v.GetDouble() == 0,
+        ["logit_bias"] = (v, _) => v.ValueKind == JsonValueKind.Object && !v.EnumerateObject().Any(),
+        ["logprobs"] = (v, _) => v.ValueKind == JsonValueKind.False,
+        ["top_logprobs"] = (_, _) => false,
+        ["tools"] = (v, _) => v.ValueKind == JsonValueKind.Array && v.GetArrayLength() == 0,
+        ["tool_choice"] = (v, _) => v.ValueKind == JsonValueKind.String && v.GetString() == "none",
+        ["response_format"] = (v, _) => v.ValueKind == JsonValueKind.Object && v.EnumerateObject().Count() == 1
+                                         && v.TryGetProperty("type", out var t) && t.ValueKind == JsonValueKind.String && t.GetString() == "text",
+        ["user"] = (v, _) => v.ValueKind == JsonValueKind.String,
+    };
+
+    /// <summary>400 (with <c>param</c>) for a field of <c>/v1/chat/completions</c> that is unknown, or known but not implemented.</summary>
+    public static void CheckChatFields(JsonElement o) => CheckFields(o, "/v1/chat/completions", ChatFields, NeutralChatFields);
+
+    static void CheckFields(JsonElement o, string endpoint, string[] fields, Dictionary<string, Func<JsonElement, JsonElement, bool>> neutralFields)
     {
         foreach (var p in o.EnumerateObject())
         {
-            if (CompletionFields.Contains(p.Name)) continue;
-            if (NeutralCompletionFields.TryGetValue(p.Name, out var neutral))
+            if (fields.Contains(p.Name)) continue;
+            if (neutralFields.TryGetValue(p.Name, out var neutral))
             {
                 if (p.Value.ValueKind == JsonValueKind.Null || neutral(p.Value, o)) continue;
                 throw Bad($"field '{p.Name}' is not supported by this server (only its default, or null, is accepted); remove it", p.Name);
             }
-            throw Bad($"unknown field '{Printable(p.Name)}'; /v1/completions accepts {string.Join(", ", CompletionFields)}", p.Name);
+            throw Bad($"unknown field '{Printable(p.Name)}'; {endpoint} accepts {string.Join(", ", fields)}", p.Name);
         }
+    }
+
+    /// <summary>Most messages one chat request may hold.</summary>
+    public const int MaxMessages = 256;
+
+    /// <summary>The roles a chat message may have; <c>developer</c> (OpenAI's newer name) is read as <c>system</c>.</summary>
+    public static readonly string[] ChatRoles = ["system", "developer", "user", "assistant"];
+
+    /// <summary>
+    /// The <c>messages</c> of a chat request: 1 to <see cref="MaxMessages"/> objects with exactly <c>role</c> (one of
+    /// <see cref="ChatRoles"/>) and <c>content</c> (a string, or an array of <c>{"type": "text", "text"}</c> parts that
+    /// are joined), each content at most <paramref name="maxChars"/> characters and without NUL. Every problem is a 400
+    /// whose <c>param</c> names the message and field.
+    /// </summary>
+    public static IReadOnlyList<ChatMessage> Messages(JsonElement o, int maxChars)
+    {
+        const string name = "messages";
+        if (!o.TryGetProperty(name, out var v) || v.ValueKind == JsonValueKind.Null) throw Bad("field 'messages' is required: an array of {\"role\", \"content\"}", name);
+        if (v.ValueKind != JsonValueKind.Array) throw Bad($"field 'messages' must be an array, got {v.ValueKind.ToString().ToLowerInvariant()}", name);
+        int count = v.GetArrayLength();
+        if (count == 0) throw Bad("field 'messages' is empty; give at least one message", name);
+        if (count > MaxMessages) throw Bad($"field 'messages' has {count} messages; the limit is {MaxMessages}", name);
+        var messages = new List<ChatMessage>(count);
+        int i = 0;
+        foreach (var m in v.EnumerateArray())
+        {
+            string at = $"messages[{i}]";
+            if (m.ValueKind != JsonValueKind.Object) throw Bad($"{at} must be an object with role and content", at);
+            foreach (var p in m.EnumerateObject())
+                if (p.Name is not ("role" or "content"))
+                    throw Bad($"{at}: field '{Printable(p.Name)}' is not supported (a message holds role and content; tool calls and names are not read)", $"{at}.{p.Name}");
+            if (!m.TryGetProperty("role", out var r) || r.ValueKind != JsonValueKind.String)
+                throw Bad($"{at}.role is required: one of {string.Join(", ", ChatRoles)}", $"{at}.role");
+            string role = r.GetString()!;
+            if (!ChatRoles.Contains(role))
+                throw Bad($"{at}.role is '{Printable(role)}'; this server reads {string.Join(", ", ChatRoles)} (no tool messages)", $"{at}.role");
+            string content = Content(m, at);
+            if (Characters(content) is var n && n > maxChars) throw Bad($"{at}.content is {n} characters; the limit is {maxChars} (Unicode characters, not bytes)", $"{at}.content");
+            if (content.Contains('\0')) throw Bad($"{at}.content contains a NUL character", $"{at}.content");
+            messages.Add(new ChatMessage(role == "developer" ? "system" : role, content));
+            i++;
+        }
+        return messages;
+    }
+
+    static string Content(JsonElement m, string at)
+    {
+        string param = $"{at}.content";
+        if (!m.TryGetProperty("content", out var c) || c.ValueKind == JsonValueKind.Null) throw Bad($"{param} is required (a string)", param);
+        if (c.ValueKind == JsonValueKind.String) return c.GetString()!;
+        if (c.ValueKind != JsonValueKind.Array) throw Bad($"{param} must be a string or an array of text parts, got {c.ValueKind.ToString().ToLowerInvariant()}", param);
+        var b = new StringBuilder();
+        foreach (var part in c.EnumerateArray())
+        {
+            if (part.ValueKind != JsonValueKind.Object || !part.TryGetProperty("type", out var t) || t.ValueKind != JsonValueKind.String)
+                throw Bad($"{param}: each part must be an object {{\"type\": \"text\", \"text\": …}}", param);
+            if (t.GetString() != "text") throw Bad($"{param}: parts of type '{Printable(t.GetString()!)}' are not supported; only text", param);
+            if (!part.TryGetProperty("text", out var x) || x.ValueKind != JsonValueKind.String || part.EnumerateObject().Count() != 2)
+                throw Bad($"{param}: a text part holds exactly type and text (a string)", param);
+            b.Append(x.GetString());
+        }
+        return b.ToString();
+    }
+
+    /// <summary>
+    /// The token limit of a chat request: <c>max_completion_tokens</c> or <c>max_tokens</c> (not both, unless equal), in
+    /// [1, <paramref name="max"/>]; null when neither is given.
+    /// </summary>
+    public static int? ChatMaxTokens(JsonElement o, int max)
+    {
+        bool Has(string f) => o.TryGetProperty(f, out var x) && x.ValueKind != JsonValueKind.Null;
+        int? a = Has("max_completion_tokens") ? Int(o, "max_completion_tokens", 1, max, 0) : null;
+        int? b = Has("max_tokens") ? Int(o, "max_tokens", 1, max, 0) : null;
+        if (a is not null && b is not null && a != b)
+            throw Bad("give max_completion_tokens or max_tokens (its older name), not two different values", "max_tokens");
+        return a ?? b;
     }
 
     /// <summary>

@@ -11,6 +11,7 @@ using Microsoft.AspNetCore.Hosting;
 using Microsoft.AspNetCore.Http;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Logging;
+using SparseMemory.Data.Chat;
 using SparseMemory.Data.Facts;
 using SparseMemory.Model;
 using SparseMemory.Runs.Serve;
@@ -170,7 +171,9 @@ public static class ServeApp
                         Schema = new Microsoft.OpenApi.OpenApiSchema
                         {
                             Type = Microsoft.OpenApi.JsonSchemaType.String,
-                            Description = "With stream: true, server-sent events 'data: {chunk}' (id, object, created, model, choices: [{text, index, finish_reason, logprobs}], usage in the last with stream_options.include_usage), then 'data: [DONE]'",
+                            Description = ctx.Description.RelativePath?.Contains("chat/", StringComparison.Ordinal) == true
+                                ? "With stream: true, server-sent events 'data: {chunk}' (id, object: chat.completion.chunk, created, model, choices: [{index, delta: {role?, content?}, finish_reason, logprobs}], usage in the last with stream_options.include_usage), then 'data: [DONE]'"
+                                : "With stream: true, server-sent events 'data: {chunk}' (id, object, created, model, choices: [{text, index, finish_reason, logprobs}], usage in the last with stream_options.include_usage), then 'data: [DONE]'",
                         },
                     };
                 }
@@ -429,8 +432,14 @@ public static class ServeApp
             long created = DateTimeOffset.UtcNow.ToUnixTimeSeconds();
             if (stream)
             {
-                await StreamCompletionAsync(ctx, service, app.Logger, id, created, modelName, promptIds, n, temperature,
-                    i => new SamplingOptions(maxTokens, temperature, topP, unchecked(seed + i)), stops, includeUsage, echo ? prompt : null);
+                StreamChunk Chunk(int index, string text, string? finish) => new(id, "text_completion", created, modelName, [new StreamChoice(text, index, finish)]);
+                var shape = new StreamShape(
+                    Piece: (i, text) => Chunk(i, text, null),
+                    Opening: i => echo ? Chunk(i, prompt, null) : null,
+                    Finish: (i, reason) => Chunk(i, "", reason),
+                    Usage: u => new StreamChunk(id, "text_completion", created, modelName, [], u));
+                await StreamAsync(ctx, service, app.Logger, promptIds, n, temperature,
+                    i => new SamplingOptions(maxTokens, temperature, topP, unchecked(seed + i)), stops, includeUsage, shape);
                 return Results.Empty;
             }
             var choices = new CompletionChoice[n];
@@ -446,6 +455,76 @@ public static class ServeApp
                 choices, new CompletionUsage(promptIds.Length, completionTokens, promptIds.Length + completionTokens)), Json);
         }))).WithSummary("OpenAI-style text completion (prompt used as is; temperature 0 = greedy, the default; stop, n, top_p, seed, echo, logprobs)")
             .Accepts<CompletionBody>("application/json").Produces<CompletionResponse>()
+            .Errors(true, options.ProtectAsk ? [400, 401, 404, 413, 415, 500, 503] : [400, 404, 413, 415, 500, 503])
+            .WithMetadata(options.ProtectAsk ? [new RequiresToken(), new StreamsEvents()] : [new StreamsEvents()]);
+
+        app.MapPost("/v1/chat/completions", Handler(ctx => GuardOpenAi(async () =>
+        {
+            if (options.ProtectAsk) Authorize(ctx);
+            var o = await RequestReader.ReadObjectAsync(ctx.Request, options.MaxBodyBytes);
+            RequestReader.CheckChatFields(o);
+            string? model = RequestReader.String(o, "model", required: false, 200);
+            if (model is not null && model != modelName)
+                throw new BadRequestException(404, "invalid_request_error", $"the model '{RequestReader.Printable(model)}' does not exist; this server serves '{modelName}'", "model", "model_not_found");
+            var messages = RequestReader.Messages(o, options.MaxTextChars);
+            int? askedTokens = RequestReader.ChatMaxTokens(o, options.MaxAskTokens);
+            double temperature = RequestReader.Temperature(o, 2);
+            double topP = RequestReader.TopP(o);
+            int n = RequestReader.Int(o, "n", 1, MaxChoices, 1);
+            var stops = RequestReader.Stops(o, MaxStops, options.MaxTextChars);
+            int seed = o.TryGetProperty("seed", out var s) && s.ValueKind != JsonValueKind.Null
+                ? RequestReader.Int(o, "seed", int.MinValue, int.MaxValue, 1)
+                : temperature > 0 ? RandomNumberGenerator.GetInt32(int.MinValue, int.MaxValue) : 1;
+            var (stream, includeUsage) = RequestReader.StreamOptions(o);
+            int[] promptIds;
+            try { promptIds = service.ChatPromptOf(messages).Ids; }
+            catch (ChatTemplateRaisedException e)
+            {
+                throw new BadRequestException(400, "invalid_request_error", $"the model's chat template refuses these messages: {e.Message}", "messages", "chat_template_refused");
+            }
+            catch (ChatTemplateException e) when (service.Chat.Kind == ChatPrompt.UnsupportedKind)
+            {
+                throw new BadRequestException(400, "invalid_request_error", $"{e.Message}; /v1/chat/completions cannot format messages for this model (use /v1/completions with a prompt you format yourself)", null, "chat_template_unsupported");
+            }
+            catch (ChatTemplateException e)
+            {
+                app.Logger.LogError(e, "the chat template failed");
+                throw new BadRequestException(500, "server_error", $"the model's chat template failed on these messages: {e.Message}", "messages", "chat_template_failed");
+            }
+            // Without a limit the answer may run to max_ask_tokens, within the context left after the prompt.
+            int room = service.ContextLength - promptIds.Length;
+            int maxTokens = askedTokens ?? Math.Min(options.MaxAskTokens, room);
+            if (promptIds.Length + maxTokens > service.ContextLength || maxTokens < 1)
+                throw new BadRequestException(400, "invalid_request_error",
+                    $"the model's context is {service.ContextLength} tokens, but the rendered messages have {promptIds.Length}" +
+                    (askedTokens is null ? ", which leaves no room for an answer; shorten the messages" : $" and max_completion_tokens asks for {maxTokens} more ({promptIds.Length + maxTokens} in all); shorten the messages or lower max_completion_tokens"),
+                    promptIds.Length >= service.ContextLength || askedTokens is null ? "messages" : "max_completion_tokens", "context_length_exceeded");
+            var id = "chatcmpl-" + Convert.ToHexStringLower(RandomNumberGenerator.GetBytes(12));
+            long created = DateTimeOffset.UtcNow.ToUnixTimeSeconds();
+            if (stream)
+            {
+                ChatStreamChunk Chunk(int index, ChatDelta delta, string? finish) => new(id, "chat.completion.chunk", created, modelName, [new ChatStreamChoice(index, delta, finish)]);
+                var shape = new StreamShape(
+                    Piece: (i, text) => Chunk(i, new ChatDelta(Content: text), null),
+                    Opening: i => Chunk(i, new ChatDelta(Role: "assistant", Content: ""), null),
+                    Finish: (i, reason) => Chunk(i, new ChatDelta(), reason),
+                    Usage: u => new ChatStreamChunk(id, "chat.completion.chunk", created, modelName, [], u));
+                await StreamAsync(ctx, service, app.Logger, promptIds, n, temperature,
+                    i => new SamplingOptions(maxTokens, temperature, topP, unchecked(seed + i)), stops, includeUsage, shape);
+                return Results.Empty;
+            }
+            var choices = new ChatChoice[n];
+            for (int i = 0; i < n; i++)
+            {
+                if (i > 0 && temperature == 0) { choices[i] = choices[0] with { Index = i }; continue; }   // greedy: every choice is the same
+                var c = await service.CompleteAsync(promptIds, new SamplingOptions(maxTokens, temperature, topP, unchecked(seed + i)), stops);
+                choices[i] = new ChatChoice(i, new ChatReply("assistant", c.Text), c.FinishReason) { Tokens = c.Tokens };
+            }
+            int completionTokens = choices.Sum(c => c.Tokens);
+            return Results.Json(new ChatCompletionResponse(id, "chat.completion", created, modelName,
+                choices, new CompletionUsage(promptIds.Length, completionTokens, promptIds.Length + completionTokens)), Json);
+        }))).WithSummary("OpenAI-style chat completion: the messages rendered with the model's chat template (a plain transcript when it has none); temperature 0 = greedy, the default; stop, n, top_p, seed, stream")
+            .Accepts<ChatCompletionBody>("application/json").Produces<ChatCompletionResponse>()
             .Errors(true, options.ProtectAsk ? [400, 401, 404, 413, 415, 500, 503] : [400, 404, 413, 415, 500, 503])
             .WithMetadata(options.ProtectAsk ? [new RequiresToken(), new StreamsEvents()] : [new StreamsEvents()]);
 
@@ -474,25 +553,31 @@ public static class ServeApp
     }
 
     /// <summary>
-    /// Answers a completion with server-sent events in the shape OpenAI's clients read: one <c>data: {chunk}</c> event per
-    /// piece of text as it is generated (<c>object</c> <c>text_completion</c>, one choice with <c>text</c>, <c>index</c>,
-    /// <c>logprobs</c> null and <c>finish_reason</c> null; with <paramref name="echo"/> the prompt opens each choice's
-    /// first event), then per choice an event with empty text and its
-    /// <c>finish_reason</c>, with <c>include_usage</c> a last event with no choices and <c>usage</c>, and <c>data: [DONE]</c>.
+    /// The events of one streamed answer: a piece of a choice's text, what opens a choice (the echoed prompt of a text
+    /// completion, the role of a chat completion; null for nothing), a choice's last event with its finish_reason, and
+    /// the closing usage event.
+    /// </summary>
+    sealed record StreamShape(Func<int, string, object> Piece, Func<int, object?> Opening, Func<int, string, object> Finish, Func<CompletionUsage, object> Usage);
+
+    /// <summary>
+    /// Answers a completion with server-sent events in the shape OpenAI's clients read: per choice the opening event of
+    /// <paramref name="shape"/> (if any), one <c>data: {chunk}</c> event per piece of text as it is generated, and an
+    /// event with its <c>finish_reason</c>; with <paramref name="includeUsage"/> a last event with no choices and
+    /// <c>usage</c>; then <c>data: [DONE]</c>. Text completions send <c>text_completion</c> chunks (the echoed prompt
+    /// opens a choice with <c>echo</c>), chat completions <c>chat.completion.chunk</c> deltas (the role opens a choice).
     /// The first choice is queued before the headers are written, so a full queue is still a 503 with a JSON body; a
     /// failure after that ends the stream with an <c>error</c> event.
     /// </summary>
-    static async Task StreamCompletionAsync(HttpContext ctx, MemoryService service, ILogger log, string id, long created, string model,
-        int[] promptIds, int n, double temperature, Func<int, SamplingOptions> sampling, IReadOnlyList<string> stops, bool includeUsage, string? echo)
+    static async Task StreamAsync(HttpContext ctx, MemoryService service, ILogger log, int[] promptIds, int n, double temperature,
+        Func<int, SamplingOptions> sampling, IReadOnlyList<string> stops, bool includeUsage, StreamShape shape)
     {
         var response = ctx.Response;
         var abort = ctx.RequestAborted;
         async Task Send(object chunk)
         {
-            await response.WriteAsync("data: " + JsonSerializer.Serialize(chunk, Json) + "\n\n", abort);
+            await response.WriteAsync("data: " + JsonSerializer.Serialize(chunk, chunk.GetType(), Json) + "\n\n", abort);
             await response.Body.FlushAsync(abort);
         }
-        StreamChunk Chunk(int index, string text, string? finish) => new(id, "text_completion", created, model, [new StreamChoice(text, index, finish)]);
 
         // The first choice is queued before anything is written: a full queue is still an ordinary JSON 503.
         var pieces = System.Threading.Channels.Channel.CreateUnbounded<string>(new() { SingleReader = true, SingleWriter = true });
@@ -506,14 +591,14 @@ public static class ServeApp
             for (int i = 0; i < n; i++)
             {
                 Completion c;
+                if (shape.Opening(i) is { } opening) await Send(opening);
                 if (i > 0 && temperature == 0)
                 {
                     c = first!;                                   // greedy: every choice is the same
-                    if ((echo ?? "").Length + c.Text.Length > 0) await Send(Chunk(i, echo + c.Text, null));
+                    if (c.Text.Length > 0) await Send(shape.Piece(i, c.Text));
                 }
                 else
                 {
-                    if (echo is not null) await Send(Chunk(i, echo, null));
                     if (i > 0)
                     {
                         pieces = System.Threading.Channels.Channel.CreateUnbounded<string>(new() { SingleReader = true, SingleWriter = true });
@@ -523,12 +608,12 @@ public static class ServeApp
                     var done = pieces.Writer;
                     _ = work.ContinueWith(_ => done.TryComplete(), TaskScheduler.Default);
                     await foreach (string piece in pieces.Reader.ReadAllAsync(abort))
-                        await Send(Chunk(i, piece, null));
+                        await Send(shape.Piece(i, piece));
                     c = await work;
                 }
                 first ??= c;
                 completionTokens += c.Tokens;
-                await Send(Chunk(i, "", c.FinishReason));
+                await Send(shape.Finish(i, c.FinishReason));
             }
         }
         catch (OperationCanceledException) when (abort.IsCancellationRequested) { return; }   // the client left
@@ -542,9 +627,7 @@ public static class ServeApp
             catch (Exception) when (abort.IsCancellationRequested || e is IOException) { }   // the client is gone: nobody to tell
             return;
         }
-        if (includeUsage)
-            await Send(new StreamChunk(id, "text_completion", created, model, [],
-                new CompletionUsage(promptIds.Length, completionTokens, promptIds.Length + completionTokens)));
+        if (includeUsage) await Send(shape.Usage(new CompletionUsage(promptIds.Length, completionTokens, promptIds.Length + completionTokens)));
         await response.WriteAsync("data: [DONE]\n\n", abort);
         await response.Body.FlushAsync(abort);
     }

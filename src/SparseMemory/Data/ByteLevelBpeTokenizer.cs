@@ -72,6 +72,9 @@ public sealed class ByteLevelBpeTokenizer : ITokenizer
     /// <summary>Id of <c>&lt;|endoftext|&gt;</c> (the first special token): BOS, EOS and document separator.</summary>
     public int EosId { get; }
 
+    /// <summary>Only <see cref="EosId"/>: a native model ends every text with <c>&lt;|endoftext|&gt;</c>.</summary>
+    public IReadOnlyList<int> EosIds => [EosId];
+
     /// <summary>Id of <c>&lt;|pad|&gt;</c> (the second special token); skipped by <see cref="Decode"/>.</summary>
     public int PadId { get; }
 

@@ -18,8 +18,18 @@ public sealed record HfTokenizerInfo
     public int? BosId { get; init; }
     /// <summary>Whether a BOS id starts every sequence fed to the model (Llama: yes; Qwen2: no).</summary>
     public bool AddBos { get; init; }
-    /// <summary>End-of-sequence id (generation stops at it).</summary>
+    /// <summary>The primary end-of-sequence id: training sequences end with it, and generation stops at it.</summary>
     public int EosId { get; init; }
+    /// <summary>
+    /// Every id that ends a generation, <see cref="EosId"/> first, when the checkpoint names more than one
+    /// (<c>eos_token_id</c> as a list; docs/own-model.md#end-of-sequence-ids); null means [<see cref="EosId"/>] (files
+    /// written before the list was kept).
+    /// </summary>
+    public int[]? EosIds { get; init; }
+    /// <summary>The BOS token's text as <c>tokenizer_config.json</c> names it (the chat template's <c>bos_token</c>); null: none named.</summary>
+    public string? BosToken { get; init; }
+    /// <summary>The EOS token's text as <c>tokenizer_config.json</c> names it (the chat template's <c>eos_token</c>); null: none named.</summary>
+    public string? EosToken { get; init; }
     /// <summary>Padding id; null uses <see cref="EosId"/> (padding is masked and never a target).</summary>
     public int? PadId { get; init; }
     /// <summary>The Jinja chat template of <c>tokenizer_config.json</c>, kept for serving; null when there was none.</summary>
@@ -31,6 +41,12 @@ public sealed record HfTokenizerInfo
         var e = new List<string>();
         if (Kind != HuggingFace) e.Add($"kind must be \"{HuggingFace}\", got \"{Kind}\"");
         if (EosId < 0) e.Add($"eos_id must be ≥ 0, got {EosId}");
+        if (EosIds is { } ids)
+        {
+            if (ids.Length == 0 || ids[0] != EosId) e.Add($"eos_ids must start with eos_id ({EosId}), got [{string.Join(", ", ids)}]");
+            if (ids.Any(i => i < 0)) e.Add($"eos_ids must all be ≥ 0, got [{string.Join(", ", ids)}]");
+            if (ids.Distinct().Count() != ids.Length) e.Add($"eos_ids holds an id twice: [{string.Join(", ", ids)}]");
+        }
         if (BosId is < 0) e.Add($"bos_id must be ≥ 0, got {BosId}");
         if (PadId is < 0) e.Add($"pad_id must be ≥ 0, got {PadId}");
         if (AddBos && BosId is null) e.Add("add_bos is true but bos_id is null");
@@ -71,7 +87,7 @@ public sealed class HfTokenizer : ITokenizer, IDisposable
         if (split < 0) throw new InvalidDataException($"{path}: post_processor adds tokens that are not a fixed prefix and suffix of every sequence; not supported");
         _prefix = empty[..split];
         _suffix = empty[split..];
-        foreach (int id in new[] { info.EosId, info.BosId ?? 0, info.PadId ?? 0 })
+        foreach (int id in new[] { info.EosId, info.BosId ?? 0, info.PadId ?? 0 }.Concat(info.EosIds ?? []))
             if (id >= vocabSize) throw new InvalidDataException($"{path}: special id {id} is outside the vocabulary (size {vocabSize})");
     }
 
@@ -79,6 +95,8 @@ public sealed class HfTokenizer : ITokenizer, IDisposable
     public int VocabSize { get; }
     /// <inheritdoc/>
     public int EosId => _info.EosId;
+    /// <inheritdoc/>
+    public IReadOnlyList<int> EosIds => _info.EosIds ?? [_info.EosId];
     /// <inheritdoc/>
     public int PadId => _info.PadId ?? _info.EosId;
     /// <inheritdoc/>

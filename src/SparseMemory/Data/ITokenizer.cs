@@ -13,6 +13,13 @@ public interface ITokenizer
     /// <summary>End of text: ends a generation, separates documents, ends a training sequence.</summary>
     int EosId { get; }
 
+    /// <summary>
+    /// Every id that ends a generation, <see cref="EosId"/> first. A native model has one; an imported model keeps every
+    /// id its checkpoint names (Llama 3 instruct: <c>&lt;|end_of_text|&gt;</c> and <c>&lt;|eot_id|&gt;</c>;
+    /// docs/own-model.md#end-of-sequence-ids). <see cref="EosId"/> stays the one id that training writes.
+    /// </summary>
+    IReadOnlyList<int> EosIds { get; }
+
     /// <summary>Filler id of padding columns (never a target; masked).</summary>
     int PadId { get; }
 

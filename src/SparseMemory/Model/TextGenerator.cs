@@ -10,7 +10,7 @@ namespace SparseMemory.Model;
 /// <param name="Temperature">Softmax temperature; 0 = greedy (argmax).</param>
 /// <param name="TopP">Nucleus sampling mass (1 = off).</param>
 /// <param name="Seed">Sampling seed.</param>
-/// <param name="StopAtEos">Stop a sequence at the end-of-text token.</param>
+/// <param name="StopAtEos">Stop a sequence at an end-of-text token (any of <see cref="ITokenizer.EosIds"/>).</param>
 /// <param name="StopAtNewline">Stop a sequence once its text contains a newline (short answers).</param>
 /// <param name="UseKvCache">Decode incrementally with a KV cache (default). False recomputes the whole prefix for
 /// every token: the plain reference path, kept for tests and benchmarks.</param>
@@ -59,7 +59,7 @@ public static class TextGenerator
         var encoded = prompts.Select(tokenizer.EncodePrompt).ToArray();
         // A newline is one byte, so it is never split across tokens: checking each new token suffices.
         Func<int, bool>? endsLine = options.StopAtNewline ? id => tokenizer.Decode([id]).Contains('\n') : null;
-        var ids = GenerateIds(model, encoded, options, options.StopAtEos ? tokenizer.EosId : null, endsLine, maxBatch);
+        var ids = GenerateIds(model, encoded, options, options.StopAtEos ? tokenizer.EosIds : null, endsLine, maxBatch);
         return ids.Select(o =>
         {
             string text = tokenizer.Decode(o);
@@ -69,12 +69,13 @@ public static class TextGenerator
 
     /// <summary>
     /// Token-level decoding: the continuation ids of each prompt (non-empty id arrays), in input order. A row stops at
-    /// <paramref name="eosId"/> (not included) or after a token for which <paramref name="stopAfter"/> is true (included).
+    /// any of <paramref name="eosIds"/> (not included; a tokenizer's <see cref="ITokenizer.EosIds"/>) or after a token
+    /// for which <paramref name="stopAfter"/> is true (included).
     /// <paramref name="observe"/> sees every step's next-token logits [b, V] with the prompt index of each row, before the
     /// next tokens are picked from them (tests; serve's logprobs).
     /// </summary>
     public static IReadOnlyList<int[]> GenerateIds(LanguageModel model, IReadOnlyList<int[]> prompts, SamplingOptions options,
-        int? eosId = null, Func<int, bool>? stopAfter = null, int maxBatch = 64, Action<IReadOnlyList<int>, Tensor>? observe = null)
+        IReadOnlyCollection<int>? eosIds = null, Func<int, bool>? stopAfter = null, int maxBatch = 64, Action<IReadOnlyList<int>, Tensor>? observe = null)
     {
         if (maxBatch <= 0) throw new ArgumentException($"maxBatch is {maxBatch}; it must be ≥ 1");
         if (Validate(options) is { Count: > 0 } problems) throw new ArgumentException(string.Join("; ", problems));
@@ -93,7 +94,7 @@ public static class TextGenerator
                 : Enumerable.Range(0, prompts.Count).GroupBy(i => prompts[i].Length).SelectMany(g => g.Chunk(maxBatch));
             foreach (var chunk in batches)
             {
-                var rows = new Rows(chunk, prompts, options, eosId, stopAfter);
+                var rows = new Rows(chunk, prompts, options, eosIds, stopAfter);
                 if (options.UseKvCache) DecodeCached(model, rows, options, maxLen, device, observe);
                 else DecodeReference(model, rows, options, maxLen, device, observe);
                 for (int r = 0; r < chunk.Length; r++) results[chunk[r]] = rows.Output[r].ToArray();
@@ -183,18 +184,18 @@ public static class TextGenerator
     /// <summary>The rows of one batch: their sequences (prompt + generated), outputs and stop state.</summary>
     sealed class Rows
     {
-        readonly int? _eos;
+        readonly HashSet<int> _eos;
         readonly Func<int, bool>? _stopAfter;
         readonly bool[] _active;
 
-        public Rows(int[] promptIndex, IReadOnlyList<int[]> prompts, SamplingOptions o, int? eos, Func<int, bool>? stopAfter)
+        public Rows(int[] promptIndex, IReadOnlyList<int[]> prompts, SamplingOptions o, IReadOnlyCollection<int>? eos, Func<int, bool>? stopAfter)
         {
             PromptIndex = promptIndex;
             Seqs = promptIndex.Select(i => prompts[i].ToList()).ToArray();
             Output = promptIndex.Select(_ => new List<int>()).ToArray();
             _active = Enumerable.Repeat(true, promptIndex.Length).ToArray();
             Generators = o.Temperature > 0 ? promptIndex.Select(_ => new torch.Generator((ulong)o.Seed)).ToArray() : [];
-            _eos = eos;
+            _eos = eos is null ? [] : [.. eos];
             _stopAfter = stopAfter;
         }
 
@@ -213,7 +214,7 @@ public static class TextGenerator
                 int id = (int)next[r];
                 Seqs[r].Add(id);
                 if (!_active[r]) continue;
-                if (id == _eos) { _active[r] = false; continue; }
+                if (_eos.Contains(id)) { _active[r] = false; continue; }
                 Output[r].Add(id);
                 if (_stopAfter?.Invoke(id) == true) _active[r] = false;
             }

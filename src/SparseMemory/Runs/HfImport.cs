@@ -34,7 +34,7 @@ public static class HfImport
     public static readonly IReadOnlyList<string> SourceDtypes = ["F32", "F16", "BF16"];
 
     const string HfConfigFile = "config.json", SingleFile = "model.safetensors", IndexFile = "model.safetensors.index.json",
-        TokenizerConfigFile = "tokenizer_config.json";
+        TokenizerConfigFile = "tokenizer_config.json", GenerationConfigFile = "generation_config.json";
 
     /// <summary>
     /// Reads and checks the source's <c>config.json</c> and tokenizer (no weights): the run config the import would
@@ -219,11 +219,14 @@ public static class HfImport
         _ => throw new InvalidDataException($"{cfgPath}: torch_dtype is \"{torchDtype}\"; supported: float32, float16, bfloat16"),
     };
 
-    /// <summary>Special tokens and chat template: ids from config.json, add_bos and the template from tokenizer_config.json.</summary>
+    /// <summary>
+    /// Special tokens and chat template: ids from config.json (end-of-sequence ids from generation_config.json first),
+    /// add_bos, the token texts and the template from tokenizer_config.json.
+    /// </summary>
     static HfTokenizerInfo TokenizerInfo(string from, JsonObject c, string cfgPath)
     {
         string tokPath = Path.Combine(from, Checkpoint.TokenizerFile);
-        var (_, tokens) = HfTokenizer.Inspect(tokPath);      // refuses a missing file or a model type other than BPE
+        var (vocabSize, tokens) = HfTokenizer.Inspect(tokPath);      // refuses a missing file or a model type other than BPE
         JsonObject? tc = null;
         string tcPath = Path.Combine(from, TokenizerConfigFile);
         if (File.Exists(tcPath))
@@ -231,17 +234,31 @@ public static class HfImport
             try { tc = JsonNode.Parse(File.ReadAllText(tcPath), documentOptions: ConfigLoader.DocumentOptions) as JsonObject; }
             catch (JsonException e) { throw new InvalidDataException($"{tcPath}: not valid JSON ({e.Message.ReplaceLineEndings(" ")})"); }
         }
-        int? Id(string idField, string tokenField)
+        string? Text(string tokenField)
         {
-            var node = c[idField];
-            if (node is JsonArray a) node = a.FirstOrDefault();      // several EOS ids (Llama 3.1): the first stops generation
-            if (node is not null && node.GetValueKind() == JsonValueKind.Number) return node.GetValue<int>();
             var t = tc?[tokenField];
-            string? text = t?.GetValueKind() == JsonValueKind.String ? t.GetValue<string>() : t?["content"]?.GetValue<string>();
-            if (text is null) return null;
-            return tokens.TryGetValue(text, out int id) ? id : throw new InvalidDataException($"{tcPath}: {tokenField} \"{text}\" is not in {tokPath}");
+            return t?.GetValueKind() == JsonValueKind.String ? t.GetValue<string>() : t?["content"]?.GetValue<string>();
         }
-        int eos = Id("eos_token_id", "eos_token") ?? throw new InvalidDataException($"{cfgPath}: eos_token_id is missing (and tokenizer_config.json names no eos_token); generation needs an end-of-sequence id");
+        int? TokenId(string tokenField) => Text(tokenField) is not string text ? null
+            : tokens.TryGetValue(text, out int id) ? id : throw new InvalidDataException($"{tcPath}: {tokenField} \"{text}\" is not in {tokPath}");
+        int? Id(string idField, string tokenField) =>
+            c[idField] is JsonNode node && node.GetValueKind() == JsonValueKind.Number ? node.GetValue<int>() : TokenId(tokenField);
+        // End-of-sequence ids (docs/own-model.md#end-of-sequence-ids): generation_config.json's eos_token_id when it
+        // names any (it is what generation reads), else config.json's, else tokenizer_config.json's eos_token. Each is an
+        // id or a list of ids; the first is the primary id that training writes, and generation stops at any of them.
+        string genPath = Path.Combine(from, GenerationConfigFile);
+        JsonObject? gen = null;
+        if (File.Exists(genPath))
+        {
+            try { gen = JsonNode.Parse(File.ReadAllText(genPath), documentOptions: ConfigLoader.DocumentOptions) as JsonObject ?? throw new InvalidDataException($"{genPath}: not a JSON object"); }
+            catch (JsonException e) { throw new InvalidDataException($"{genPath}: not valid JSON ({e.Message.ReplaceLineEndings(" ")})"); }
+        }
+        var (eosIds, eosSource) = EosIds(gen, genPath) is { } g ? (g, genPath) : EosIds(c, cfgPath) is { } m ? (m, cfgPath)
+            : TokenId("eos_token") is int t ? ([t], tcPath)
+            : throw new InvalidDataException($"{cfgPath}: eos_token_id is missing (and tokenizer_config.json names no eos_token); generation needs an end-of-sequence id");
+        if (eosIds.FirstOrDefault(id => id >= vocabSize, -1) is int outside and >= 0)
+            throw new InvalidDataException($"{eosSource}: eos_token_id {outside} is outside the vocabulary of {tokPath} (size {vocabSize})");
+        int eos = eosIds[0];
         int? bos = Id("bos_token_id", "bos_token"), pad = Id("pad_token_id", "pad_token");
         bool? addBos = tc?["add_bos_token"] is JsonNode ab && ab.GetValueKind() is JsonValueKind.True or JsonValueKind.False ? ab.GetValue<bool>() : null;
         string? template = tc?["chat_template"] switch
@@ -250,7 +267,11 @@ public static class HfImport
             JsonArray list => list.OfType<JsonObject>().FirstOrDefault(o => o["name"]?.GetValue<string>() == "default")?["template"]?.GetValue<string>(),
             _ => null,
         };
-        var info = new HfTokenizerInfo { BosId = bos, EosId = eos, PadId = pad, ChatTemplate = template };
+        var info = new HfTokenizerInfo
+        {
+            BosId = bos, EosId = eos, EosIds = eosIds.Length > 1 ? eosIds : null, PadId = pad, ChatTemplate = template,
+            BosToken = Text("bos_token"), EosToken = Text("eos_token"),
+        };
         if (addBos is null && bos is not null)
         {
             // No explicit setting: the tokenizer's own post-processor decides (Llama's template prepends BOS).
@@ -258,6 +279,26 @@ public static class HfImport
             addBos = probe.FramingPrefix.Contains(bos.Value);
         }
         return info with { AddBos = addBos == true && bos is not null };
+    }
+
+    /// <summary>
+    /// <c>eos_token_id</c> of <paramref name="o"/> as a list without repeats: one id or a list of ids; null when absent,
+    /// null or an empty list. Anything else is refused naming the file.
+    /// </summary>
+    static int[]? EosIds(JsonObject? o, string path)
+    {
+        var node = o?["eos_token_id"];
+        if (node is null || node.GetValueKind() == JsonValueKind.Null) return null;
+        var items = node is JsonArray a ? a.ToList() : [node];
+        var ids = new List<int>();
+        for (int i = 0; i < items.Count; i++)
+        {
+            var x = items[i];
+            if (x is null || x.GetValueKind() != JsonValueKind.Number || !x.AsValue().TryGetValue(out int id) || id < 0)
+                throw new InvalidDataException($"{path}: eos_token_id{(node is JsonArray ? $"[{i}]" : "")} is {x?.ToJsonString() ?? "null"}; expected a token id (a whole number ≥ 0) or a list of them");
+            if (!ids.Contains(id)) ids.Add(id);
+        }
+        return ids.Count == 0 ? null : ids.ToArray();
     }
 
     /// <summary>Hugging Face tensor name → this project's (<see cref="LanguageModel"/>), or null for a tensor that is skipped.</summary>

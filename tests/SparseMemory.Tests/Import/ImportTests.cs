@@ -106,6 +106,94 @@ public sealed class ImportTests
         Assert.Null(Checkpoint.Load(qrun).Tokenizer.BosId);  // no post-processor: no BOS
     }
 
+    /// <summary>
+    /// eos_token_id as a list (docs/own-model.md#end-of-sequence-ids): config.json's list is kept whole, and
+    /// generation_config.json's, when present, replaces it. Generation stops at the list's second id: the id is picked
+    /// from the model's own greedy continuation, so without the list the same call runs past it.
+    /// </summary>
+    [Fact]
+    public void Every_eos_id_is_kept_generation_config_wins_and_generation_stops_at_the_second()
+    {
+        string src = HfFixture.Write(HfFixture.Spec("llama-untied"), c => c["eos_token_id"] = new JsonArray(256, 7));
+        string root = Path.GetDirectoryName(src)!;
+        string run = Path.Combine(root, "run");
+        HfImport.Run(src, run, 4096, _ => { });
+        var first = Checkpoint.Load(run);
+        Assert.Equal([256, 7], first.Tokenizer.EosIds);
+        Assert.Equal(256, first.Tokenizer.EosId);
+        const string prompt = "Ada lives in";
+        var free = TextGenerator.GenerateIds(first.Model, [first.Tokenizer.EncodePrompt(prompt)], new SamplingOptions(MaxTokens: 12, StopAtEos: false))[0];
+        int cut = Enumerable.Range(1, free.Length - 1).First(i => !free[..(i + 1)].Intersect([256, 7]).Any() && !free[..i].Contains(free[i]));
+        int second = free[cut];
+
+        File.WriteAllText(Path.Combine(src, "generation_config.json"), new JsonObject { ["eos_token_id"] = new JsonArray(256, second, 256) }.ToJsonString());
+        string run2 = Path.Combine(root, "run2");
+        HfImport.Run(src, run2, 4096, _ => { });
+        var loaded = Checkpoint.Load(run2);
+        var tok = Assert.IsType<HfTokenizer>(loaded.Tokenizer);
+        Assert.Equal([256, second], tok.EosIds);              // generation_config.json replaces config.json's [256, 7]; repeats dropped
+        Assert.Equal(256, tok.EosId);
+        Assert.Equal([256, second], tok.Info.EosIds!);
+        var o = new SamplingOptions(MaxTokens: 12);
+        foreach (bool cache in new[] { true, false })
+        {
+            Assert.Equal(free[..cut], TextGenerator.GenerateIds(loaded.Model, [tok.EncodePrompt(prompt)], o with { UseKvCache = cache }, tok.EosIds)[0]);
+            Assert.Equal(free, TextGenerator.GenerateIds(loaded.Model, [tok.EncodePrompt(prompt)], o with { UseKvCache = cache }, [tok.EosId])[0]);
+        }
+        Assert.Equal(tok.Decode(free[..cut]), TextGenerator.Generate(loaded.Model, tok, prompt, o));
+        var (code, output, err) = Smf.Run("generate", "--model", run2, "--prompt", prompt, "--max-tokens", "12");
+        Assert.True(code == 0, err);
+        Assert.Equal(tok.Decode(free[..cut]), output.TrimEnd('\n'));
+
+        // One id in generation_config.json is a list of one; a bad entry or an id outside the vocabulary is refused.
+        File.WriteAllText(Path.Combine(src, "generation_config.json"), """{"eos_token_id": 7}""");
+        HfImport.Run(src, Path.Combine(root, "run3"), 4096, _ => { });
+        Assert.Equal([7], Checkpoint.Load(Path.Combine(root, "run3")).Tokenizer.EosIds);
+        File.WriteAllText(Path.Combine(src, "generation_config.json"), """{"eos_token_id": [256, "x"]}""");
+        var e = Assert.Throws<InvalidDataException>(() => HfImport.Inspect(src));
+        Assert.Contains("generation_config.json: eos_token_id[1] is \"x\"", e.Message);
+        File.WriteAllText(Path.Combine(src, "generation_config.json"), """{"eos_token_id": [256, 5000]}""");
+        e = Assert.Throws<InvalidDataException>(() => HfImport.Inspect(src));
+        Assert.Contains("generation_config.json: eos_token_id 5000 is outside the vocabulary", e.Message);
+    }
+
+    /// <summary>
+    /// <c>smf generate --chat</c> (docs/own-model.md#chat-templates): the prompt as one user message through the model's
+    /// template, encoded without an added BOS as Hugging Face does; without a template, the plain transcript, which is
+    /// the same as passing that transcript as the prompt; an unsupported template is one error line naming the construct.
+    /// </summary>
+    [Fact]
+    public void Generate_chat_uses_the_template_or_the_plain_transcript()
+    {
+        string src = HfFixture.Write(HfFixture.Spec("llama-untied"));
+        string run = Path.Combine(Path.GetDirectoryName(src)!, "run");
+        HfImport.Run(src, run, 4096, _ => { });
+        var loaded = Checkpoint.Load(run);
+        var tok = Assert.IsType<HfTokenizer>(loaded.Tokenizer);
+        Assert.Equal("{% for m in messages %}{{ m['content'] }}{% endfor %}", tok.Info.ChatTemplate);
+        const string prompt = "Ada lives in";
+        var ids = TextGenerator.GenerateIds(loaded.Model, [tok.Encode(prompt)], new SamplingOptions(MaxTokens: 6), tok.EosIds)[0];
+        var (code, output, err) = Smf.Run("generate", "--model", run, "--prompt", prompt, "--max-tokens", "6", "--chat");
+        Assert.True(code == 0, err);
+        Assert.Equal(tok.Decode(ids), output.TrimEnd('\n'));
+        var (_, withBos, _) = Smf.Run("generate", "--model", run, "--prompt", prompt, "--max-tokens", "6");
+        Assert.Equal(tok.Decode(TextGenerator.GenerateIds(loaded.Model, [tok.EncodePrompt(prompt)], new SamplingOptions(MaxTokens: 6), tok.EosIds)[0]), withBos.TrimEnd('\n'));
+        Assert.NotEqual(withBos, output);                    // the BOS that plain generation adds changes the text, so the check above can fail
+
+        string infoPath = Path.Combine(run, Checkpoint.TokenizerInfoFile);
+        RunFolder.SaveConfig(tok.Info with { ChatTemplate = null }, infoPath);
+        var (pcode, plain, perr) = Smf.Run("generate", "--model", run, "--prompt", prompt, "--max-tokens", "6", "--chat");
+        Assert.True(pcode == 0, perr);
+        var (_, transcript, _) = Smf.Run("generate", "--model", run, "--prompt", "User: Ada lives in\nAssistant:", "--max-tokens", "6");
+        Assert.Equal(transcript, plain);
+
+        RunFolder.SaveConfig(tok.Info with { ChatTemplate = "{% macro m() %}{% endmacro %}" }, infoPath);
+        var (ucode, _, uerr) = Smf.Run("generate", "--model", run, "--prompt", prompt, "--chat");
+        Assert.Equal(2, ucode);
+        Assert.Single(uerr.Trim().Split('\n'));
+        Assert.Contains("tokenizer_info.json: --chat: the model's chat template cannot be used: line 1: the statement '{% macro %}' is not supported", uerr);
+    }
+
     [Fact]
     public void A_second_run_says_it_is_complete_and_a_context_cap_is_kept()
     {

@@ -145,12 +145,39 @@ public sealed class KvCacheGenerationTests
         // Stops: rows end at different steps (eos excluded, stop-after token included) while the others continue.
         var greedy = Run(m, prompts, new SamplingOptions(MaxTokens: 15, StopAtEos: false, UseKvCache: false), 1).Ids;
         int eos = greedy[1][3], stop = greedy[3][5];
-        var stopRef = TextGenerator.GenerateIds(m, prompts, new SamplingOptions(MaxTokens: 15, UseKvCache: false), eos, id => id == stop, 1);
-        var stopCached = TextGenerator.GenerateIds(m, prompts, new SamplingOptions(MaxTokens: 15), eos, id => id == stop, 64);
+        var stopRef = TextGenerator.GenerateIds(m, prompts, new SamplingOptions(MaxTokens: 15, UseKvCache: false), [eos], id => id == stop, 1);
+        var stopCached = TextGenerator.GenerateIds(m, prompts, new SamplingOptions(MaxTokens: 15), [eos], id => id == stop, 64);
         for (int p = 0; p < prompts.Length; p++) Assert.Equal(stopRef[p], stopCached[p]);
         Assert.DoesNotContain(eos, stopCached[1]);
         Assert.True(stopCached[1].Length <= 3, "row 1 stopped at the end token");
         Assert.Contains(stopCached, r => r.Length < 15 && r.Length > 0 && r[^1] == stop);
+    }
+
+    /// <summary>
+    /// Several end ids (an imported checkpoint's eos_token_id list): a row stops at whichever of them it generates, here
+    /// the second of the set, on both paths; without that id in the set it runs on.
+    /// </summary>
+    [Fact]
+    public void A_row_stops_at_any_of_several_end_ids()
+    {
+        var cfg = Config(2);
+        var m = Build(cfg, 11, ScalarType.Float64);
+        var prompts = Prompts(11, cfg.VocabSize, 5, 9);
+        // Sampled (a random model's greedy text repeats one token); each row has its own seeded generator.
+        var sampled = new SamplingOptions(MaxTokens: 12, Temperature: 1, Seed: 3);
+        var free = TextGenerator.GenerateIds(m, prompts, sampled);
+        int cut = Enumerable.Range(1, 11).First(i => !free[0][..i].Contains(free[0][i]));   // first new token not seen before it
+        int second = free[0][cut];
+        int unused = Enumerable.Range(0, cfg.VocabSize).First(id => !free.Any(r => r.Contains(id)));
+        foreach (bool cache in new[] { true, false })
+        {
+            var o = sampled with { UseKvCache = cache };
+            var stopped = TextGenerator.GenerateIds(m, prompts, o, [unused, second]);
+            Assert.Equal(free[0][..cut], stopped[0]);
+            int inOther = Array.IndexOf(free[1], second);
+            Assert.Equal(inOther >= 0 ? free[1][..inOther] : free[1], stopped[1]);
+            Assert.Equal(free, TextGenerator.GenerateIds(m, prompts, o, [unused]));     // the first id alone never comes
+        }
     }
 
     [Theory]

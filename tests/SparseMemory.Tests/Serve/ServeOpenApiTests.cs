@@ -44,6 +44,7 @@ public sealed class ServeOpenApiTests(ServeFixture fx, ITestOutputHelper output)
             [("post", "/undo/{id}")] = [200, 400, 401, 404, 409, 500, 503],
             [("post", "/ask")] = [200, 400, 413, 415, 500, 503],
             [("post", "/v1/completions")] = [200, 400, 404, 413, 415, 500, 503],
+            [("post", "/v1/chat/completions")] = [200, 400, 404, 413, 415, 500, 503],
             [("get", "/stats")] = [200, 400, 500],
             [("get", "/learned")] = [200, 400, 500],
             [("get", "/health")] = [200, 400, 500],
@@ -59,7 +60,7 @@ public sealed class ServeOpenApiTests(ServeFixture fx, ITestOutputHelper output)
 
         await using var protectedHost = await ServeHost.StartAsync(fx.Options() with { ProtectAsk = true });
         var pdoc = (await protectedHost.Contract.ContractAsync()).Document;
-        foreach (string path in new[] { "/ask", "/v1/completions" })
+        foreach (string path in new[] { "/ask", "/v1/completions", "/v1/chat/completions" })
         {
             Assert.NotNull(pdoc["paths"]![path]!["post"]!["security"]);
             Assert.NotNull(pdoc["paths"]![path]!["post"]!["responses"]!["401"]);
@@ -106,6 +107,9 @@ public sealed class ServeOpenApiTests(ServeFixture fx, ITestOutputHelper output)
         await Expect(400, HttpMethod.Post, "/v1/completions", new { prompt = "Hi", logprobs = 6 });
         await Expect(400, HttpMethod.Post, "/v1/completions", new { prompt = "Hi", suffix = "x" });
         await Expect(404, HttpMethod.Post, "/v1/completions", new { prompt = "Hi", model = "other" });
+        await Expect(200, HttpMethod.Post, "/v1/chat/completions", new { messages = new[] { new { role = "user", content = "Hi" } }, max_tokens = 3, n = 2 });
+        await Expect(400, HttpMethod.Post, "/v1/chat/completions", new { messages = new[] { new { role = "tool", content = "Hi" } } });
+        await Expect(404, HttpMethod.Post, "/v1/chat/completions", new { messages = new[] { new { role = "user", content = "Hi" } }, model = "other" });
         using (var wrongType = new HttpRequestMessage(HttpMethod.Post, "/learn") { Content = new StringContent("text=a", System.Text.Encoding.UTF8, "text/plain") })
         {
             wrongType.Headers.Authorization = new("Bearer", ServeFixture.Token);

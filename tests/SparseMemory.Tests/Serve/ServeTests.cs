@@ -348,7 +348,7 @@ public sealed class ServeTests(ServeFixture fx, ITestOutputHelper output) : ICla
         var loaded = SparseMemory.Checkpoints.Checkpoint.Load(fx.BaseDir);
         using var model = loaded.Model;
         var promptIds = loaded.Tokenizer.Encode(prompt);
-        var ids = SparseMemory.Model.TextGenerator.GenerateIds(model, [promptIds], sampling, loaded.Tokenizer.EosId)[0];
+        var ids = SparseMemory.Model.TextGenerator.GenerateIds(model, [promptIds], sampling, loaded.Tokenizer.EosIds)[0];
         return (promptIds, ids, loaded.Tokenizer.Decode(ids));
     }
 

@@ -63,6 +63,43 @@ public sealed record StreamChoice(string Text, int Index,
     [property: System.Text.Json.Serialization.JsonIgnore(Condition = System.Text.Json.Serialization.JsonIgnoreCondition.Never)] string? FinishReason,
     [property: System.Text.Json.Serialization.JsonIgnore(Condition = System.Text.Json.Serialization.JsonIgnoreCondition.Never)] object? Logprobs = null);
 
+/// <summary>
+/// POST /v1/chat/completions body (OpenAI's chat shape): the conversation is rendered with the model's chat template, or
+/// as a plain transcript when it has none (docs/serve.md#chat-completions). <c>max_completion_tokens</c> and its older
+/// name <c>max_tokens</c> are the same limit (give one). Other OpenAI fields are refused unless they hold their neutral
+/// default; unknown fields are refused.
+/// </summary>
+public sealed record ChatCompletionBody(ChatMessageBody[] Messages, string? Model = null, int? MaxCompletionTokens = null, int? MaxTokens = null,
+    double? Temperature = null, double? TopP = null, int? N = null, string[]? Stop = null, int? Seed = null, bool? Stream = null, StreamOptions? StreamOptions = null);
+
+/// <summary>One message of a chat request: role system, developer (read as system), user or assistant; content a string (or an array of text parts).</summary>
+public sealed record ChatMessageBody(string Role, string Content);
+
+/// <summary>POST /v1/chat/completions response.</summary>
+public sealed record ChatCompletionResponse(string Id, string Object, long Created, string Model, ChatChoice[] Choices, CompletionUsage Usage);
+
+/// <summary>One choice of a chat completion: the assistant's message; <c>logprobs</c> is always null here.</summary>
+public sealed record ChatChoice(int Index, ChatReply Message, string FinishReason,
+    [property: JsonIgnore(Condition = JsonIgnoreCondition.Never)] object? Logprobs = null)
+{
+    /// <summary>Tokens generated for this choice (summed into <see cref="CompletionUsage.CompletionTokens"/>; not sent).</summary>
+    [JsonIgnore] public int Tokens { get; init; }
+}
+
+/// <summary>The assistant's message in a chat choice.</summary>
+public sealed record ChatReply(string Role, string Content);
+
+/// <summary>One server-sent event of a streamed chat completion; <c>usage</c> only in the last event, with <c>stream_options.include_usage</c>.</summary>
+public sealed record ChatStreamChunk(string Id, string Object, long Created, string Model, ChatStreamChoice[] Choices, CompletionUsage? Usage = null);
+
+/// <summary>One choice in a streamed chat event: the role first, then pieces of content, then an empty delta with the <c>finish_reason</c>.</summary>
+public sealed record ChatStreamChoice(int Index, ChatDelta Delta,
+    [property: JsonIgnore(Condition = JsonIgnoreCondition.Never)] string? FinishReason,
+    [property: JsonIgnore(Condition = JsonIgnoreCondition.Never)] object? Logprobs = null);
+
+/// <summary>What a streamed chat event adds: the role (first event of a choice) or a piece of content; both absent in the last.</summary>
+public sealed record ChatDelta(string? Role = null, string? Content = null);
+
 /// <summary>POST /undo/{id} response.</summary>
 public sealed record UndoResponse(long[] Undone, int Rows);
 
@@ -109,7 +146,7 @@ public sealed record CheckRecord(int Learns, DateTime Time, Dictionary<string, d
 /// <summary>GET /health response.</summary>
 public sealed record HealthResponse(string Status, string Model, int FactsLearned, long JournalLines, double Lr, int TopT);
 
-/// <summary>The body of every 4xx/5xx answer of /v1/completions, in OpenAI's shape.</summary>
+/// <summary>The body of every 4xx/5xx answer of /v1/completions and /v1/chat/completions, in OpenAI's shape.</summary>
 public sealed record OpenAiErrorResponse(OpenAiErrorDetail Error);
 
 /// <summary>What went wrong, as OpenAI reports it: <c>param</c> and <c>code</c> are always present, null when they do not apply.</summary>

@@ -7,6 +7,7 @@ using System.Text.RegularExpressions;
 using SparseMemory.Checkpoints;
 using SparseMemory.Config;
 using SparseMemory.Data;
+using SparseMemory.Data.Chat;
 using SparseMemory.Data.Documents;
 using SparseMemory.Data.Facts;
 using SparseMemory.Evaluation;
@@ -179,6 +180,13 @@ public sealed class MemoryService : IDisposable
 
         _server = Checkpoint.Load(dir);
         foreach (var p in _server.Model.parameters()) p.requires_grad = false;
+        Chat = ChatPrompt.For(_server.Tokenizer);
+        _log(Chat.Kind switch
+        {
+            ChatPrompt.TemplateKind => "chat: /v1/chat/completions renders the model's chat template",
+            ChatPrompt.PlainKind => "chat: the model has no chat template; /v1/chat/completions writes a plain transcript (\"User: …\", \"Assistant:\")",
+            _ => $"chat: {Chat.Problem}; /v1/chat/completions refuses requests (400), /v1/completions is unaffected",
+        });
         _fingerprint = Checkpoint.Fingerprint(dir);
         _stateDir = options.EffectiveStateDir;
         Directory.CreateDirectory(_stateDir);
@@ -612,11 +620,29 @@ public sealed class MemoryService : IDisposable
     /// <summary>The token ids the model reads for <paramref name="text"/> (the end-of-text token for an empty text, as the generator does).</summary>
     public int[] Encode(string text) => _server.Tokenizer.Encode(text) is { Length: > 0 } ids ? ids : [_server.Tokenizer.EosId];
 
+    /// <summary>
+    /// How a chat becomes the served model's prompt: its chat template, the plain transcript when it has none, or
+    /// unsupported (<see cref="ChatPrompt"/>; docs/serve.md#chat-completions).
+    /// </summary>
+    public ChatPrompt Chat { get; private set; } = null!;
+
+    /// <summary>
+    /// The prompt of <paramref name="messages"/> and the ids the model reads for it (<see cref="ChatPrompt"/>; no torch,
+    /// any thread). Throws <see cref="ChatTemplateRaisedException"/> when the template refuses the conversation and
+    /// <see cref="ChatTemplateException"/> when the template cannot be used or fails.
+    /// </summary>
+    public (string Prompt, int[] Ids) ChatPromptOf(IReadOnlyList<ChatMessage> messages)
+    {
+        string prompt = Chat.Render(messages);
+        return (prompt, Chat.Encode(prompt));
+    }
+
     /// <summary>The served model's context (model.max_seq_len): the most tokens it reads at once.</summary>
     public int ContextLength => _server.Model.Config.MaxSeqLen;
 
     /// <summary>
-    /// Continues <paramref name="promptIds"/> on the torch thread, stopping at the end-of-text token, after
+    /// Continues <paramref name="promptIds"/> on the torch thread, stopping at an end-of-text token (any of the
+    /// tokenizer's <see cref="ITokenizer.EosIds"/>), after
     /// <see cref="SamplingOptions.MaxTokens"/> tokens, or once the text holds one of <paramref name="stops"/> (the text
     /// is then cut before it). Accounting comes from the generated ids, never from re-tokenizing the text. With
     /// <paramref name="onText"/>, each piece of text that can no longer change (not part of a possible stop sequence, no
@@ -671,7 +697,7 @@ public sealed class MemoryService : IDisposable
             }
             return at >= 0;
         };
-        int[] ids = TextGenerator.GenerateIds(_server.Model, [promptIds], sampling, sampling.StopAtEos ? tok.EosId : null, stopAfter, 1, observe)[0];
+        int[] ids = TextGenerator.GenerateIds(_server.Model, [promptIds], sampling, sampling.StopAtEos ? tok.EosIds : null, stopAfter, 1, observe)[0];
         string full = tok.Decode(ids);
         int cut = stops.Count == 0 ? -1 : FirstStop(full, stops);
         var result = cut >= 0 ? new Completion(full[..cut], ids.Length, "stop")
