@@ -67,7 +67,7 @@ public static class GenerateCommand
                 Console.Error.WriteLine($"note: prompt ({promptTokens} tokens) + --max-tokens ({max}) exceed the model's context of {context} tokens; " +
                                         $"later tokens are generated from the last {context} only, without the prompt's start");
             if (chatIds is not null)
-                Console.WriteLine(loaded.Tokenizer.Decode(TextGenerator.GenerateIds(loaded.Model, [chatIds], opts, loaded.Tokenizer.EosIds)[0]));
+                Console.WriteLine(loaded.Tokenizer.Decode(TextGenerator.GenerateIds(loaded.Model, [chatIds], opts, loaded.Tokenizer.EosIds, tokenCount: loaded.Tokenizer.VocabSize)[0]));
             else Console.WriteLine(TextGenerator.Generate(loaded.Model, loaded.Tokenizer, pr.GetValue(prompt)!, opts));
             return 0;
         });

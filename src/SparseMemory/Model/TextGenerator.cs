@@ -59,7 +59,7 @@ public static class TextGenerator
         var encoded = prompts.Select(tokenizer.EncodePrompt).ToArray();
         // A newline is one byte, so it is never split across tokens: checking each new token suffices.
         Func<int, bool>? endsLine = options.StopAtNewline ? id => tokenizer.Decode([id]).Contains('\n') : null;
-        var ids = GenerateIds(model, encoded, options, options.StopAtEos ? tokenizer.EosIds : null, endsLine, maxBatch);
+        var ids = GenerateIds(model, encoded, options, options.StopAtEos ? tokenizer.EosIds : null, endsLine, maxBatch, tokenCount: tokenizer.VocabSize);
         return ids.Select(o =>
         {
             string text = tokenizer.Decode(o);
@@ -73,10 +73,17 @@ public static class TextGenerator
     /// for which <paramref name="stopAfter"/> is true (included).
     /// <paramref name="observe"/> sees every step's next-token logits [b, V] with the prompt index of each row, before the
     /// next tokens are picked from them (tests; serve's logprobs).
+    /// <paramref name="tokenCount"/>, the tokenizer's <see cref="ITokenizer.VocabSize"/>, keeps decoding to ids the
+    /// tokenizer has text for: imported checkpoints often pad the embedding table past the tokenizer (Qwen2: 151,936 rows
+    /// for ≈ 151.6k ids), and those rows' logits are cut off before picking (and before <paramref name="observe"/>).
     /// </summary>
     public static IReadOnlyList<int[]> GenerateIds(LanguageModel model, IReadOnlyList<int[]> prompts, SamplingOptions options,
-        IReadOnlyCollection<int>? eosIds = null, Func<int, bool>? stopAfter = null, int maxBatch = 64, Action<IReadOnlyList<int>, Tensor>? observe = null)
+        IReadOnlyCollection<int>? eosIds = null, Func<int, bool>? stopAfter = null, int maxBatch = 64, Action<IReadOnlyList<int>, Tensor>? observe = null,
+        int? tokenCount = null)
     {
+        if (tokenCount is int n && (n <= 0 || n > model.Config.VocabSize))
+            throw new ArgumentException($"tokenCount is {n}; it must be in [1, model vocab_size {model.Config.VocabSize}]");
+        int limit = tokenCount ?? model.Config.VocabSize;
         if (maxBatch <= 0) throw new ArgumentException($"maxBatch is {maxBatch}; it must be ≥ 1");
         if (Validate(options) is { Count: > 0 } problems) throw new ArgumentException(string.Join("; ", problems));
         if (prompts.Any(p => p.Length == 0)) throw new ArgumentException("every prompt needs at least one token");
@@ -95,8 +102,8 @@ public static class TextGenerator
             foreach (var chunk in batches)
             {
                 var rows = new Rows(chunk, prompts, options, eosIds, stopAfter);
-                if (options.UseKvCache) DecodeCached(model, rows, options, maxLen, device, observe);
-                else DecodeReference(model, rows, options, maxLen, device, observe);
+                if (options.UseKvCache) DecodeCached(model, rows, options, maxLen, limit, device, observe);
+                else DecodeReference(model, rows, options, maxLen, limit, device, observe);
                 for (int r = 0; r < chunk.Length; r++) results[chunk[r]] = rows.Output[r].ToArray();
             }
         }
@@ -105,7 +112,7 @@ public static class TextGenerator
     }
 
     /// <summary>The reference: every step runs each row's last max_seq_len tokens through <see cref="LanguageModel.forward"/>.</summary>
-    static void DecodeReference(LanguageModel model, Rows rows, SamplingOptions options, int maxLen, Device device,
+    static void DecodeReference(LanguageModel model, Rows rows, SamplingOptions options, int maxLen, int limit, Device device,
         Action<IReadOnlyList<int>, Tensor>? observe)
     {
         for (int step = 0; step < options.MaxTokens && rows.AnyActive; step++)
@@ -115,14 +122,14 @@ public static class TextGenerator
             int start = Math.Max(0, len - maxLen);
             var flat = rows.Seqs.SelectMany(s => s.Skip(start).Select(x => (long)x)).ToArray();
             var input = torch.tensor(flat, [rows.Count, len - start], device: device);
-            var logits = model.forward(input).select(1, -1);            // (b, V)
+            var logits = Decodable(model.forward(input).select(1, -1), limit);   // (b, V)
             observe?.Invoke(rows.PromptIndex, logits);
             rows.Advance(Pick(logits, options, rows.Generators));
         }
     }
 
     /// <summary>The fast path: the left-padded prompts once into a KV cache, then one column per step.</summary>
-    static void DecodeCached(LanguageModel model, Rows rows, SamplingOptions options, int maxLen, Device device,
+    static void DecodeCached(LanguageModel model, Rows rows, SamplingOptions options, int maxLen, int limit, Device device,
         Action<IReadOnlyList<int>, Tensor>? observe)
     {
         // Each row's context is its last max_seq_len tokens (the reference's window).
@@ -139,6 +146,7 @@ public static class TextGenerator
             else if (cache.Length < cache.Capacity)
                 logits = model.ForwardNext(torch.tensor(rows.Seqs.Select(s => (long)s[^1]).ToArray(), [rows.Count, 1], device: device), cache);
             else logits = WindowStep(model, rows, maxLen, device);
+            logits = Decodable(logits, limit);
             observe?.Invoke(rows.PromptIndex, logits);
             rows.Advance(Pick(logits, options, rows.Generators));
         }
@@ -160,6 +168,9 @@ public static class TextGenerator
             for (int j = 0; j < seqs[r].Length; j++) flat[r * width + width - seqs[r].Length + j] = seqs[r][j];
         return torch.tensor(flat, [seqs.Length, width], device: device);
     }
+
+    /// <summary>The logits of the ids below <paramref name="limit"/> (a view; the whole row when the tokenizer covers the vocabulary).</summary>
+    static Tensor Decodable(Tensor logits, int limit) => limit < logits.shape[^1] ? logits.narrow(-1, 0, limit) : logits;
 
     /// <summary>Next token per row: argmax, or a sample from the row's own generator.</summary>
     static long[] Pick(Tensor logits, SamplingOptions o, torch.Generator[] generators)

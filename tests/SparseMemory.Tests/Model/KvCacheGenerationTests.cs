@@ -158,6 +158,33 @@ public sealed class KvCacheGenerationTests
     /// the second of the set, on both paths; without that id in the set it runs on.
     /// </summary>
     [Fact]
+    public void Ids_past_the_tokenizer_are_never_picked_and_the_others_keep_their_logits()
+    {
+        // An imported checkpoint may have more embedding rows than its tokenizer has ids (padding); those ids have no text.
+        var cfg = Config(1);
+        var m = Build(cfg, 5, ScalarType.Float64);
+        var prompts = Prompts(5, cfg.VocabSize, 6, 6);
+        var greedy = new SamplingOptions(MaxTokens: 8);
+        foreach (bool cache in new[] { true, false })
+        {
+            var o = greedy with { UseKvCache = cache };
+            var freeSeen = new List<Tensor>();
+            var free = TextGenerator.GenerateIds(m, prompts, o, observe: (_, l) => freeSeen.Add(l.detach().clone().DetachFromDisposeScope()));
+            int limit = free.SelectMany(r => r).Max();            // the largest id the free text uses is the first one cut off
+            Assert.True(limit > 0);
+            var seen = new List<Tensor>();
+            var cut = TextGenerator.GenerateIds(m, prompts, o, observe: (_, l) => seen.Add(l.detach().clone().DetachFromDisposeScope()), tokenCount: limit);
+            Assert.All(cut.SelectMany(r => r), id => Assert.True(id < limit, $"id {id} ≥ {limit} was picked"));
+            Assert.NotEqual(free, cut);
+            Assert.All(seen, l => Assert.Equal(limit, l.shape[^1]));
+            Assert.True(seen[0].eq(freeSeen[0].narrow(-1, 0, limit)).all().item<bool>(), "the kept ids' logits changed");
+            var sampled = TextGenerator.GenerateIds(m, prompts, o with { Temperature = 1, Seed = 2 }, tokenCount: limit);
+            Assert.All(sampled.SelectMany(r => r), id => Assert.True(id < limit));
+        }
+        Assert.Throws<ArgumentException>(() => TextGenerator.GenerateIds(m, prompts, greedy, tokenCount: cfg.VocabSize + 1));
+    }
+
+    [Fact]
     public void A_row_stops_at_any_of_several_end_ids()
     {
         var cfg = Config(2);

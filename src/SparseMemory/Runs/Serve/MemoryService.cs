@@ -697,7 +697,7 @@ public sealed class MemoryService : IDisposable
             }
             return at >= 0;
         };
-        int[] ids = TextGenerator.GenerateIds(_server.Model, [promptIds], sampling, sampling.StopAtEos ? tok.EosIds : null, stopAfter, 1, observe)[0];
+        int[] ids = TextGenerator.GenerateIds(_server.Model, [promptIds], sampling, sampling.StopAtEos ? tok.EosIds : null, stopAfter, 1, observe, tok.VocabSize)[0];
         string full = tok.Decode(ids);
         int cut = stops.Count == 0 ? -1 : FirstStop(full, stops);
         var result = cut >= 0 ? new Completion(full[..cut], ids.Length, "stop")
