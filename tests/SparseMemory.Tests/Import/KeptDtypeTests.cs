@@ -245,7 +245,7 @@ public sealed class KeptDtypeTests
     }
 
     [Fact]
-    public void Retrofit_keeps_the_memory_in_float32_and_sparse_finetuning_trains_it()
+    public async Task Retrofit_keeps_the_memory_in_float32_and_sparse_finetuning_and_serve_train_it()
     {
         string src = HfFixture.Write(HfFixture.Spec("llama-bf16"));
         string root = Path.GetDirectoryName(src)!;
@@ -274,6 +274,20 @@ public sealed class KeptDtypeTests
         var (gcode, gout, gerr) = Smf.Run("generate", "--model", tuned, "--prompt", "Ada lives in", "--max-tokens", "4");
         Assert.True(gcode == 0, gerr);
         Assert.False(string.IsNullOrWhiteSpace(gout));
+
+        // Served: a learn moves only float32 memory rows of the bfloat16 model, it answers, and undo restores the rows.
+        await using var host = await Tests.Serve.ServeHost.StartAsync(new SparseMemory.Runs.Serve.ServeOptions
+        {
+            ModelDir = retro, StateDir = Path.Combine(root, "state"), Token = Tests.Serve.ServeFixture.Token, Paraphrases = 4, CheckpointEvery = 0, TopT = 5,
+        });
+        var values = host.Service.SnapshotValues();
+        long id = await host.LearnAsync("Bela lives in Yelm.");
+        Assert.False(values.eq(host.Service.SnapshotValues()).all().item<bool>(), "a served learn did not move the value table");
+        var (status, json) = await host.PostAsync("/v1/completions", new { prompt = "Bela lives in", max_tokens = 4 });
+        Assert.True(status == 200, json?.ToJsonString());
+        (status, json) = await host.PostAsync($"/undo/{id}");
+        Assert.True(status == 200, json?.ToJsonString());
+        Assert.True(values.eq(host.Service.SnapshotValues()).all().item<bool>(), "undo did not restore the value table");
     }
 
     static string WriteFacts(string dir)
