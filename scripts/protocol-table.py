@@ -2,7 +2,7 @@
 """Markdown table of finished finetuning runs (one row per label, mean over seeds with range) from their metrics.jsonl:
 the probes' first row (step 0) is "before", the last probe row is "after". Used for the protocol tables in docs/results.md.
 
-usage: scripts/protocol-table.py RUNS_DIR [RUNS_DIR ...]   (folders holding runs/<label>_s<seed>/metrics.jsonl)
+usage: scripts/protocol-table.py RUNS_DIR [RUNS_DIR ...]   (folders holding runs/<label>_s<seed>[_<model>]/metrics.jsonl)
 """
 import glob, json, os, re, sys
 from collections import defaultdict
@@ -17,14 +17,14 @@ def probe_rows(path):
 runs = defaultdict(list)
 for root in sys.argv[1:]:
     for d in sorted(glob.glob(os.path.join(root, "runs", "*"))):
-        m = re.match(r"(.*)_s(\d+)$", os.path.basename(d))
+        m = re.match(r"(.*)_s(\d+)(_[A-Za-z0-9-]+)?$", os.path.basename(d))   # a run on a named model ends in _NAME
         f = os.path.join(d, "metrics.jsonl")
         if not m or not os.path.exists(os.path.join(d, "summary.json")):
             continue
         rows = probe_rows(f)
         if len(rows) < 2:
             continue
-        runs[m.group(1)].append((int(m.group(2)), rows[0], rows[-1]))
+        runs[m.group(1) + (m.group(3) or "")].append((int(m.group(2)), rows[0], rows[-1]))
 
 def stat(values, fmt):
     mean = sum(values) / len(values)

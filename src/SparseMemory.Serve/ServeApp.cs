@@ -407,19 +407,10 @@ public static class ServeApp
             if (options.ProtectAsk) Authorize(ctx);
             var o = await RequestReader.ReadObjectAsync(ctx.Request, options.MaxBodyBytes);
             RequestReader.CheckCompletionFields(o);
-            string? model = RequestReader.String(o, "model", required: false, 200);
-            if (model is not null && model != modelName)
-                throw new BadRequestException(404, "invalid_request_error", $"the model '{RequestReader.Printable(model)}' does not exist; this server serves '{modelName}'", "model", "model_not_found");
+            CheckModel(o, modelName);
             string prompt = RequestReader.Prompt(o, options.MaxTextChars);
             int maxTokens = RequestReader.Int(o, "max_tokens", 1, options.MaxAskTokens, 16);
-            double temperature = RequestReader.Temperature(o, 2);
-            double topP = RequestReader.TopP(o);
-            int n = RequestReader.Int(o, "n", 1, MaxChoices, 1);
-            var stops = RequestReader.Stops(o, MaxStops, options.MaxTextChars);
-            // Sampling without a seed draws one per request, so repeated calls differ; choice i uses seed + i.
-            int seed = o.TryGetProperty("seed", out var s) && s.ValueKind != JsonValueKind.Null
-                ? RequestReader.Int(o, "seed", int.MinValue, int.MaxValue, 1)
-                : temperature > 0 ? RandomNumberGenerator.GetInt32(int.MinValue, int.MaxValue) : 1;
+            var (temperature, topP, n, stops, seed) = Sampling(o, options);
             int[] promptIds = service.Encode(prompt);
             if (promptIds.Length + maxTokens > service.ContextLength)
                 throw new BadRequestException(400, "invalid_request_error",
@@ -463,18 +454,10 @@ public static class ServeApp
             if (options.ProtectAsk) Authorize(ctx);
             var o = await RequestReader.ReadObjectAsync(ctx.Request, options.MaxBodyBytes);
             RequestReader.CheckChatFields(o);
-            string? model = RequestReader.String(o, "model", required: false, 200);
-            if (model is not null && model != modelName)
-                throw new BadRequestException(404, "invalid_request_error", $"the model '{RequestReader.Printable(model)}' does not exist; this server serves '{modelName}'", "model", "model_not_found");
+            CheckModel(o, modelName);
             var messages = RequestReader.Messages(o, options.MaxTextChars);
             int? askedTokens = RequestReader.ChatMaxTokens(o, options.MaxAskTokens);
-            double temperature = RequestReader.Temperature(o, 2);
-            double topP = RequestReader.TopP(o);
-            int n = RequestReader.Int(o, "n", 1, MaxChoices, 1);
-            var stops = RequestReader.Stops(o, MaxStops, options.MaxTextChars);
-            int seed = o.TryGetProperty("seed", out var s) && s.ValueKind != JsonValueKind.Null
-                ? RequestReader.Int(o, "seed", int.MinValue, int.MaxValue, 1)
-                : temperature > 0 ? RandomNumberGenerator.GetInt32(int.MinValue, int.MaxValue) : 1;
+            var (temperature, topP, n, stops, seed) = Sampling(o, options);
             var (stream, includeUsage) = RequestReader.StreamOptions(o);
             int[] promptIds;
             try { promptIds = service.ChatPromptOf(messages).Ids; }
@@ -707,4 +690,28 @@ public static class ServeApp
         using var r = new StreamReader(s);
         return r.ReadToEnd();
     });
+
+    /// <summary>A 404 (<c>model_not_found</c>) when an OpenAI request names another model than the one served.</summary>
+    static void CheckModel(JsonElement o, string modelName)
+    {
+        string? model = RequestReader.String(o, "model", required: false, 200);
+        if (model is not null && model != modelName)
+            throw new BadRequestException(404, "invalid_request_error", $"the model '{RequestReader.Printable(model)}' does not exist; this server serves '{modelName}'", "model", "model_not_found");
+    }
+
+    /// <summary>
+    /// The sampling fields both OpenAI endpoints share: temperature, top_p, n, stop and seed. Sampling without a seed
+    /// draws one per request, so repeated calls differ; choice i uses seed + i.
+    /// </summary>
+    static (double Temperature, double TopP, int N, IReadOnlyList<string> Stops, int Seed) Sampling(JsonElement o, ServeOptions options)
+    {
+        double temperature = RequestReader.Temperature(o, 2);
+        double topP = RequestReader.TopP(o);
+        int n = RequestReader.Int(o, "n", 1, MaxChoices, 1);
+        var stops = RequestReader.Stops(o, MaxStops, options.MaxTextChars);
+        int seed = o.TryGetProperty("seed", out var s) && s.ValueKind != JsonValueKind.Null
+            ? RequestReader.Int(o, "seed", int.MinValue, int.MaxValue, 1)
+            : temperature > 0 ? RandomNumberGenerator.GetInt32(int.MinValue, int.MaxValue) : 1;
+        return (temperature, topP, n, stops, seed);
+    }
 }
