@@ -109,6 +109,15 @@ public sealed record HealConfig
     public int CheckpointEvery { get; init; } = 100;
     /// <summary>Metrics row every this many steps.</summary>
     public int LogEvery { get; init; } = 10;
+    /// <summary>
+    /// After healing, the value table and the output projections are rescaled (the function unchanged) so the memory's
+    /// mean read gain on the held-out healing text equals this; sparse finetuning's default learning rate assumes it
+    /// (docs/own-model.md#read-gain). 0 keeps the healed scale.
+    /// </summary>
+    public double ReadGain { get; init; } = DefaultReadGain;
+
+    /// <summary>The read gain of the native <c>learner-split</c> model on its held-out pretraining text (3.06), rounded (docs/own-model.md#read-gain).</summary>
+    public const double DefaultReadGain = 3.0;
 
     /// <summary>The loop settings (β1 0.9, β2 0.95, ε 1e-8 as pretraining).</summary>
     public TrainConfig ToTrain() => new()
@@ -131,6 +140,7 @@ public sealed record HealConfig
         if (EvalEvery <= 0 || EvalBatches <= 0) e.Add($"{prefix}.eval_every and eval_batches must be positive");
         if (CheckpointEvery <= 0) e.Add($"{prefix}.checkpoint_every must be positive");
         if (LogEvery <= 0) e.Add($"{prefix}.log_every must be positive");
+        if (!(ReadGain >= 0) || double.IsInfinity(ReadGain)) e.Add($"{prefix}.read_gain must be a finite number ≥ 0 (0 keeps the healed scale), got {ReadGain}");
     }
 }
 

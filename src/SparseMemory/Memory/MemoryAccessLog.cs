@@ -15,7 +15,8 @@ namespace SparseMemory.Memory;
 /// weights do (lazy value updates, where keys and query train). From it the gradient of any chosen value rows follows
 /// without a dense gradient of the whole table.
 /// </param>
-public sealed record MemoryAccess(int Layer, Tensor Indices, Tensor Weights, Tensor? ValidMask, Tensor? Read = null);
+/// <param name="Gate">The Memory+ gate silu(W1 x + b1) that multiplies the read, [B, T, Dv] (detached); null for an ungated memory.</param>
+public sealed record MemoryAccess(int Layer, Tensor Indices, Tensor Weights, Tensor? ValidMask, Tensor? Read = null, Tensor? Gate = null);
 
 /// <summary>
 /// Collects what every memory layer read during forward passes, in train and eval mode alike (no

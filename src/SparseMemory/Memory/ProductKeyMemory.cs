@@ -79,6 +79,9 @@ public sealed class ProductKeyMemory : nn.Module<Tensor, Tensor>
         out_proj.bias!.zero_();
     }
 
+    /// <summary>The output projection's weight W2, [D, Dv].</summary>
+    public Parameter OutProjectionWeight => out_proj.weight!;
+
     /// <summary>Slots per half-key set (N).</summary>
     public int NumKeys => _numKeys;
 
@@ -160,8 +163,10 @@ public sealed class ProductKeyMemory : nn.Module<Tensor, Tensor>
         }
         else if (ManagedValueBackward && ValueRead.Supports(_values.Weight, bagW)) y = ValueRead.Apply(_values.Table, bagIds, bagW);
         else y = _values.Table.forward(bagIds, null, bagW);
-        AccessLog?.Record(new MemoryAccess(_layerIndex, bagIds.view(b, t, -1).detach(), bagW.view(b, t, -1).detach(), ValidMask, read));
-        if (gate_proj is not null) y = y * F.silu(gate_proj.forward(flat));
+        var gate = gate_proj is null ? null : F.silu(gate_proj.forward(flat));     // (BT, Dv)
+        AccessLog?.Record(new MemoryAccess(_layerIndex, bagIds.view(b, t, -1).detach(), bagW.view(b, t, -1).detach(), ValidMask, read,
+            gate?.detach().view(b, t, -1)));
+        if (gate is not null) y = y * gate;
         return out_proj.forward(y).view(b, t, d);
     }
 }

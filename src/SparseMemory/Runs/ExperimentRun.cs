@@ -26,7 +26,8 @@ public sealed record ExperimentRunSpec(string Id, string Entry, string Method, i
 /// <param name="Layers">What is layered over the pretraining preset: the experiment's <c>base</c> keys, then this point of base_sweep.</param>
 /// <param name="Params">This point of base_sweep, keys prefixed with <c>base.</c> (for a named model: <c>model</c> → its name).</param>
 /// <param name="Given">Whether the folder is an existing checkpoint (<c>base_model</c> or one of <c>models</c>) rather than one the experiment pretrains.</param>
-public sealed record ExperimentBase(string Id, string Dir, IReadOnlyList<ConfigLayer> Layers, IReadOnlyDictionary<string, string> Params, bool Given = false);
+/// <param name="Named">Whether it is one of <c>models</c> (its <see cref="Id"/> is the name) rather than a base.</param>
+public sealed record ExperimentBase(string Id, string Dir, IReadOnlyList<ConfigLayer> Layers, IReadOnlyDictionary<string, string> Params, bool Given = false, bool Named = false);
 
 /// <summary>
 /// <c>smf experiment</c>: builds or reuses the base checkpoint and its background statistics, runs every grid point for
@@ -76,7 +77,7 @@ public static class ExperimentRun
 
     /// <summary>The named checkpoints of <c>models</c> (<see cref="ExperimentConfig.Models"/>), in declaration order.</summary>
     public static IReadOnlyList<ExperimentBase> Models(ExperimentConfig cfg) =>
-        cfg.Models.Select(kv => new ExperimentBase(kv.Key, kv.Value!, [], new Dictionary<string, string> { ["model"] = kv.Key }, Given: true)).ToList();
+        cfg.Models.Select(kv => new ExperimentBase(kv.Key, kv.Value!, [], new Dictionary<string, string> { ["model"] = kv.Key }, Given: true, Named: true)).ToList();
 
     /// <summary>The checkpoints a grid entry runs on: its named model, else every base.</summary>
     static IReadOnlyList<ExperimentBase> BasesOf(ExperimentConfig cfg, GridEntry entry, string outDir) =>
@@ -215,15 +216,14 @@ public static class ExperimentRun
             observer.OnMessage($"base model: preset {cfg.BasePreset}{(b.Id.Length == 0 ? "" : " with " + string.Join(", ", b.Params.Select(kv => $"{kv.Key[5..]}={kv.Value}")))} → {baseDir}");
             Pretraining.Run(pre, baseDir, observer);
         }
-        bool named = b.Params.ContainsKey("model");
-        if (named && Checkpoint.ReadModelConfig(baseDir).Model.Memory is null) return;   // a dense model: nothing to rank, no statistics
+        if (b.Named && Checkpoint.ReadModelConfig(baseDir).Model.Memory is null) return;   // a dense model: nothing to rank, no statistics
         string bgPath = Path.Combine(baseDir, BackgroundStatsBuilder.FileName);
         if (!File.Exists(bgPath))
         {
             observer.OnMessage($"background statistics: {cfg.BackgroundBatches} batches → {bgPath}");
             BackgroundRun.Run(new BackgroundConfig { Model = baseDir, Batches = cfg.BackgroundBatches }, bgPath);
         }
-        foreach (var (name, corpus) in named ? [] : cfg.Backgrounds)
+        foreach (var (name, corpus) in b.Named ? [] : cfg.Backgrounds)
         {
             string path = Path.Combine(baseDir, $"background-{name}.safetensors");
             if (File.Exists(path)) continue;
@@ -235,7 +235,7 @@ public static class ExperimentRun
     /// <summary>The folder of a given checkpoint, checked to be one.</summary>
     static string Checked(ExperimentBase b)
     {
-        string key = b.Params.ContainsKey("model") ? $"models.{b.Id}" : "base_model";
+        string key = b.Named ? $"models.{b.Id}" : "base_model";
         if (!File.Exists(Path.Combine(b.Dir, Checkpoint.ConfigFile)))
             throw new ConfigException($"{key}: {b.Dir} is not a checkpoint folder (no {Checkpoint.ConfigFile})");
         return b.Dir;

@@ -12,8 +12,15 @@ namespace SparseMemory.Runs;
 
 /// <summary>Summary of a finished retrofit (also <c>summary.json</c>).</summary>
 /// <remarks>The losses are null when nothing was healed.</remarks>
+/// <param name="ReadGain">The read gain before and after the rebalance that ends healing (null when none ran).</param>
 public sealed record RetrofitSummary(string BackboneSha256, int HealSteps, double? InitialEvalLoss, double? FinalEvalLoss, long MemoryParameters,
-    long Slots, int BackgroundBatches, double Seconds);
+    long Slots, int BackgroundBatches, double Seconds, ReadGainChange? ReadGain = null);
+
+/// <summary>
+/// The rebalance that ends healing (docs/own-model.md#read-gain): the mean read gain measured on the held-out healing
+/// batches, the value-table scale applied (W2 divided by it), and the gain measured again afterwards.
+/// </summary>
+public sealed record ReadGainChange(double Healed, double Scale, double Rebalanced, double Target);
 
 /// <summary>
 /// <c>smf retrofit</c>: adds product-key memory layers (Memory+, as the native model's) beside the FFN of chosen
@@ -93,6 +100,7 @@ public static class Retrofit
         observer.OnMessage($"memory: {m.Memory!.Slots:N0} slots in blocks {string.Join(",", m.Memory.Layers)} beside the FFN, {memoryParams:N0} parameters to heal; backbone {cfg.BackboneSha256[..12]}… frozen");
 
         double first = double.NaN, last = double.NaN;
+        ReadGainChange? gain = null;
         var train = cfg.Heal.ToTrain();
         if (cfg.Heal.Steps == 0)
         {
@@ -116,7 +124,8 @@ public static class Retrofit
                     return new Dictionary<string, double> { ["eval_loss"] = l };
                 },
             };
-            trainer.Run(outDir);
+            var state = trainer.Run(outDir);
+            if (cfg.Heal.ReadGain > 0) gain = Calibrate(model, data, train.EvalBatches, cfg.Heal.ReadGain, device, outDir, state.Step, observer);
         }
         (tokenizer as IDisposable)?.Dispose();
 
@@ -130,12 +139,39 @@ public static class Retrofit
         }
         if (cfg.Heal.Steps > 0 && double.IsNaN(first)) first = FirstEvalLoss(outDir) ?? double.NaN;
         var summary = new RetrofitSummary(cfg.BackboneSha256, cfg.Heal.Steps, Finite(first), Finite(last), memoryParams, m.Memory.Slots, cfg.Background.Batches,
-            (DateTime.UtcNow - started).TotalSeconds);
+            (DateTime.UtcNow - started).TotalSeconds, gain);
         RunFolder.WriteSummary(outDir, summary);
         return summary;
     }
 
     static double? Finite(double x) => double.IsFinite(x) ? x : null;
+
+    /// <summary>
+    /// Brings the healed memory's mean read gain to <paramref name="target"/> without changing its function
+    /// (<see cref="ReadGain.Rebalance"/>), measured on the held-out healing batches, and writes the weights (atomically).
+    /// Idempotent: a resumed run finds the target reached and writes nothing (the background statistics name the weights'
+    /// fingerprint, so the weights must not be rewritten after them).
+    /// </summary>
+    static ReadGainChange Calibrate(LanguageModel model, PretrainData data, int batches, double target, Device device, string outDir, long step, ITrainingObserver observer)
+    {
+        IEnumerable<Tensor> Batches() => Enumerable.Range(0, batches).Select(i => data.Heldout(i).Inputs.to(device));
+        double healed;
+        using (torch.NewDisposeScope()) healed = ReadGain.Mean(ReadGain.Measure(model, Batches()));
+        if (!(healed > 0))
+            throw new InvalidOperationException($"retrofit: the healed memory's read gain is {healed} (its output projection is zero?); set heal.read_gain=0 to keep the healed scale");
+        if (Math.Abs(healed / target - 1) < 1e-3)
+        {
+            observer.OnMessage($"read gain {healed:G4}: at the target already, weights unchanged");   // a resumed run; the background statistics stay valid
+            return new ReadGainChange(healed, 1, healed, target);
+        }
+        double scale = ReadGain.ScaleFor(healed, target);
+        ReadGain.Rebalance(model, scale);
+        double after;
+        using (torch.NewDisposeScope()) after = ReadGain.Mean(ReadGain.Measure(model, Batches()));
+        Checkpoint.SaveWeights(outDir, model, new Dictionary<string, string> { ["step"] = step.ToString(System.Globalization.CultureInfo.InvariantCulture) });
+        observer.OnMessage($"read gain {healed:G4} → {after:G4} (target {target:G4}): values × {scale:G4}, output projections ÷ {scale:G4}, function unchanged");
+        return new ReadGainChange(healed, scale, after, target);
+    }
 
     /// <summary>The step-0 held-out loss of an earlier (resumed) session of the run, from <c>metrics.jsonl</c>.</summary>
     static double? FirstEvalLoss(string runDir)

@@ -79,6 +79,37 @@ public sealed class RetrofitTests
         Assert.Contains(messages, m => m.Contains("already complete"));
     }
 
+    /// <summary>
+    /// Healing ends with the rebalance (docs/own-model.md#read-gain): the read gain reaches heal.read_gain, the values
+    /// are the unbalanced run's times the scale, and the logits are those of the same healing with read_gain 0.
+    /// </summary>
+    [Fact]
+    public void Healing_ends_at_the_stated_read_gain_with_the_function_unchanged()
+    {
+        var (root, run) = Imported("qwen2-bias-gqa");
+        string corpus = Fixtures.WriteCorpus(root);
+        var plain = Tiny(corpus, 6, 0);
+        string keptDir = Path.Combine(root, "kept"), calibratedDir = Path.Combine(root, "calibrated");
+        var kept = Retrofit.Run(Retrofit.Resolve(plain with { Heal = plain.Heal with { ReadGain = 0 } }, run), keptDir, NullObserver.Instance);
+        var calibrated = Retrofit.Run(Retrofit.Resolve(plain with { Heal = plain.Heal with { ReadGain = 0.5 } }, run), calibratedDir, NullObserver.Instance);
+        Assert.Null(kept.ReadGain);
+        var g = calibrated.ReadGain!;
+        Assert.Equal(0.5, g.Target);
+        Assert.True(Math.Abs(g.Rebalanced - 0.5) <= 1e-4, $"gain after the rebalance {g.Rebalanced:R}");
+        Assert.True(Math.Abs(g.Scale - Math.Sqrt(g.Healed / 0.5)) <= 1e-9 * g.Scale && Math.Abs(g.Scale - 1) > 0.01, $"scale {g.Scale:R} for gain {g.Healed:R}");
+        var a = Checkpoint.Load(keptDir).Model;
+        var b = Checkpoint.Load(calibratedDir).Model;
+        using (torch.no_grad())
+        {
+            double dv = (a.MemoryValues!.mul(g.Scale) - b.MemoryValues!).abs().max().item<float>();
+            Assert.True(dv <= 1e-6 * a.MemoryValues.abs().max().item<float>() * g.Scale, $"values differ from kept × scale by {dv:G3}");
+            var la = a.forward(torch.tensor(Ids).unsqueeze(0));
+            var lb = b.forward(torch.tensor(Ids).unsqueeze(0));
+            double d = (la - lb).abs().max().item<float>(), scale = la.abs().max().item<float>();
+            Assert.True(d <= 1e-5 * scale, $"logits moved by {d:G3} (max |logit| {scale:G3})");
+        }
+    }
+
     [Fact]
     public async Task Import_retrofit_sparse_finetune_generate_and_serve_through_the_cli()
     {

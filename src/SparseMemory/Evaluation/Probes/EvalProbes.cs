@@ -27,6 +27,7 @@ public static class EvalProbes
         NllProbe.Gsm8kSolution(),
         NllProbe.NqAnswer(),
         QaF1Probe.NaturalQuestions(),
+        new ReadGainProbe(),
     ]);
 
     /// <summary>Runs one probe, timing it; a <see cref="ProbeSkippedException"/> becomes a skipped result.</summary>
