@@ -30,7 +30,9 @@ public sealed class ReadGainProbe : IProbe
         var device = model.Model.MemoryValues.device;
         var ids = docs.Select(d => model.Tokenizer.Encode(d)).Where(t => t.Length > 0).Select(t => t.Length > max ? t[..max] : t).ToArray();
         if (ids.Length == 0) throw new ProbeSkippedException("no held-out document has a token");
-        var perLayer = ReadGain.Measure(model.Model, ids.Select(t => torch.tensor(t.Select(i => (long)i).ToArray(), device: device).unsqueeze(0)));
+        IReadOnlyDictionary<int, double> perLayer;
+        using (torch.NewDisposeScope())                                      // the token tensors made below
+            perLayer = ReadGain.Measure(model.Model, ids.Select(t => torch.tensor(t.Select(i => (long)i).ToArray(), device: device).unsqueeze(0)));
         var extra = perLayer.OrderBy(kv => kv.Key).ToDictionary(kv => $"layer_{kv.Key}", kv => kv.Value);
         extra["tokens"] = ids.Sum(t => t.Length);
         return new ProbeResult(Name, Metric, ReadGain.Mean(perLayer), ids.Length, 0, extra);
