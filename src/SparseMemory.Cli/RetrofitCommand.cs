@@ -21,7 +21,7 @@ public static class RetrofitCommand
         var config = CliRunner.ConfigOption();
         var sets = CliRunner.SetOption();
         var outDir = new Option<string>("--out") { Description = "Run folder to write (an existing run is resumed)", Required = true };
-        var cmd = new Command("retrofit", "Add product-key memory layers beside chosen FFNs of a pretrained model (output zero at insertion), heal them on background text with the backbone frozen, and record background statistics for sparse finetuning")
+        var cmd = new Command("retrofit", "Add product-key memory layers beside chosen FFNs of a pretrained model (output zero at insertion), heal them on background text with the backbone frozen, rebalance them to heal.read_gain (docs/own-model.md#read-gain), and record background statistics for sparse finetuning")
         {
             model, layers, slots, preset, config, sets, outDir,
         };
@@ -45,7 +45,8 @@ public static class RetrofitCommand
             var cfg = Retrofit.Resolve(requested, pr.GetValue(model)!);
             var summary = Retrofit.Run(cfg, dir, new ConsoleObserver(cfg.Heal.LogEvery));
             string heal = summary.InitialEvalLoss is double a && summary.FinalEvalLoss is double b ? $" (held-out loss {a:F3} → {b:F3})" : "";
-            Console.WriteLine($"done: {summary.Slots:N0}-slot memory, {summary.HealSteps} healing steps{heal}, " +
+            string gain = summary.ReadGain is { } g ? $", read gain {g.Rebalanced:G3}" : "";
+            Console.WriteLine($"done: {summary.Slots:N0}-slot memory, {summary.HealSteps} healing steps{heal}{gain}, " +
                               $"background over {summary.BackgroundBatches} batches, {summary.Seconds:F1} s; run folder {dir}");
             return 0;
         });
